@@ -1,0 +1,463 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/latchkey/latchkey/connecttoken"
+	"github.com/latchkey/latchkey/signeddata"
+)
+
+// Ceremony kinds.
+const (
+	kindAppend = "append"
+	kindLogin  = "login"
+)
+
+type ceremonyRow struct {
+	ID             string  `db:"id"`
+	ProjectID      string  `db:"project_id"`
+	Kind           string  `db:"kind"`
+	UserID         *string `db:"user_id"`
+	ConnectTokenID *string `db:"connect_token_id"`
+	Conditional    bool    `db:"conditional"`
+	Session        string  `db:"session"`
+	ExpiresAt      int64   `db:"expires_at"`
+}
+
+// AppendStart is what append/start returns: the options to pass to navigator.credentials.create.
+type AppendStart struct {
+	CeremonyID string                                      `json:"ceremonyID"`
+	PublicKey  protocol.PublicKeyCredentialCreationOptions `json:"publicKey"`
+	Mediation  protocol.CredentialMediationRequirement     `json:"mediation,omitempty"`
+}
+
+// LoginStart is what login/start returns: options for navigator.credentials.get, or a
+// fallback when the identifier has no passkey.
+type LoginStart struct {
+	CeremonyID string                                      `json:"ceremonyID,omitempty"`
+	PublicKey  *protocol.PublicKeyCredentialRequestOptions `json:"publicKey,omitempty"`
+	Mediation  protocol.CredentialMediationRequirement     `json:"mediation,omitempty"`
+	Fallback   *Fallback                                   `json:"fallback,omitempty"`
+}
+
+// Fallback tells the page to offer its other sign-in method.
+type Fallback struct {
+	Reason string `json:"reason"`
+}
+
+// LoginRequest is the body of login/start.
+type LoginRequest struct {
+	Identifier        string `json:"identifier"`
+	LoginConnectToken string `json:"loginConnectToken"`
+	Conditional       bool   `json:"conditional"`
+}
+
+// LoginResult is what login/finish returns.
+type LoginResult struct {
+	SignedPasskeyData string `json:"signedPasskeyData"`
+	Username          string `json:"username"`
+}
+
+func relyingParty(p Project) (*webauthn.WebAuthn, error) {
+	var web, opaque []string
+	for _, o := range p.Origins {
+		if strings.HasPrefix(o, androidOriginPrefix) {
+			opaque = append(opaque, o)
+		} else {
+			web = append(web, o)
+		}
+	}
+	return webauthn.New(&webauthn.Config{
+		RPID:            p.RPID,
+		RPDisplayName:   p.RPName,
+		RPOrigins:       web,
+		RPOpaqueOrigins: opaque,
+	})
+}
+
+func (b *Broker) saveCeremony(ctx context.Context, r ceremonyRow, session *webauthn.SessionData) (string, error) {
+	id, err := newID("cer-")
+	if err != nil {
+		return "", err
+	}
+	raw, err := json.Marshal(session)
+	if err != nil {
+		return "", err
+	}
+	now := b.Now()
+	_, err = b.store.db.ExecContext(ctx, b.store.q(`INSERT INTO ceremonies (id, project_id, kind, user_id, connect_token_id, conditional, session, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), id, r.ProjectID, r.Kind, r.UserID, r.ConnectTokenID, r.Conditional, string(raw), ms(now), ms(now.Add(CeremonyLifetime)))
+	return id, classify(err)
+}
+
+// loadCeremony returns the live ceremony id of the project and kind, or ErrCeremonyNotFound.
+func (b *Broker) loadCeremony(ctx context.Context, projectID, id, kind string) (ceremonyRow, webauthn.SessionData, error) {
+	var (
+		r ceremonyRow
+		s webauthn.SessionData
+	)
+	err := b.store.db.GetContext(ctx, &r, b.store.q(`SELECT id, project_id, kind, user_id, connect_token_id, conditional, session, expires_at
+		FROM ceremonies WHERE id = ? AND project_id = ? AND kind = ?`), id, projectID, kind)
+	if err = classify(err); isNotFound(err) || (err == nil && !b.Now().Before(fromMS(r.ExpiresAt))) {
+		return r, s, ErrCeremonyNotFound
+	} else if err != nil {
+		return r, s, err
+	}
+	if err := json.Unmarshal([]byte(r.Session), &s); err != nil {
+		return r, s, fmt.Errorf("ceremony %s: bad session: %w", id, err)
+	}
+	return r, s, nil
+}
+
+// endCeremony deletes the ceremony inside tx; only one caller can do so, the others get
+// ErrCeremonyNotFound, so a ceremony finishes at most once.
+func (b *Broker) endCeremony(ctx context.Context, tx *sqlx.Tx, id string, now time.Time) error {
+	res, err := tx.ExecContext(ctx, b.store.q(`DELETE FROM ceremonies WHERE id = ? AND expires_at > ?`), id, ms(now))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return ErrCeremonyNotFound
+	}
+	return nil
+}
+
+// StartAppend begins registering a passkey for the user of a passkey-append connect token.
+// The token is checked, not consumed. Errors: ErrInvalidConnectToken, ErrNotFound (project).
+func (b *Broker) StartAppend(ctx context.Context, projectID, secret string, conditional bool) (AppendStart, error) {
+	p, err := b.Project(ctx, projectID)
+	if err != nil {
+		return AppendStart{}, err
+	}
+	tok, err := b.checkToken(ctx, b.store.db, projectID, secret, connecttoken.TypeAppend)
+	if err != nil {
+		return AppendStart{}, err
+	}
+	var u User
+	if err := b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+		u, err = b.ensureUser(ctx, tx, projectID, tok.Identifier, tok.DisplayName)
+		return err
+	}); err != nil {
+		return AppendStart{}, err
+	}
+	existing, err := b.passkeysOf(ctx, b.store.db, projectID, u.ID)
+	if err != nil {
+		return AppendStart{}, err
+	}
+	wu := webauthnUser{u: u}
+	for _, pk := range existing {
+		wu.creds = append(wu.creds, pk.credential())
+	}
+	rp, err := relyingParty(p)
+	if err != nil {
+		return AppendStart{}, err
+	}
+	mediation := protocol.MediationDefault
+	if conditional {
+		mediation = protocol.MediationConditional
+	}
+	creation, session, err := rp.BeginMediatedRegistration(wu, mediation,
+		webauthn.WithExclusions(webauthn.Credentials(wu.creds).CredentialDescriptors()),
+		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
+			ResidentKey:        protocol.ResidentKeyRequirementPreferred,
+			RequireResidentKey: protocol.ResidentKeyNotRequired(),
+			UserVerification:   protocol.VerificationPreferred,
+		}),
+		webauthn.WithConveyancePreference(protocol.PreferNoAttestation),
+	)
+	if err != nil {
+		return AppendStart{}, fmt.Errorf("beginning registration: %w", err)
+	}
+	id, err := b.saveCeremony(ctx, ceremonyRow{ProjectID: projectID, Kind: kindAppend, UserID: &u.ID, ConnectTokenID: &tok.ID, Conditional: conditional}, session)
+	if err != nil {
+		return AppendStart{}, err
+	}
+	return AppendStart{CeremonyID: id, PublicKey: creation.Response, Mediation: creation.Mediation}, nil
+}
+
+// FinishAppend verifies the attestation credential of an append ceremony, stores the passkey
+// and consumes the ceremony and its connect token, all or nothing. Errors: ErrCeremonyNotFound,
+// ErrInvalidConnectToken, ErrVerificationFailed, ErrAlreadyExists (credential registered),
+// *ValidationError (credential unparsable).
+func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string, credential []byte) (Passkey, error) {
+	parsed, err := protocol.ParseCredentialCreationResponseBytes(credential)
+	if err != nil {
+		return Passkey{}, &ValidationError{"credential", "is not a valid registration response: " + protocolDetail(err)}
+	}
+	p, err := b.Project(ctx, projectID)
+	if err != nil {
+		return Passkey{}, err
+	}
+	cer, session, err := b.loadCeremony(ctx, projectID, ceremonyID, kindAppend)
+	if err != nil {
+		return Passkey{}, err
+	}
+	u, err := b.userByID(ctx, b.store.db, projectID, deref(cer.UserID))
+	if err != nil {
+		return Passkey{}, err
+	}
+	rp, err := relyingParty(p)
+	if err != nil {
+		return Passkey{}, err
+	}
+	cred, err := rp.CreateCredential(webauthnUser{u: u}, session, parsed)
+	if err != nil {
+		return Passkey{}, detailf(ErrVerificationFailed, "%s", protocolDetail(err))
+	}
+	now := b.Now()
+	transports := make([]string, 0, len(cred.Transport))
+	for _, t := range cred.Transport {
+		transports = append(transports, string(t))
+	}
+	tj, _ := json.Marshal(transports)
+	aaguid := ""
+	if id, err := uuid.FromBytes(cred.Authenticator.AAGUID); err == nil {
+		aaguid = id.String()
+	}
+	pk := Passkey{
+		ID: b64(cred.ID), AAGUID: aaguid, BackupEligible: cred.Flags.BackupEligible, BackedUp: cred.Flags.BackupState,
+		UserID: u.ID, PublicKey: b64(cred.PublicKey), SignCount: int64(cred.Authenticator.SignCount),
+		UserVerified: cred.Flags.UserVerified, AttestationFormat: cred.AttestationFormat, TransportsJSON: string(tj),
+		CreatedMS: ms(now),
+	}
+	pk.Label = providerName(aaguid)
+	if pk.Label == "" {
+		pk.Label = "Passkey"
+	}
+	err = b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := b.endCeremony(ctx, tx, ceremonyID, now); err != nil {
+			return err
+		}
+		if cer.ConnectTokenID != nil {
+			if err := b.consumeToken(ctx, tx, *cer.ConnectTokenID, now); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, b.store.q(`INSERT INTO passkeys (project_id, credential_id, user_id, public_key, sign_count,
+			backup_eligible, backup_state, user_verified, transports, aaguid, attestation_format, label, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), projectID, pk.ID, pk.UserID, pk.PublicKey, pk.SignCount,
+			pk.BackupEligible, pk.BackedUp, pk.UserVerified, pk.TransportsJSON, pk.AAGUID, pk.AttestationFormat, pk.Label, pk.CreatedMS)
+		if errors.Is(classify(err), ErrAlreadyExists) {
+			return detailf(ErrAlreadyExists, "this passkey is already registered")
+		}
+		return err
+	})
+	if err != nil {
+		return Passkey{}, err
+	}
+	pk.fill()
+	return pk, nil
+}
+
+// StartLogin begins a login: identifier-first (allowCredentials are the user's passkeys, or a
+// no_passkey fallback for an unknown user or one without passkeys, the same answer for both),
+// bound to a passkey-login connect token, or usernameless/conditional (empty allowCredentials).
+func (b *Broker) StartLogin(ctx context.Context, projectID string, req LoginRequest) (LoginStart, error) {
+	if err := validText("identifier", req.Identifier, 255, false); err != nil {
+		return LoginStart{}, err
+	}
+	p, err := b.Project(ctx, projectID)
+	if err != nil {
+		return LoginStart{}, err
+	}
+	rp, err := relyingParty(p)
+	if err != nil {
+		return LoginStart{}, err
+	}
+	row := ceremonyRow{ProjectID: projectID, Kind: kindLogin, Conditional: req.Conditional}
+	identifier := req.Identifier
+	if req.LoginConnectToken != "" {
+		tok, err := b.checkToken(ctx, b.store.db, projectID, req.LoginConnectToken, connecttoken.TypeLogin)
+		if err != nil {
+			return LoginStart{}, err
+		}
+		if identifier != "" && identifier != tok.Identifier {
+			return LoginStart{}, detailf(ErrInvalidConnectToken, "token is for another identifier")
+		}
+		identifier, row.ConnectTokenID = tok.Identifier, &tok.ID
+	}
+	mediation := protocol.MediationDefault
+	if req.Conditional {
+		mediation = protocol.MediationConditional
+	}
+	var (
+		assertion *protocol.CredentialAssertion
+		session   *webauthn.SessionData
+	)
+	if identifier == "" {
+		assertion, session, err = rp.BeginDiscoverableMediatedLogin(mediation, webauthn.WithUserVerification(protocol.VerificationPreferred))
+	} else {
+		u, err := b.userByIdentifier(ctx, b.store.db, projectID, identifier)
+		if err != nil && !isNotFound(err) {
+			return LoginStart{}, err
+		}
+		var creds []webauthn.Credential
+		if err == nil {
+			pks, err := b.passkeysOf(ctx, b.store.db, projectID, u.ID)
+			if err != nil {
+				return LoginStart{}, err
+			}
+			for _, pk := range pks {
+				creds = append(creds, pk.credential())
+			}
+		}
+		if len(creds) == 0 {
+			return LoginStart{Fallback: &Fallback{Reason: "no_passkey"}}, nil
+		}
+		row.UserID = &u.ID
+		assertion, session, err = rp.BeginMediatedLogin(webauthnUser{u: u, creds: creds}, mediation, webauthn.WithUserVerification(protocol.VerificationPreferred))
+	}
+	if err != nil {
+		return LoginStart{}, fmt.Errorf("beginning login: %w", err)
+	}
+	id, err := b.saveCeremony(ctx, row, session)
+	if err != nil {
+		return LoginStart{}, err
+	}
+	return LoginStart{CeremonyID: id, PublicKey: &assertion.Response, Mediation: assertion.Mediation}, nil
+}
+
+// FinishLogin verifies the assertion of a login ceremony, updates the passkey's counter,
+// backup state and last use, consumes the ceremony (and its connect token), and returns
+// signedPasskeyData, all or nothing. Errors: ErrCeremonyNotFound, *UnknownCredentialError,
+// ErrVerificationFailed (also for a counter that went backwards), ErrInvalidConnectToken,
+// *ValidationError.
+func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, credential []byte) (LoginResult, error) {
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
+	if err != nil {
+		return LoginResult{}, &ValidationError{"credential", "is not a valid authentication response: " + protocolDetail(err)}
+	}
+	p, err := b.Project(ctx, projectID)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	cer, session, err := b.loadCeremony(ctx, projectID, ceremonyID, kindLogin)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	credID := b64(parsed.RawID)
+	pk, err := b.passkeyByID(ctx, b.store.db, projectID, credID)
+	if isNotFound(err) {
+		return LoginResult{}, &UnknownCredentialError{RPID: p.RPID, CredentialID: credID}
+	} else if err != nil {
+		return LoginResult{}, err
+	}
+	if cer.UserID != nil && *cer.UserID != pk.UserID {
+		return LoginResult{}, detailf(ErrVerificationFailed, "the credential belongs to another user")
+	}
+	u, err := b.userByID(ctx, b.store.db, projectID, pk.UserID)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	pks, err := b.passkeysOf(ctx, b.store.db, projectID, u.ID)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	wu := webauthnUser{u: u}
+	for _, k := range pks {
+		wu.creds = append(wu.creds, k.credential())
+	}
+	rp, err := relyingParty(p)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	var cred *webauthn.Credential
+	if cer.UserID != nil {
+		cred, err = rp.ValidateLogin(wu, session, parsed)
+	} else {
+		cred, err = rp.ValidateDiscoverableLogin(func(rawID, userHandle []byte) (webauthn.User, error) {
+			return wu, nil
+		}, session, parsed)
+	}
+	if err != nil {
+		return LoginResult{}, detailf(ErrVerificationFailed, "%s", protocolDetail(err))
+	}
+	flags := parsed.Response.AuthenticatorData.Flags
+	newCount := int64(parsed.Response.AuthenticatorData.Counter)
+	if newCount != 0 && pk.SignCount != 0 && newCount <= pk.SignCount {
+		return LoginResult{}, detailf(ErrVerificationFailed, "signature counter went backwards (%d after %d): possibly a cloned authenticator",
+			newCount, pk.SignCount)
+	}
+	_ = cred
+
+	key, err := b.signingKey(ctx, projectID)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	now := b.Now()
+	jti, err := newID("spd-")
+	if err != nil {
+		return LoginResult{}, err
+	}
+	claims := signeddata.Claims{
+		Issuer: projectID, Subject: u.ID, Username: u.Identifier, WebAuthnID: u.WebAuthnB64, Credential: credID,
+		ProcessID: ceremonyID, ID: jti, IssuedAt: now, NotBefore: now, Expires: now.Add(SignedDataLifetime),
+		IsCUI: cer.Conditional, UV: flags.HasUserVerified(), ConnectTokenID: deref(cer.ConnectTokenID),
+	}
+	token, err := signeddata.Sign(key, claims)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	err = b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := b.endCeremony(ctx, tx, ceremonyID, now); err != nil {
+			return err
+		}
+		if cer.ConnectTokenID != nil {
+			if err := b.consumeToken(ctx, tx, *cer.ConnectTokenID, now); err != nil {
+				return err
+			}
+		}
+		// The counter condition is checked again here, by the database, so that two logins
+		// racing with the same counter value cannot both pass.
+		res, err := tx.ExecContext(ctx, b.store.q(`UPDATE passkeys SET sign_count = CASE WHEN ? > sign_count THEN ? ELSE sign_count END,
+			backup_state = ?, user_verified = (user_verified OR ?), last_used_at = ?
+			WHERE project_id = ? AND credential_id = ? AND (? = 0 OR sign_count = 0 OR sign_count < ?)`),
+			newCount, newCount, flags.HasBackupState(), flags.HasUserVerified(), ms(now), projectID, credID, newCount, newCount)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return detailf(ErrVerificationFailed, "the passkey was deleted or its counter moved on")
+		}
+		return nil
+	})
+	if err != nil {
+		return LoginResult{}, err
+	}
+	return LoginResult{SignedPasskeyData: token, Username: u.Identifier}, nil
+}
+
+// protocolDetail returns go-webauthn's description of what failed, fit for a client.
+func protocolDetail(err error) string {
+	var perr *protocol.Error
+	if errors.As(err, &perr) {
+		if perr.DevInfo != "" && perr.Details != "" {
+			return perr.Details + ": " + perr.DevInfo
+		}
+		if perr.Details != "" {
+			return perr.Details
+		}
+	}
+	var uerr *protocol.ErrorUnknownCredential
+	if errors.As(err, &uerr) {
+		return "the credential is not one of the user's"
+	}
+	return "the response is invalid"
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,73 @@
+package broker
+
+import (
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+)
+
+// The kinds of error the broker returns. Callers check them with errors.Is; the web layer
+// maps each to one error type of the contract.
+var (
+	ErrNotFound            = errors.New("not found")
+	ErrAlreadyExists       = errors.New("already exists")
+	ErrUnauthenticated     = errors.New("wrong or missing project credentials")
+	ErrInvalidConnectToken = errors.New("invalid connect token")
+	ErrCeremonyNotFound    = errors.New("ceremony not found, expired or already finished")
+	ErrVerificationFailed  = errors.New("webauthn response did not verify")
+	ErrUnavailable         = errors.New("store unavailable")
+)
+
+// ValidationError says which input field is wrong and why.
+type ValidationError struct {
+	Field   string // e.g. "data.identifier"
+	Message string // e.g. "is required"
+}
+
+func (e *ValidationError) Error() string { return e.Field + " " + e.Message }
+
+// UnknownCredentialError is returned by FinishLogin for a credential the project does not
+// know; it carries what the client needs for PublicKeyCredential.signalUnknownCredential.
+type UnknownCredentialError struct {
+	RPID         string
+	CredentialID string // base64url
+}
+
+func (e *UnknownCredentialError) Error() string { return "unknown credential " + e.CredentialID }
+
+var driverBadConn = driver.ErrBadConn
+
+func isNetError(err error) bool {
+	var nerr net.Error
+	return errors.As(err, &nerr) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
+}
+
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// DetailError is an error of one kind with a sentence that is safe to show to clients.
+type DetailError struct {
+	Kind   error
+	Detail string
+}
+
+func (e *DetailError) Error() string { return e.Kind.Error() + ": " + e.Detail }
+func (e *DetailError) Unwrap() error { return e.Kind }
+
+func detailf(kind error, format string, args ...any) error {
+	return &DetailError{Kind: kind, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Detail returns the client-safe sentence carried by err, or "" if it has none.
+func Detail(err error) string {
+	var d *DetailError
+	if errors.As(err, &d) {
+		return d.Detail
+	}
+	var v *ValidationError
+	if errors.As(err, &v) {
+		return v.Error()
+	}
+	return ""
+}

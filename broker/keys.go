@@ -1,0 +1,194 @@
+package broker
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/latchkey/latchkey/signeddata"
+)
+
+// KeyInfo describes one signing key of a project.
+type KeyInfo struct {
+	ID         string    `json:"kid"`
+	ActiveFrom time.Time `json:"activeFrom"`
+	// Signing is true for the key that signs now.
+	Signing bool `json:"signing"`
+	// Published is true while the key is in the JWKS.
+	Published bool `json:"published"`
+}
+
+type keyRow struct {
+	ID         string `db:"id"`
+	ProjectID  string `db:"project_id"`
+	PrivateKey string `db:"private_key"`
+	PublicKey  string `db:"public_key"`
+	ActiveFrom int64  `db:"active_from"`
+}
+
+func keyAAD(projectID, kid string) string { return "latchkey signing key " + projectID + "/" + kid }
+
+// addSigningKey creates a key for the project that starts signing at activeFrom.
+func (b *Broker) addSigningKey(ctx context.Context, tx *sqlx.Tx, projectID string, activeFrom time.Time) (signeddata.Key, error) {
+	k, err := signeddata.GenerateKey()
+	if err != nil {
+		return signeddata.Key{}, err
+	}
+	priv, err := x509.MarshalPKCS8PrivateKey(k.Private)
+	if err != nil {
+		return signeddata.Key{}, err
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&k.Private.PublicKey)
+	if err != nil {
+		return signeddata.Key{}, err
+	}
+	sealed, err := b.seal(priv, keyAAD(projectID, k.ID))
+	if err != nil {
+		return signeddata.Key{}, err
+	}
+	_, err = tx.ExecContext(ctx, b.store.q(`INSERT INTO signing_keys (id, project_id, private_key, public_key, active_from, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`), k.ID, projectID, sealed, b64(pub), ms(activeFrom), ms(b.Now()))
+	return k, err
+}
+
+// RotateKey adds a signing key to the project that is published at once and signs from
+// KeyActivationDelay on; the current key stays published until the tokens it signed expired.
+// It returns ErrNotFound for an unknown project.
+func (b *Broker) RotateKey(ctx context.Context, projectID string) (KeyInfo, error) {
+	var info KeyInfo
+	err := b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+		var n int
+		if err := tx.GetContext(ctx, &n, b.store.q(`SELECT COUNT(*) FROM projects WHERE id = ?`), projectID); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("project %s: %w", projectID, ErrNotFound)
+		}
+		from := b.Now().Add(KeyActivationDelay)
+		k, err := b.addSigningKey(ctx, tx, projectID, from)
+		info = KeyInfo{ID: k.ID, ActiveFrom: from.UTC().Truncate(time.Millisecond), Published: true}
+		return err
+	})
+	return info, err
+}
+
+func (b *Broker) keyRows(ctx context.Context, projectID string) ([]keyRow, error) {
+	var rows []keyRow
+	err := b.store.db.SelectContext(ctx, &rows, b.store.q(`SELECT id, project_id, private_key, public_key, active_from
+		FROM signing_keys WHERE project_id = ? ORDER BY active_from, id`), projectID)
+	return rows, classify(err)
+}
+
+// keyStates decides, for rows ordered by active_from, which key signs at now and which are
+// published: every key not yet active, the signing key, and each older key until its
+// successor has signed for longer than a token lives (plus leeway).
+func keyStates(rows []keyRow, now time.Time) []KeyInfo {
+	out := make([]KeyInfo, len(rows))
+	signing := -1
+	for i, r := range rows {
+		out[i] = KeyInfo{ID: r.ID, ActiveFrom: fromMS(r.ActiveFrom)}
+		if !out[i].ActiveFrom.After(now) {
+			signing = i
+		}
+	}
+	retireAfter := SignedDataLifetime + signeddata.DefaultLeeway
+	for i := range out {
+		switch {
+		case i >= signing:
+			out[i].Published = true
+		default:
+			// Superseded at out[i+1].ActiveFrom.
+			out[i].Published = now.Before(out[i+1].ActiveFrom.Add(retireAfter))
+		}
+	}
+	if signing >= 0 {
+		out[signing].Signing = true
+	}
+	return out
+}
+
+// Keys describes the project's signing keys at the broker's current time.
+func (b *Broker) Keys(ctx context.Context, projectID string) ([]KeyInfo, error) {
+	rows, err := b.keyRows(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	return keyStates(rows, b.Now()), nil
+}
+
+// publicKeys returns the project's published verification keys.
+func (b *Broker) publicKeys(ctx context.Context, projectID string) ([]signeddata.PublicKey, error) {
+	rows, err := b.keyRows(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	var out []signeddata.PublicKey
+	for i, st := range keyStates(rows, b.Now()) {
+		if !st.Published {
+			continue
+		}
+		der, err := unb64(rows[i].PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("key %s: bad public key: %w", rows[i].ID, err)
+		}
+		pub, err := x509.ParsePKIXPublicKey(der)
+		if err != nil {
+			return nil, fmt.Errorf("key %s: bad public key: %w", rows[i].ID, err)
+		}
+		ec, ok := pub.(*ecdsa.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("key %s: not an ECDSA key", rows[i].ID)
+		}
+		out = append(out, signeddata.PublicKey{ID: rows[i].ID, Key: ec})
+	}
+	return out, nil
+}
+
+// JWKS returns the project's published keys as a JWK set, or ErrNotFound for an unknown project.
+func (b *Broker) JWKS(ctx context.Context, projectID string) ([]byte, error) {
+	keys, err := b.publicKeys(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("project %s: %w", projectID, ErrNotFound)
+	}
+	return signeddata.JWKS(keys)
+}
+
+// signingKey returns the key that signs for the project now, decrypted.
+func (b *Broker) signingKey(ctx context.Context, projectID string) (signeddata.Key, error) {
+	rows, err := b.keyRows(ctx, projectID)
+	if err != nil {
+		return signeddata.Key{}, err
+	}
+	for i, st := range keyStates(rows, b.Now()) {
+		if !st.Signing {
+			continue
+		}
+		if k, ok := b.keyCache.Load(st.ID); ok {
+			return k.(signeddata.Key), nil
+		}
+		plain, err := b.open(rows[i].PrivateKey, keyAAD(projectID, st.ID))
+		if err != nil {
+			return signeddata.Key{}, err
+		}
+		parsed, err := x509.ParsePKCS8PrivateKey(plain)
+		if err != nil {
+			return signeddata.Key{}, fmt.Errorf("key %s: %w", st.ID, err)
+		}
+		ec, ok := parsed.(*ecdsa.PrivateKey)
+		if !ok {
+			return signeddata.Key{}, fmt.Errorf("key %s: not an ECDSA key", st.ID)
+		}
+		k := signeddata.Key{ID: st.ID, Private: ec}
+		b.keyCache.Store(st.ID, k)
+		return k, nil
+	}
+	return signeddata.Key{}, errors.New("project has no active signing key")
+}

@@ -1,0 +1,92 @@
+package broker
+
+import (
+	"context"
+	"errors"
+
+	"github.com/latchkey/latchkey/signeddata"
+)
+
+// Verification results of verifySignedData, per the contract.
+const (
+	ResultSuccess          = "success"
+	ResultInvalidSignature = "invalid_signature"
+	ResultInvalidChallenge = "invalid_challenge"
+	ResultUserMismatch     = "user_mismatch"
+	ResultGenericError     = "generic_error"
+)
+
+// Verification is the answer of verifySignedData.
+type Verification struct {
+	Result       string `json:"verificationResult"`
+	Reason       string `json:"reason"`
+	UserID       string `json:"userID"`
+	Username     string `json:"username"`
+	CredentialID string `json:"credentialID"`
+}
+
+// VerifySignedData checks token against the project's published keys, its issuer and times,
+// and username when given; the first successful verification records the token's jti, so
+// that every later one answers invalid_challenge. A failed check records nothing. Only store
+// failures come back as errors.
+func (b *Broker) VerifySignedData(ctx context.Context, projectID, token, username string) (Verification, error) {
+	keys, err := b.publicKeys(ctx, projectID)
+	if err != nil {
+		return Verification{}, err
+	}
+	now := b.Now()
+	c, err := signeddata.Verify(token, keys, projectID, now, signeddata.DefaultLeeway)
+	switch {
+	case errors.Is(err, signeddata.ErrExpired):
+		return Verification{Result: ResultInvalidChallenge, Reason: "the token has expired"}, nil
+	case errors.Is(err, signeddata.ErrNotYetValid):
+		return Verification{Result: ResultInvalidChallenge, Reason: "the token is not valid yet"}, nil
+	case errors.Is(err, signeddata.ErrWrongIssuer):
+		return Verification{Result: ResultInvalidSignature, Reason: "the token was issued for another project"}, nil
+	case errors.Is(err, signeddata.ErrUnknownKey):
+		return Verification{Result: ResultInvalidSignature, Reason: "the token was signed by an unknown key"}, nil
+	case errors.Is(err, signeddata.ErrMalformed):
+		return Verification{Result: ResultInvalidSignature, Reason: "the token is malformed"}, nil
+	case errors.Is(err, signeddata.ErrInvalidSignature):
+		return Verification{Result: ResultInvalidSignature, Reason: "the signature or algorithm is invalid"}, nil
+	case err != nil:
+		return Verification{Result: ResultGenericError, Reason: "the token could not be verified"}, nil
+	}
+	v := Verification{UserID: c.Subject, Username: c.Username, CredentialID: c.Credential}
+	if username != "" && username != c.Username {
+		v.Result, v.Reason = ResultUserMismatch, "the token was issued for another user"
+		return v, nil
+	}
+	_, err = b.store.db.ExecContext(ctx, b.store.q(`INSERT INTO verified_tokens (project_id, jti, verified_at, expires_at) VALUES (?, ?, ?, ?)`),
+		projectID, c.ID, ms(now), ms(c.Expires.Add(signeddata.DefaultLeeway)))
+	switch err = classify(err); {
+	case errors.Is(err, ErrAlreadyExists):
+		v.Result, v.Reason = ResultInvalidChallenge, "the token was already verified once"
+		return v, nil
+	case err != nil:
+		return Verification{}, err
+	}
+	v.Result = ResultSuccess
+	return v, nil
+}
+
+// DeleteExpired removes ceremonies, connect tokens and verified jtis that expired before
+// now, at most limit rows of each, and returns how many rows it removed.
+func (b *Broker) DeleteExpired(ctx context.Context, limit int) (int64, error) {
+	now := ms(b.Now())
+	var total int64
+	for _, table := range []string{"ceremonies", "connect_tokens", "verified_tokens"} {
+		key := "id"
+		if table == "verified_tokens" {
+			key = "jti"
+		}
+		res, err := b.store.db.ExecContext(ctx, b.store.q(`DELETE FROM `+table+` WHERE `+key+` IN
+			(SELECT `+key+` FROM `+table+` WHERE expires_at < ? LIMIT ?)`), now, limit)
+		if err != nil {
+			return total, classify(err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+	}
+	return total, nil
+}

@@ -1,0 +1,202 @@
+package broker
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/latchkey/latchkey/migrations"
+)
+
+// Store is the SQL store behind the broker: a *sqlx.DB over SQLite or PostgreSQL.
+type Store struct {
+	db      *sqlx.DB
+	dialect string // "sqlite" or "postgres"
+}
+
+// OpenStore opens the database named by a URL, `sqlite:PATH` or `postgres://...`, and checks
+// that it answers. It does not migrate; call Migrate.
+func OpenStore(ctx context.Context, databaseURL string) (*Store, error) {
+	var (
+		db      *sqlx.DB
+		dialect string
+		err     error
+	)
+	switch {
+	case strings.HasPrefix(databaseURL, "sqlite:"):
+		path := strings.TrimPrefix(databaseURL, "sqlite:")
+		path = strings.TrimPrefix(path, "//")
+		if path == "" {
+			return nil, errors.New("sqlite: database URL has no path")
+		}
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("creating database directory: %w", err)
+			}
+		}
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Set("_txlock", "immediate")
+		db, err = sqlx.Open("sqlite", "file:"+path+"?"+q.Encode())
+		dialect = "sqlite"
+		if err == nil {
+			db.SetMaxOpenConns(4)
+			db.SetMaxIdleConns(4)
+		}
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		db, err = sqlx.Open("postgres", databaseURL)
+		dialect = "postgres"
+		if err == nil {
+			db.SetMaxOpenConns(16)
+			db.SetMaxIdleConns(16)
+			db.SetConnMaxIdleTime(5 * time.Minute)
+		}
+	default:
+		return nil, fmt.Errorf("database URL must start with sqlite: or postgres://")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening %s database: %w", dialect, err)
+	}
+	s := &Store{db: db, dialect: dialect}
+	if err := s.Ping(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Dialect returns "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.dialect }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping checks that the database answers; it returns an error wrapping ErrUnavailable if not.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Migrate applies the embedded migrations of the store's dialect that are not applied yet,
+// each in its own transaction, and returns how many it applied.
+func (s *Store) Migrate(ctx context.Context) (int, error) {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return 0, fmt.Errorf("creating schema_migrations: %w", err)
+	}
+	names, err := fs.Glob(migrations.FS, s.dialect+"/*.sql")
+	if err != nil {
+		return 0, err
+	}
+	sort.Strings(names)
+	applied := 0
+	for _, name := range names {
+		version := strings.TrimSuffix(filepath.Base(name), ".sql")
+		body, err := migrations.FS.ReadFile(name)
+		if err != nil {
+			return applied, err
+		}
+		done, err := s.applyMigration(ctx, version, string(body))
+		if err != nil {
+			return applied, fmt.Errorf("migration %s: %w", version, err)
+		}
+		if done {
+			applied++
+		}
+	}
+	return applied, nil
+}
+
+func (s *Store) applyMigration(ctx context.Context, version, body string) (bool, error) {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.GetContext(ctx, &n, s.db.Rebind(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), version); err != nil {
+		return false, err
+	}
+	if n > 0 {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, body); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`),
+		version, time.Now().UnixMilli()); err != nil {
+		return false, err
+	}
+	return true, tx.Commit()
+}
+
+// inTx runs fn in one transaction, committing if fn returns nil and rolling back otherwise.
+// Database errors come back classified (ErrAlreadyExists, ErrNotFound, ErrUnavailable).
+func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return classify(err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return classify(err)
+	}
+	return classify(tx.Commit())
+}
+
+// q rebinds a query written with ? placeholders for the store's dialect.
+func (s *Store) q(query string) string { return s.db.Rebind(query) }
+
+// classify maps driver errors to the package's error kinds, leaving others as they are.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var (
+		perr *pq.Error
+		serr *sqlite.Error
+	)
+	switch {
+	case errors.Is(err, ErrAlreadyExists), errors.Is(err, ErrUnavailable), errors.Is(err, ErrNotFound):
+		return err
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%w: %v", ErrNotFound, err)
+	case errors.As(err, &perr):
+		switch {
+		case perr.Code == "23505":
+			return fmt.Errorf("%w: %v", ErrAlreadyExists, err)
+		case strings.HasPrefix(string(perr.Code), "08"), strings.HasPrefix(string(perr.Code), "57P"), perr.Code == "53300":
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+	case errors.As(err, &serr):
+		switch serr.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %v", ErrAlreadyExists, err)
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL:
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+	case errors.Is(err, driverBadConn), isNetError(err):
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return err
+}

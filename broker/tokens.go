@@ -1,0 +1,227 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/latchkey/latchkey/connecttoken"
+)
+
+// ConnectToken is a minted connect token; its JSON form is the contract's object, with
+// Secret present only in the response to minting.
+type ConnectToken struct {
+	ID     string            `json:"id"`
+	Type   connecttoken.Type `json:"tokenType"`
+	Data   ConnectTokenData  `json:"data"`
+	Status string            `json:"connectTokenStatus"`
+	// Expires is unix seconds.
+	Expires int64  `json:"expires"`
+	Secret  string `json:"secret,omitempty"`
+}
+
+// ConnectTokenData names the user a token is for.
+type ConnectTokenData struct {
+	Identifier  string `json:"identifier"`
+	DisplayName string `json:"displayName,omitempty"`
+}
+
+// MintRequest is what an app backend asks for.
+type MintRequest struct {
+	Type                 string           `json:"type"`
+	Data                 ConnectTokenData `json:"data"`
+	MaxLifetimeInSeconds *int64           `json:"maxLifetimeInSeconds"`
+}
+
+type tokenRow struct {
+	ID          string `db:"id"`
+	ProjectID   string `db:"project_id"`
+	Type        string `db:"type"`
+	Identifier  string `db:"identifier"`
+	DisplayName string `db:"display_name"`
+	ExpiresAt   int64  `db:"expires_at"`
+	ConsumedAt  *int64 `db:"consumed_at"`
+}
+
+func (r tokenRow) token() ConnectToken {
+	status := "initial"
+	if r.ConsumedAt != nil {
+		status = "consumed"
+	}
+	return ConnectToken{ID: r.ID, Type: connecttoken.Type(r.Type), Data: ConnectTokenData{r.Identifier, r.DisplayName},
+		Status: status, Expires: r.ExpiresAt / 1000}
+}
+
+func (r tokenRow) state() connecttoken.State {
+	return connecttoken.State{Type: connecttoken.Type(r.Type), ExpiresAt: fromMS(r.ExpiresAt), Consumed: r.ConsumedAt != nil}
+}
+
+const tokenColumns = `id, project_id, type, identifier, display_name, expires_at, consumed_at`
+
+// MintConnectToken validates req and stores a new connect token for the project. A
+// passkey-append token creates the user on first use (and updates its display name).
+func (b *Broker) MintConnectToken(ctx context.Context, projectID string, req MintRequest) (ConnectToken, error) {
+	typ, err := connecttoken.ParseType(req.Type)
+	if err != nil {
+		return ConnectToken{}, &ValidationError{"type", "must be one of passkey-append, passkey-list, passkey-delete, passkey-login"}
+	}
+	if err := validText("data.identifier", req.Data.Identifier, 255, true); err != nil {
+		return ConnectToken{}, err
+	}
+	if err := validText("data.displayName", req.Data.DisplayName, 255, typ == connecttoken.TypeAppend); err != nil {
+		return ConnectToken{}, err
+	}
+	lifetime, err := connecttoken.Lifetime(req.MaxLifetimeInSeconds)
+	if err != nil {
+		return ConnectToken{}, &ValidationError{"maxLifetimeInSeconds", "must be between 1 and 3600"}
+	}
+	secret, hash, err := connecttoken.New()
+	if err != nil {
+		return ConnectToken{}, err
+	}
+	id, err := newID("ctk-")
+	if err != nil {
+		return ConnectToken{}, err
+	}
+	now := b.Now()
+	row := tokenRow{ID: id, ProjectID: projectID, Type: string(typ), Identifier: req.Data.Identifier,
+		DisplayName: req.Data.DisplayName, ExpiresAt: ms(now.Add(lifetime))}
+	err = b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+		if typ == connecttoken.TypeAppend {
+			if _, err := b.ensureUser(ctx, tx, projectID, req.Data.Identifier, req.Data.DisplayName); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, b.store.q(`INSERT INTO connect_tokens (id, project_id, type, secret_hash, identifier, display_name, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), row.ID, projectID, row.Type, hash, row.Identifier, row.DisplayName, ms(now), row.ExpiresAt)
+		return err
+	})
+	if err != nil {
+		return ConnectToken{}, err
+	}
+	t := row.token()
+	t.Secret = secret
+	return t, nil
+}
+
+// ConnectToken returns the project's token with id (without its secret), or ErrNotFound.
+func (b *Broker) ConnectToken(ctx context.Context, projectID, id string) (ConnectToken, error) {
+	var r tokenRow
+	if err := b.store.db.GetContext(ctx, &r, b.store.q(`SELECT `+tokenColumns+` FROM connect_tokens WHERE project_id = ? AND id = ?`), projectID, id); err != nil {
+		return ConnectToken{}, classify(err)
+	}
+	return r.token(), nil
+}
+
+// RevokeConnectToken deletes the project's token with id, or returns ErrNotFound.
+func (b *Broker) RevokeConnectToken(ctx context.Context, projectID, id string) error {
+	return b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, b.store.q(`DELETE FROM connect_tokens WHERE project_id = ? AND id = ?`), projectID, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("connect token %s: %w", id, ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// checkToken finds the project's token for secret and checks that it authorises an operation
+// of type want now. Every failure is an ErrInvalidConnectToken.
+func (b *Broker) checkToken(ctx context.Context, q queryer, projectID, secret string, want connecttoken.Type) (tokenRow, error) {
+	hash, err := connecttoken.Hash(secret)
+	if err != nil {
+		return tokenRow{}, detailf(ErrInvalidConnectToken, "%s", strings.TrimPrefix(err.Error(), "connecttoken: "))
+	}
+	var r tokenRow
+	if err := q.GetContext(ctx, &r, b.store.q(`SELECT `+tokenColumns+` FROM connect_tokens WHERE project_id = ? AND secret_hash = ?`), projectID, hash); err != nil {
+		if err = classify(err); isNotFound(err) {
+			return tokenRow{}, detailf(ErrInvalidConnectToken, "unknown token")
+		}
+		return tokenRow{}, err
+	}
+	if err := r.state().Authorizes(want, b.Now()); err != nil {
+		return tokenRow{}, detailf(ErrInvalidConnectToken, "%s", strings.TrimPrefix(err.Error(), "connecttoken: "))
+	}
+	return r, nil
+}
+
+// consumeToken marks token id consumed inside tx, and fails with ErrInvalidConnectToken
+// unless this call is the one that consumed it while it was live: at most one succeeds.
+func (b *Broker) consumeToken(ctx context.Context, tx *sqlx.Tx, id string, now time.Time) error {
+	res, err := tx.ExecContext(ctx, b.store.q(`UPDATE connect_tokens SET consumed_at = ?
+		WHERE id = ? AND consumed_at IS NULL AND expires_at > ?`), ms(now), id, ms(now))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return detailf(ErrInvalidConnectToken, "token already used or expired")
+	}
+	return nil
+}
+
+// ListPasskeys consumes a passkey-list token and returns its user's passkeys.
+func (b *Broker) ListPasskeys(ctx context.Context, projectID, secret string) ([]Passkey, Signal, error) {
+	return b.manage(ctx, projectID, secret, connecttoken.TypeList, "")
+}
+
+// DeletePasskey consumes a passkey-delete token, deletes credentialID from its user's
+// passkeys (ErrNotFound if the user has no such passkey, and the token stays unused), and
+// returns the passkeys left.
+func (b *Broker) DeletePasskey(ctx context.Context, projectID, secret, credentialID string) ([]Passkey, Signal, error) {
+	if raw, err := unb64(credentialID); err != nil || len(raw) == 0 || len(raw) > 1023 {
+		return nil, Signal{}, &ValidationError{"credentialID", "must be a base64url credential ID"}
+	}
+	return b.manage(ctx, projectID, secret, connecttoken.TypeDelete, credentialID)
+}
+
+func (b *Broker) manage(ctx context.Context, projectID, secret string, typ connecttoken.Type, deleteID string) ([]Passkey, Signal, error) {
+	p, err := b.Project(ctx, projectID)
+	if err != nil {
+		return nil, Signal{}, err
+	}
+	var (
+		list []Passkey
+		sig  Signal
+	)
+	now := b.Now()
+	err = b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+		tok, err := b.checkToken(ctx, tx, projectID, secret, typ)
+		if err != nil {
+			return err
+		}
+		if err := b.consumeToken(ctx, tx, tok.ID, now); err != nil {
+			return err
+		}
+		u, err := b.userByIdentifier(ctx, tx, projectID, tok.Identifier)
+		if isNotFound(err) {
+			if deleteID != "" {
+				return fmt.Errorf("passkey %s: %w", deleteID, ErrNotFound)
+			}
+			list, sig = []Passkey{}, b.signal(p, User{}, nil)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if deleteID != "" {
+			res, err := tx.ExecContext(ctx, b.store.q(`DELETE FROM passkeys WHERE project_id = ? AND credential_id = ? AND user_id = ?`), projectID, deleteID, u.ID)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				return fmt.Errorf("passkey %s: %w", deleteID, ErrNotFound)
+			}
+		}
+		if list, err = b.passkeysOf(ctx, tx, projectID, u.ID); err != nil {
+			return err
+		}
+		sig = b.signal(p, u, list)
+		return nil
+	})
+	return list, sig, err
+}

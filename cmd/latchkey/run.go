@@ -1,0 +1,506 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/latchkey/latchkey/broker"
+	"github.com/latchkey/latchkey/web"
+)
+
+// errUsage marks a command-line mistake; main exits with status 2 for it.
+var errUsage = errors.New("usage error")
+
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string   { return e.msg }
+func (e *usageError) Is(t error) bool { return t == errUsage }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+const topUsage = `Latchkey is a self-hosted passkey broker.
+
+Usage: latchkey <command> [flags]
+
+Commands:
+  dev                     run the broker for development on http://localhost:8080 (SQLite in ./.latchkey)
+  serve                   run the production server
+  migrate                 apply pending database migrations
+  project create|list|add-secret|revoke-secret
+                          manage projects and their API secrets
+  keys rotate|list        manage a project's signedPasskeyData signing keys
+
+Run 'latchkey <command> --help' for a command's flags.
+`
+
+// env bundles what commands read from outside.
+type env struct {
+	getenv         func(string) string
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// run is the whole program: it parses args and runs one command until ctx is cancelled.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := env{getenv, stdin, stdout, stderr}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, topUsage)
+		return usagef("latchkey: no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "-h", "--help", "-help", "help":
+		fmt.Fprint(stdout, topUsage)
+		return nil
+	case "dev":
+		return cmdDev(ctx, e, rest)
+	case "serve":
+		return cmdServe(ctx, e, rest)
+	case "migrate":
+		return cmdMigrate(ctx, e, rest)
+	case "project":
+		return cmdProject(ctx, e, rest)
+	case "keys":
+		return cmdKeys(ctx, e, rest)
+	}
+	return usagef("latchkey: unknown command %q (see latchkey --help)", cmd)
+}
+
+// newFlags returns a FlagSet that reports its errors as one line and prints usage on --help.
+func newFlags(name, summary string, e env) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stdout, "Usage: %s [flags]\n\n%s\n\nFlags:\n", name, summary)
+		fs.SetOutput(e.stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// parse parses args; --help prints usage and returns errHelpShown.
+func parse(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return errHelpShown
+	case err != nil:
+		return usagef("%s: %v (see --help)", fs.Name(), err)
+	case fs.NArg() > 0:
+		return usagef("%s: unexpected argument %q (see --help)", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+var errHelpShown = errors.New("help shown")
+
+func helpOK(err error) error {
+	if errors.Is(err, errHelpShown) {
+		return nil
+	}
+	return err
+}
+
+// storeFlags are the flags of every command that opens the database.
+type storeFlags struct {
+	databaseURL string
+	secretKey   string
+}
+
+func (f *storeFlags) register(fs *flag.FlagSet, e env, withKey bool) {
+	fs.StringVar(&f.databaseURL, "database-url", e.getenv("LATCHKEY_DATABASE_URL"), "database, sqlite:PATH or postgres://... (env LATCHKEY_DATABASE_URL)")
+	if withKey {
+		fs.StringVar(&f.secretKey, "secret-key", e.getenv("LATCHKEY_SECRET_KEY"), "32 random bytes in base64 that encrypt signing keys at rest (env LATCHKEY_SECRET_KEY)")
+	}
+}
+
+// open opens and migrates the store, and builds a broker when a secret key is needed.
+func (f *storeFlags) open(ctx context.Context, name string, withKey bool) (*broker.Store, *broker.Broker, error) {
+	if f.databaseURL == "" {
+		return nil, nil, usagef("%s: --database-url or LATCHKEY_DATABASE_URL is required", name)
+	}
+	var key []byte
+	if withKey {
+		if f.secretKey == "" {
+			return nil, nil, usagef("%s: --secret-key or LATCHKEY_SECRET_KEY is required (generate one with: openssl rand -base64 32)", name)
+		}
+		var err error
+		if key, err = broker.ParseSecretKey(f.secretKey); err != nil {
+			return nil, nil, usagef("%s: LATCHKEY_SECRET_KEY: %v", name, err)
+		}
+	}
+	if !strings.HasPrefix(f.databaseURL, "sqlite:") && !strings.HasPrefix(f.databaseURL, "postgres://") && !strings.HasPrefix(f.databaseURL, "postgresql://") {
+		return nil, nil, usagef("%s: database URL must start with sqlite: or postgres://", name)
+	}
+	store, err := broker.OpenStore(ctx, f.databaseURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := store.Migrate(ctx); err != nil {
+		store.Close()
+		return nil, nil, fmt.Errorf("migrating: %w", err)
+	}
+	if !withKey {
+		return store, nil, nil
+	}
+	b, err := broker.New(store, key)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, b, nil
+}
+
+func cmdMigrate(ctx context.Context, e env, args []string) error {
+	fs := newFlags("latchkey migrate", "Applies pending database migrations.", e)
+	var sf storeFlags
+	sf.register(fs, e, false)
+	if err := parse(fs, args); err != nil {
+		return helpOK(err)
+	}
+	if sf.databaseURL == "" {
+		return usagef("latchkey migrate: --database-url or LATCHKEY_DATABASE_URL is required")
+	}
+	store, err := broker.OpenStore(ctx, sf.databaseURL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	n, err := store.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "applied %d migration(s)\n", n)
+	return nil
+}
+
+// serverConfig is what serveHTTP needs.
+type serverConfig struct {
+	listen    string
+	publicURL string
+	logger    *slog.Logger
+	ready     func(addr string) // called once listening
+}
+
+// serveHTTP serves the broker until ctx is cancelled, then shuts down gracefully.
+func serveHTTP(ctx context.Context, b *broker.Broker, cfg serverConfig) error {
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.listen, err)
+	}
+	srv := &http.Server{
+		Handler:           web.New(b, cfg.logger),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(cfg.logger.Handler(), slog.LevelWarn),
+	}
+	addr := ln.Addr().String()
+	cfg.logger.Info("listening", slog.String("addr", addr), slog.String("public_url", cfg.publicURL))
+	if cfg.ready != nil {
+		cfg.ready(addr)
+	}
+	go sweepExpired(ctx, b, cfg.logger)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	cfg.logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// sweepExpired deletes expired ceremonies, tokens and jtis every minute, in bounded batches.
+func sweepExpired(ctx context.Context, b *broker.Broker, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := b.DeleteExpired(ctx, 1000); err != nil {
+				log.Warn("deleting expired rows", slog.String("error", err.Error()))
+			} else if n > 0 {
+				log.Info("deleted expired rows", slog.Int64("rows", n))
+			}
+		}
+	}
+}
+
+func cmdServe(ctx context.Context, e env, args []string) error {
+	fs := newFlags("latchkey serve", "Runs the production server; migrates the database first.", e)
+	var sf storeFlags
+	sf.register(fs, e, true)
+	listen := fs.String("listen", envOr(e.getenv, "LATCHKEY_LISTEN", ":8080"), "address to listen on, host:port (env LATCHKEY_LISTEN)")
+	publicURL := fs.String("public-url", e.getenv("LATCHKEY_PUBLIC_URL"), "the URL clients reach the broker at (env LATCHKEY_PUBLIC_URL)")
+	if err := parse(fs, args); err != nil {
+		return helpOK(err)
+	}
+	if _, _, err := net.SplitHostPort(*listen); err != nil {
+		return usagef("latchkey serve: --listen %q is not host:port", *listen)
+	}
+	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
+	store, b, err := sf.open(ctx, "latchkey serve", true)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return serveHTTP(ctx, b, serverConfig{listen: *listen, publicURL: *publicURL, logger: logger})
+}
+
+func envOr(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// devState is what `latchkey dev` keeps in its directory for tools and the example app.
+type devState struct {
+	ProjectID string `json:"projectID"`
+	APISecret string `json:"apiSecret"`
+	BrokerURL string `json:"brokerURL"`
+}
+
+func cmdDev(ctx context.Context, e env, args []string) error {
+	fs := newFlags("latchkey dev", "Runs the broker for development with SQLite in --dir and a development project (RP ID localhost).", e)
+	dir := fs.String("dir", ".latchkey", "directory for the database, secret key and dev credentials")
+	listen := fs.String("listen", "localhost:8080", "address to listen on")
+	if err := parse(fs, args); err != nil {
+		return helpOK(err)
+	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return err
+	}
+	key, err := readOrCreate(filepath.Join(*dir, "secret.key"), broker.NewSecretKey)
+	if err != nil {
+		return err
+	}
+	sf := storeFlags{databaseURL: "sqlite:" + filepath.Join(*dir, "latchkey.db"), secretKey: key}
+	store, b, err := sf.open(ctx, "latchkey dev", true)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	_, port, _ := net.SplitHostPort(*listen)
+	brokerURL := "http://localhost:" + port
+	statePath := filepath.Join(*dir, "dev.json")
+	var st devState
+	first := false
+	if raw, err := os.ReadFile(statePath); err == nil && json.Unmarshal(raw, &st) == nil {
+		if _, err := b.Project(ctx, st.ProjectID); err != nil {
+			st = devState{}
+		}
+	}
+	if st.ProjectID == "" {
+		p, secret, err := b.CreateProject(ctx, broker.NewProject{Name: "Latchkey development", RPID: "localhost", RPName: "Latchkey Dev",
+			Origins: []string{"http://localhost:8080", "http://localhost:3000"}})
+		if err != nil {
+			return err
+		}
+		st = devState{ProjectID: p.ID, APISecret: secret}
+		first = true
+	}
+	st.BrokerURL = brokerURL
+	raw, _ := json.MarshalIndent(st, "", "  ")
+	if err := os.WriteFile(statePath, raw, 0o600); err != nil {
+		return err
+	}
+	return serveHTTP(ctx, b, serverConfig{listen: *listen, publicURL: brokerURL, logger: logger, ready: func(string) {
+		fmt.Fprintf(e.stdout, "Latchkey dev broker: %s\nProject ID:  %s\n", brokerURL, st.ProjectID)
+		if first {
+			fmt.Fprintf(e.stdout, "API secret:  %s  (shown once; also kept in %s)\n", st.APISecret, statePath)
+		} else {
+			fmt.Fprintf(e.stdout, "API secret:  kept in %s\n", statePath)
+		}
+	}})
+}
+
+// readOrCreate returns the trimmed content of path, creating it with make() if absent.
+func readOrCreate(path string, make func() (string, error)) (string, error) {
+	if raw, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(raw)), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	v, err := make()
+	if err != nil {
+		return "", err
+	}
+	return v, os.WriteFile(path, []byte(v+"\n"), 0o600)
+}
+
+// multiFlag collects a repeated string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func cmdProject(ctx context.Context, e env, args []string) error {
+	if len(args) == 0 {
+		return usagef("latchkey project: want create, list, add-secret or revoke-secret")
+	}
+	sub, args := args[0], args[1:]
+	var sf storeFlags
+	switch sub {
+	case "create":
+		fs := newFlags("latchkey project create", "Creates a project and prints its ID and first API secret (shown once).", e)
+		sf.register(fs, e, true)
+		name := fs.String("name", "", "project name (required)")
+		rpID := fs.String("rp-id", "", "WebAuthn RP ID, a domain such as example.com (required)")
+		rpName := fs.String("rp-name", "", "RP name shown by authenticators (default: --name)")
+		var origins multiFlag
+		fs.Var(&origins, "origin", "allowed origin, repeatable: https://example.com or android:apk-key-hash:...")
+		asJSON := fs.Bool("json", false, `print {"projectID": ..., "apiSecret": ...}`)
+		if err := parse(fs, args); err != nil {
+			return helpOK(err)
+		}
+		store, b, err := sf.open(ctx, fs.Name(), true)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		p, secret, err := b.CreateProject(ctx, broker.NewProject{Name: *name, RPID: *rpID, RPName: *rpName, Origins: origins})
+		var verr *broker.ValidationError
+		if errors.As(err, &verr) {
+			return usagef("%s: --%s", fs.Name(), strings.ReplaceAll(strings.ToLower(verr.Error()), "rpid", "rp-id"))
+		}
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(e.stdout).Encode(map[string]string{"projectID": p.ID, "apiSecret": secret})
+		}
+		fmt.Fprintf(e.stdout, "Project ID: %s\nAPI secret: %s\n(The secret is shown once; only its hash is stored.)\n", p.ID, secret)
+		return nil
+	case "list":
+		fs := newFlags("latchkey project list", "Lists projects.", e)
+		sf.register(fs, e, false)
+		asJSON := fs.Bool("json", false, "print JSON")
+		if err := parse(fs, args); err != nil {
+			return helpOK(err)
+		}
+		store, _, err := sf.open(ctx, fs.Name(), false)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		b, _ := broker.New(store, make([]byte, 32)) // reads only; the key is not used
+		ps, err := b.Projects(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			if ps == nil {
+				ps = []broker.Project{}
+			}
+			return json.NewEncoder(e.stdout).Encode(ps)
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tRP ID\tORIGINS")
+		for _, p := range ps {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.ID, p.Name, p.RPID, strings.Join(p.Origins, " "))
+		}
+		return tw.Flush()
+	case "add-secret", "revoke-secret":
+		fs := newFlags("latchkey project "+sub, "Adds an API secret to a project (printed once), or revokes one.", e)
+		sf.register(fs, e, false)
+		projectID := fs.String("project", "", "project ID (required)")
+		secretID := fs.String("secret", "", "secret ID to revoke (revoke-secret)")
+		if err := parse(fs, args); err != nil {
+			return helpOK(err)
+		}
+		if *projectID == "" {
+			return usagef("%s: --project is required", fs.Name())
+		}
+		if sub == "revoke-secret" && *secretID == "" {
+			return usagef("%s: --secret is required", fs.Name())
+		}
+		store, _, err := sf.open(ctx, fs.Name(), false)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		b, _ := broker.New(store, make([]byte, 32)) // secrets are hashes; the key is not used
+		if sub == "add-secret" {
+			id, secret, err := b.AddSecret(ctx, *projectID)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "Secret ID:  %s\nAPI secret: %s\n(The secret is shown once; only its hash is stored.)\n", id, secret)
+			return nil
+		}
+		if err := b.RevokeSecret(ctx, *projectID, *secretID); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "revoked %s\n", *secretID)
+		return nil
+	}
+	return usagef("latchkey project: unknown subcommand %q", sub)
+}
+
+func cmdKeys(ctx context.Context, e env, args []string) error {
+	if len(args) == 0 || (args[0] != "rotate" && args[0] != "list") {
+		return usagef("latchkey keys: want rotate or list")
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags("latchkey keys "+sub, "Rotates or lists a project's signing keys. A rotated-in key is published at once and signs after 10 minutes.", e)
+	var sf storeFlags
+	sf.register(fs, e, true)
+	projectID := fs.String("project", "", "project ID (required)")
+	if err := parse(fs, args); err != nil {
+		return helpOK(err)
+	}
+	if *projectID == "" {
+		return usagef("%s: --project is required", fs.Name())
+	}
+	store, b, err := sf.open(ctx, fs.Name(), true)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if sub == "rotate" {
+		k, err := b.RotateKey(ctx, *projectID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "new key %s published now, signs from %s\n", k.ID, k.ActiveFrom.Format(time.RFC3339))
+		return nil
+	}
+	keys, err := b.Keys(ctx, *projectID)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tACTIVE FROM\tSIGNING\tPUBLISHED")
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\n", k.ID, k.ActiveFrom.Format(time.RFC3339), k.Signing, k.Published)
+	}
+	return tw.Flush()
+}

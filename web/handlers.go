@@ -1,0 +1,252 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey/latchkey/broker"
+)
+
+// basicAuth authenticates the backend API: username project ID, password API secret.
+func (s *Server) basicAuth(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id, secret, ok := c.Request().BasicAuth()
+		if !ok || id == "" || secret == "" || len(id) > 64 || len(secret) > 256 {
+			return broker.ErrUnauthenticated
+		}
+		p, err := s.broker.Authenticate(c.Request().Context(), id, secret)
+		if err != nil {
+			return err
+		}
+		c.Set(ctxProject, p)
+		return next(c)
+	}
+}
+
+// frontendCORS loads the project of the path and admits a browser request only from one of
+// its web origins; requests without Origin (native apps) pass.
+func (s *Server) frontendCORS(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Param("projectID")
+		if len(id) > 64 {
+			return broker.ErrNotFound
+		}
+		p, err := s.broker.Project(c.Request().Context(), id)
+		if err != nil {
+			return err
+		}
+		h := c.Response().Header()
+		h.Add("Vary", "Origin")
+		if origin := c.Request().Header.Get("Origin"); origin != "" {
+			if !p.AllowsWebOrigin(origin) {
+				return errForbiddenOrigin
+			}
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Expose-Headers", "X-Request-ID, Retry-After")
+		}
+		c.Set(ctxProject, p)
+		return next(c)
+	}
+}
+
+// preflight answers CORS preflight requests of allowed origins.
+func (s *Server) preflight(c echo.Context) error {
+	h := c.Response().Header()
+	h.Set("Access-Control-Allow-Methods", "POST")
+	h.Set("Access-Control-Allow-Headers", "Content-Type")
+	h.Set("Access-Control-Max-Age", "600")
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) jwks(c echo.Context) error {
+	id := c.Param("projectID")
+	if len(id) > 64 {
+		return broker.ErrNotFound
+	}
+	set, err := s.broker.JWKS(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(broker.JWKSMaxAge.Seconds())))
+	h.Set("Access-Control-Allow-Origin", "*")
+	return c.Blob(http.StatusOK, "application/json", set)
+}
+
+func (s *Server) mintConnectToken(c echo.Context) error {
+	var req broker.MintRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	t, err := s.broker.MintConnectToken(c.Request().Context(), project(c).ID, req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, t)
+}
+
+func (s *Server) getConnectToken(c echo.Context) error {
+	t, err := s.broker.ConnectToken(c.Request().Context(), project(c).ID, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, t)
+}
+
+func (s *Server) revokeConnectToken(c echo.Context) error {
+	if err := s.broker.RevokeConnectToken(c.Request().Context(), project(c).ID, c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+type verifyRequest struct {
+	SignedPasskeyData *string `json:"signedPasskeyData"`
+	Username          *string `json:"username"`
+}
+
+// verifySignedData serves both verify routes; the singular one requires username.
+func (s *Server) verifySignedData(requireUsername bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var req verifyRequest
+		if err := decode(c, &req); err != nil {
+			return err
+		}
+		if req.SignedPasskeyData == nil || *req.SignedPasskeyData == "" {
+			return &broker.ValidationError{Field: "signedPasskeyData", Message: "is required"}
+		}
+		if requireUsername && (req.Username == nil || *req.Username == "") {
+			return &broker.ValidationError{Field: "username", Message: "is required"}
+		}
+		username := ""
+		if req.Username != nil {
+			username = *req.Username
+		}
+		v, err := s.broker.VerifySignedData(c.Request().Context(), project(c).ID, *req.SignedPasskeyData, username)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, v)
+	}
+}
+
+func (s *Server) loginStart(c echo.Context) error {
+	var req broker.LoginRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	res, err := s.broker.StartLogin(c.Request().Context(), project(c).ID, req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, res)
+}
+
+type finishRequest struct {
+	CeremonyID string          `json:"ceremonyID"`
+	Credential json.RawMessage `json:"credential"`
+}
+
+func decodeFinish(c echo.Context) (finishRequest, error) {
+	var req finishRequest
+	if err := decode(c, &req); err != nil {
+		return req, err
+	}
+	if req.CeremonyID == "" || len(req.CeremonyID) > 64 {
+		return req, &broker.ValidationError{Field: "ceremonyID", Message: "is required"}
+	}
+	if len(req.Credential) == 0 || string(req.Credential) == "null" || req.Credential[0] != '{' {
+		return req, &broker.ValidationError{Field: "credential", Message: "is required and must be an object"}
+	}
+	return req, nil
+}
+
+func (s *Server) loginFinish(c echo.Context) error {
+	req, err := decodeFinish(c)
+	if err != nil {
+		return err
+	}
+	res, err := s.broker.FinishLogin(c.Request().Context(), project(c).ID, req.CeremonyID, req.Credential)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, res)
+}
+
+type appendStartRequest struct {
+	ConnectToken string `json:"connectToken"`
+	Conditional  bool   `json:"conditional"`
+}
+
+func (s *Server) appendStart(c echo.Context) error {
+	var req appendStartRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if req.ConnectToken == "" {
+		return &broker.ValidationError{Field: "connectToken", Message: "is required"}
+	}
+	res, err := s.broker.StartAppend(c.Request().Context(), project(c).ID, req.ConnectToken, req.Conditional)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, res)
+}
+
+func (s *Server) appendFinish(c echo.Context) error {
+	req, err := decodeFinish(c)
+	if err != nil {
+		return err
+	}
+	pk, err := s.broker.FinishAppend(c.Request().Context(), project(c).ID, req.CeremonyID, req.Credential)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"passkey": pk})
+}
+
+type manageRequest struct {
+	ConnectToken string `json:"connectToken"`
+	CredentialID string `json:"credentialID"`
+}
+
+type manageResponse struct {
+	Passkeys []broker.Passkey `json:"passkeys"`
+	Signal   broker.Signal    `json:"signal"`
+}
+
+func (s *Server) manageList(c echo.Context) error {
+	var req manageRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if req.ConnectToken == "" {
+		return &broker.ValidationError{Field: "connectToken", Message: "is required"}
+	}
+	list, sig, err := s.broker.ListPasskeys(c.Request().Context(), project(c).ID, req.ConnectToken)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, manageResponse{list, sig})
+}
+
+func (s *Server) manageDelete(c echo.Context) error {
+	var req manageRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if req.ConnectToken == "" {
+		return &broker.ValidationError{Field: "connectToken", Message: "is required"}
+	}
+	if req.CredentialID == "" {
+		return &broker.ValidationError{Field: "credentialID", Message: "is required"}
+	}
+	list, sig, err := s.broker.DeletePasskey(c.Request().Context(), project(c).ID, req.ConnectToken, req.CredentialID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, manageResponse{list, sig})
+}

@@ -1,0 +1,199 @@
+// Package web is Latchkey's HTTP layer: echo routes and handlers for the backend API, the
+// frontend API and the JWKS, the contract's error envelope, CORS and request IDs. It
+// translates HTTP to calls on broker and holds no domain logic.
+package web
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey/latchkey/broker"
+)
+
+// MaxBodyBytes is the largest request body accepted.
+const MaxBodyBytes = 64 << 10
+
+// Context keys.
+const (
+	ctxRequestID = "latchkey.requestID"
+	ctxProject   = "latchkey.project"
+	ctxError     = "latchkey.error"
+)
+
+// Server serves the broker over HTTP.
+type Server struct {
+	broker *broker.Broker
+	log    *slog.Logger
+}
+
+// New returns the HTTP handler of the broker: every route, with request IDs, request
+// logging, the body limit and the contract's error envelope.
+func New(b *broker.Broker, log *slog.Logger) *echo.Echo {
+	s := &Server{broker: b, log: log}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.requestLog, s.recoverPanic, s.securityHeaders)
+	s.routes(e)
+	return e
+}
+
+// requestLog gives each request an ID, sends it as X-Request-ID and logs one line per request.
+func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		id := newRequestID()
+		c.Set(ctxRequestID, id)
+		c.Response().Header().Set("X-Request-ID", id)
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		status := c.Response().Status
+		attrs := []any{
+			slog.String("request_id", id),
+			slog.String("method", c.Request().Method),
+			slog.String("path", c.Request().URL.Path),
+			slog.Int("status", status),
+			slog.Duration("duration", time.Since(start)),
+		}
+		level := slog.LevelInfo
+		if e, ok := c.Get(ctxError).(error); ok && e != nil {
+			if status >= 500 {
+				level = slog.LevelError
+				attrs = append(attrs, slog.String("error", e.Error()))
+			} else {
+				attrs = append(attrs, slog.String("error_kind", errorKindName(e)))
+			}
+		}
+		s.log.Log(c.Request().Context(), level, "request", attrs...)
+		return nil
+	}
+}
+
+// errorKindName names a client error for the log without its text, which may quote input.
+func errorKindName(err error) string {
+	var v *broker.ValidationError
+	if errors.As(err, &v) {
+		return "validation_error " + v.Field
+	}
+	for _, k := range kinds {
+		if errors.Is(err, k.err) {
+			return k.typ
+		}
+	}
+	var u *broker.UnknownCredentialError
+	if errors.As(err, &u) {
+		return "unknown_credential"
+	}
+	return "other"
+}
+
+func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("panic", slog.String("request_id", requestID(c)), slog.Any("panic", r))
+				err = errors.New("panic in handler")
+			}
+		}()
+		return next(c)
+	}
+}
+
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		if !strings.HasSuffix(c.Path(), "jwks.json") {
+			h.Set("Cache-Control", "no-store")
+		}
+		return next(c)
+	}
+}
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return "req-" + hex.EncodeToString(b)
+}
+
+func requestID(c echo.Context) string {
+	id, _ := c.Get(ctxRequestID).(string)
+	return id
+}
+
+func project(c echo.Context) broker.Project {
+	p, _ := c.Get(ctxProject).(broker.Project)
+	return p
+}
+
+// decode reads a JSON request body of at most MaxBodyBytes into v.
+func decode(c echo.Context, v any) error {
+	req := c.Request()
+	if req.ContentLength > MaxBodyBytes {
+		return errTooLarge
+	}
+	if mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return errContentType
+	}
+	body, err := io.ReadAll(io.LimitReader(req.Body, MaxBodyBytes+1))
+	if err != nil {
+		return errInvalidJSON
+	}
+	if len(body) > MaxBodyBytes {
+		return errTooLarge
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		var terr *json.UnmarshalTypeError
+		if errors.As(err, &terr) && terr.Field != "" {
+			return &broker.ValidationError{Field: terr.Field, Message: "must be of type " + jsonType(terr.Type.Kind().String())}
+		}
+		return errInvalidJSON
+	}
+	if dec.More() {
+		return errInvalidJSON
+	}
+	var rest json.RawMessage
+	if err := dec.Decode(&rest); err != io.EOF {
+		return errInvalidJSON
+	}
+	return nil
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "struct", "map":
+		return "object"
+	case "slice", "array":
+		return "array"
+	}
+	return "number"
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	if err := s.broker.Store().Ping(c.Request().Context()); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
