@@ -1,0 +1,302 @@
+// Package signeddata issues and verifies signedPasskeyData: the compact ES256 JWS the broker
+// hands out after a passkey login, the JWK sets that publish its keys, and an offline
+// Verifier that app backends use against a project's published key set.
+package signeddata
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
+)
+
+// MaxLifetime is the longest exp - iat a token may have.
+const MaxLifetime = 300 * time.Second
+
+// DefaultLeeway is the clock skew allowed on exp and nbf.
+const DefaultLeeway = 10 * time.Second
+
+// maxTokenLen is the longest token Verify looks at.
+const maxTokenLen = 8 << 10
+
+var (
+	// ErrMalformed means the token is not a canonical compact JWS, has bad base64 or JSON,
+	// or lacks a required claim.
+	ErrMalformed = errors.New("signeddata: malformed token")
+	// ErrInvalidSignature means alg is not ES256, typ is not JWT, or the signature does not verify.
+	ErrInvalidSignature = errors.New("signeddata: invalid signature")
+	// ErrUnknownKey means the kid is missing or not in the key set.
+	ErrUnknownKey = errors.New("signeddata: unknown key")
+	// ErrWrongIssuer means iss is not the expected project ID.
+	ErrWrongIssuer = errors.New("signeddata: wrong issuer")
+	// ErrExpired means exp has passed, beyond the leeway.
+	ErrExpired = errors.New("signeddata: expired")
+	// ErrNotYetValid means nbf is in the future, beyond the leeway.
+	ErrNotYetValid = errors.New("signeddata: not yet valid")
+	// ErrInvalidKey means a key given to Sign or JWKS is not a P-256 key with an ID.
+	ErrInvalidKey = errors.New("signeddata: invalid key")
+	// ErrInvalidClaims means Sign refused the claims.
+	ErrInvalidClaims = errors.New("signeddata: invalid claims")
+)
+
+// Claims are the claims of a signedPasskeyData token. Times travel as whole unix seconds.
+type Claims struct {
+	Issuer     string // iss: the project ID
+	Subject    string // sub: the broker's user ID
+	Username   string // username: the app's identifier for the user
+	WebAuthnID string // webauthnId: the WebAuthn user handle, base64url
+	Credential string // credential: the credential ID, base64url
+	ProcessID  string // processId: the ceremony ID
+	ID         string // jti: unique token ID
+
+	IssuedAt  time.Time // iat
+	NotBefore time.Time // nbf
+	Expires   time.Time // exp
+
+	IsCUI bool // isCUI: the login came from conditional UI
+	UV    bool // uv: the authenticator verified the user
+
+	ConnectTokenID string // connectTokenID: omitted when empty
+}
+
+// wireClaims is the JSON payload; the pointers find missing numeric claims.
+type wireClaims struct {
+	Issuer         string `json:"iss"`
+	Subject        string `json:"sub"`
+	Username       string `json:"username"`
+	WebAuthnID     string `json:"webauthnId"`
+	Credential     string `json:"credential"`
+	ProcessID      string `json:"processId"`
+	ID             string `json:"jti"`
+	IssuedAt       *int64 `json:"iat"`
+	NotBefore      *int64 `json:"nbf"`
+	Expires        *int64 `json:"exp"`
+	IsCUI          bool   `json:"isCUI"`
+	UV             bool   `json:"uv"`
+	ConnectTokenID string `json:"connectTokenID,omitempty"`
+}
+
+// Key is one signing key: Private is a P-256 key, ID is its kid.
+type Key struct {
+	ID      string
+	Private *ecdsa.PrivateKey
+}
+
+// PublicKey is one verification key: Key is a P-256 key, ID is its kid.
+type PublicKey struct {
+	ID  string
+	Key *ecdsa.PublicKey
+}
+
+// GenerateKey returns a new P-256 key from crypto/rand with a random 128-bit kid.
+func GenerateKey() (Key, error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return Key{}, fmt.Errorf("signeddata: generating key: %w", err)
+	}
+	id := make([]byte, 16)
+	if _, err := rand.Read(id); err != nil {
+		return Key{}, fmt.Errorf("signeddata: generating key id: %w", err)
+	}
+	return Key{ID: base64.RawURLEncoding.EncodeToString(id), Private: priv}, nil
+}
+
+// Public returns the verification half of k; its Key is nil when k has no private key.
+func (k Key) Public() PublicKey {
+	if k.Private == nil {
+		return PublicKey{ID: k.ID}
+	}
+	return PublicKey{ID: k.ID, Key: &k.Private.PublicKey}
+}
+
+// Sign returns c as a compact ES256 JWS signed by k. A zero NotBefore becomes IssuedAt.
+// It returns ErrInvalidKey when k is not a P-256 key with an ID, and ErrInvalidClaims when
+// Issuer, Subject or ID is empty or Expires - IssuedAt is not in (0, MaxLifetime].
+func Sign(k Key, c Claims) (string, error) {
+	if k.ID == "" || k.Private == nil || k.Private.Curve != elliptic.P256() {
+		return "", fmt.Errorf("%w: want a P-256 private key with an id", ErrInvalidKey)
+	}
+	switch {
+	case c.Issuer == "":
+		return "", fmt.Errorf("%w: empty iss", ErrInvalidClaims)
+	case c.Subject == "":
+		return "", fmt.Errorf("%w: empty sub", ErrInvalidClaims)
+	case c.ID == "":
+		return "", fmt.Errorf("%w: empty jti", ErrInvalidClaims)
+	}
+	iat, exp := c.IssuedAt.Unix(), c.Expires.Unix()
+	nbf := iat
+	if !c.NotBefore.IsZero() {
+		nbf = c.NotBefore.Unix()
+	}
+	if !validLifetime(iat, exp) {
+		return "", fmt.Errorf("%w: exp - iat must be in (0, %v]", ErrInvalidClaims, MaxLifetime)
+	}
+	payload, err := json.Marshal(wireClaims{
+		Issuer:         c.Issuer,
+		Subject:        c.Subject,
+		Username:       c.Username,
+		WebAuthnID:     c.WebAuthnID,
+		Credential:     c.Credential,
+		ProcessID:      c.ProcessID,
+		ID:             c.ID,
+		IssuedAt:       &iat,
+		NotBefore:      &nbf,
+		Expires:        &exp,
+		IsCUI:          c.IsCUI,
+		UV:             c.UV,
+		ConnectTokenID: c.ConnectTokenID,
+	})
+	if err != nil {
+		return "", fmt.Errorf("signeddata: encoding claims: %w", err)
+	}
+	hdr := jws.NewHeaders()
+	if err := hdr.Set(jws.KeyIDKey, k.ID); err != nil {
+		return "", fmt.Errorf("signeddata: setting kid: %w", err)
+	}
+	if err := hdr.Set(jws.TypeKey, "JWT"); err != nil {
+		return "", fmt.Errorf("signeddata: setting typ: %w", err)
+	}
+	tok, err := jws.Sign(payload, jws.WithKey(jwa.ES256, k.Private, jws.WithProtectedHeaders(hdr)))
+	if err != nil {
+		return "", fmt.Errorf("signeddata: signing: %w", err)
+	}
+	return string(tok), nil
+}
+
+// Verify checks token against keys, issuer and the time now (with leeway) and returns its
+// claims. It checks, in order: the form (ErrMalformed), the header: alg ES256 and typ JWT
+// (ErrInvalidSignature) and a kid found in keys (ErrUnknownKey), the signature
+// (ErrInvalidSignature), the claims (ErrMalformed), iss (ErrWrongIssuer), then exp
+// (ErrExpired) and nbf (ErrNotYetValid).
+func Verify(token string, keys []PublicKey, issuer string, now time.Time, leeway time.Duration) (Claims, error) {
+	if len(token) > maxTokenLen {
+		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, maxTokenLen)
+	}
+	// jwx decodes base64 leniently (padding, the standard alphabet); accept only the one
+	// canonical spelling so that a token has exactly one text.
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return Claims{}, fmt.Errorf("%w: want 3 parts, got %d", ErrMalformed, len(parts))
+	}
+	for _, p := range parts {
+		if _, err := base64.RawURLEncoding.Strict().DecodeString(p); err != nil {
+			return Claims{}, fmt.Errorf("%w: bad base64url: %v", ErrMalformed, err)
+		}
+	}
+	msg, err := jws.Parse([]byte(token), jws.WithCompact())
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	sigs := msg.Signatures()
+	if len(sigs) != 1 {
+		return Claims{}, fmt.Errorf("%w: want 1 signature, got %d", ErrMalformed, len(sigs))
+	}
+	hdr := sigs[0].ProtectedHeaders()
+	if alg := hdr.Algorithm(); alg != jwa.ES256 {
+		return Claims{}, fmt.Errorf("%w: alg %q is not ES256", ErrInvalidSignature, alg)
+	}
+	if typ := hdr.Type(); typ != "JWT" {
+		return Claims{}, fmt.Errorf("%w: typ %q is not JWT", ErrInvalidSignature, typ)
+	}
+	// We never set crit or b64; a token that does was not made by Sign.
+	for _, name := range []string{jws.CriticalKey, "b64"} {
+		if _, ok := hdr.Get(name); ok {
+			return Claims{}, fmt.Errorf("%w: unexpected header %q", ErrInvalidSignature, name)
+		}
+	}
+	kid := hdr.KeyID()
+	if kid == "" {
+		return Claims{}, fmt.Errorf("%w: no kid", ErrUnknownKey)
+	}
+	found, verified := false, false
+	for _, k := range keys {
+		if k.ID != kid || k.Key == nil || k.Key.Curve != elliptic.P256() {
+			continue
+		}
+		found = true
+		// The algorithm comes from us, never from the token's header.
+		if _, err := jws.Verify([]byte(token), jws.WithCompact(), jws.WithKey(jwa.ES256, k.Key)); err == nil {
+			verified = true
+			break
+		}
+	}
+	if !found {
+		return Claims{}, fmt.Errorf("%w: kid %q", ErrUnknownKey, kid)
+	}
+	if !verified {
+		return Claims{}, fmt.Errorf("%w: signature does not verify with key %q", ErrInvalidSignature, kid)
+	}
+	c, err := decodeClaims(msg.Payload())
+	if err != nil {
+		return Claims{}, err
+	}
+	if c.Issuer != issuer {
+		return Claims{}, fmt.Errorf("%w: %q, want %q", ErrWrongIssuer, c.Issuer, issuer)
+	}
+	leeway = max(leeway, 0)
+	if !now.Before(c.Expires.Add(leeway)) {
+		return Claims{}, fmt.Errorf("%w: at %v", ErrExpired, c.Expires)
+	}
+	if now.Before(c.NotBefore.Add(-leeway)) {
+		return Claims{}, fmt.Errorf("%w: until %v", ErrNotYetValid, c.NotBefore)
+	}
+	return c, nil
+}
+
+// decodeClaims parses a verified payload; it returns ErrMalformed when the JSON is bad, a
+// required claim (iss, sub, jti, iat, nbf, exp) is missing, or exp - iat is not in
+// (0, MaxLifetime].
+func decodeClaims(payload []byte) (Claims, error) {
+	var w wireClaims
+	if err := json.Unmarshal(payload, &w); err != nil {
+		return Claims{}, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
+	}
+	for _, req := range []struct {
+		name    string
+		missing bool
+	}{
+		{"iss", w.Issuer == ""},
+		{"sub", w.Subject == ""},
+		{"jti", w.ID == ""},
+		{"iat", w.IssuedAt == nil},
+		{"nbf", w.NotBefore == nil},
+		{"exp", w.Expires == nil},
+	} {
+		if req.missing {
+			return Claims{}, fmt.Errorf("%w: missing %s", ErrMalformed, req.name)
+		}
+	}
+	if !validLifetime(*w.IssuedAt, *w.Expires) {
+		return Claims{}, fmt.Errorf("%w: exp - iat not in (0, %v]", ErrMalformed, MaxLifetime)
+	}
+	return Claims{
+		Issuer:         w.Issuer,
+		Subject:        w.Subject,
+		Username:       w.Username,
+		WebAuthnID:     w.WebAuthnID,
+		Credential:     w.Credential,
+		ProcessID:      w.ProcessID,
+		ID:             w.ID,
+		IssuedAt:       time.Unix(*w.IssuedAt, 0).UTC(),
+		NotBefore:      time.Unix(*w.NotBefore, 0).UTC(),
+		Expires:        time.Unix(*w.Expires, 0).UTC(),
+		IsCUI:          w.IsCUI,
+		UV:             w.UV,
+		ConnectTokenID: w.ConnectTokenID,
+	}, nil
+}
+
+// validLifetime reports whether exp - iat, in seconds, is in (0, MaxLifetime], without overflow.
+func validLifetime(iat, exp int64) bool {
+	d := exp - iat
+	return exp > iat && d > 0 && d <= int64(MaxLifetime/time.Second)
+}
