@@ -192,3 +192,23 @@ func (b *Broker) signingKey(ctx context.Context, projectID string) (signeddata.K
 	}
 	return signeddata.Key{}, errors.New("project has no active signing key")
 }
+
+// ErrWrongSecretKey means LATCHKEY_SECRET_KEY does not open the signing keys in the store.
+var ErrWrongSecretKey = errors.New("LATCHKEY_SECRET_KEY does not decrypt the signing keys in this database")
+
+// CheckSecretKey returns ErrWrongSecretKey unless the broker's secret key opens the newest
+// signing key in the store (an empty store passes), so that a server or tool run with the
+// wrong key stops at once instead of writing keys nobody can read.
+func (b *Broker) CheckSecretKey(ctx context.Context) error {
+	var rows []keyRow
+	if err := b.store.db.SelectContext(ctx, &rows, `SELECT id, project_id, private_key, public_key, active_from
+		FROM signing_keys ORDER BY created_at DESC LIMIT 1`); err != nil {
+		return classify(err)
+	}
+	for _, r := range rows {
+		if _, err := b.open(r.PrivateKey, keyAAD(r.ProjectID, r.ID)); err != nil {
+			return ErrWrongSecretKey
+		}
+	}
+	return nil
+}

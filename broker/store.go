@@ -200,3 +200,44 @@ func classify(err error) error {
 	}
 	return err
 }
+
+// CountRows returns the number of rows in one of the store's tables (for tests and tools).
+func (s *Store) CountRows(ctx context.Context, table string) (int, error) {
+	if !knownTable(table) {
+		return 0, fmt.Errorf("unknown table %q", table)
+	}
+	var n int
+	err := s.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM `+table)
+	return n, classify(err)
+}
+
+// DumpTable returns every row of one of the store's tables as text, one line a row in a
+// stable order (for tests and tools).
+func (s *Store) DumpTable(ctx context.Context, table string) (string, error) {
+	if !knownTable(table) {
+		return "", fmt.Errorf("unknown table %q", table)
+	}
+	rows, err := s.db.QueryxContext(ctx, `SELECT * FROM `+table)
+	if err != nil {
+		return "", classify(err)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		vals, err := rows.SliceScan()
+		if err != nil {
+			return "", err
+		}
+		lines = append(lines, fmt.Sprintf("%v", vals))
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n") + "\n", rows.Err()
+}
+
+func knownTable(t string) bool {
+	switch t {
+	case "projects", "api_secrets", "users", "passkeys", "ceremonies", "connect_tokens", "signing_keys", "verified_tokens":
+		return true
+	}
+	return false
+}

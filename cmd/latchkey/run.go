@@ -158,6 +158,9 @@ func (f *storeFlags) open(ctx context.Context, name string, withKey bool) (*brok
 		return store, nil, nil
 	}
 	b, err := broker.New(store, key)
+	if err == nil {
+		err = b.CheckSecretKey(ctx)
+	}
 	if err != nil {
 		store.Close()
 		return nil, nil, err
