@@ -27,9 +27,24 @@ type Store struct {
 	dialect string // "sqlite" or "postgres"
 }
 
-// OpenStore opens the database named by a URL, `sqlite:PATH` or `postgres://...`, and checks
-// that it answers. It does not migrate; call Migrate.
+// StoreConfig tunes the connection pool. Zero values take the defaults, sized for a
+// 2-core machine.
+type StoreConfig struct {
+	// MaxConns caps open connections (default 10 on PostgreSQL, 4 on SQLite).
+	MaxConns int
+	// StatementTimeout bounds each PostgreSQL statement (default 5 s; SQLite waits at most
+	// 10 s for a lock instead).
+	StatementTimeout time.Duration
+}
+
+// OpenStore opens the database named by a URL, `sqlite:PATH` or `postgres://...`, with the
+// default pool, and checks that it answers. It does not migrate; call Migrate.
 func OpenStore(ctx context.Context, databaseURL string) (*Store, error) {
+	return OpenStoreConfig(ctx, databaseURL, StoreConfig{})
+}
+
+// OpenStoreConfig is OpenStore with a pool configuration.
+func OpenStoreConfig(ctx context.Context, databaseURL string, cfg StoreConfig) (*Store, error) {
 	var (
 		db      *sqlx.DB
 		dialect string
@@ -55,17 +70,29 @@ func OpenStore(ctx context.Context, databaseURL string) (*Store, error) {
 		q.Set("_txlock", "immediate")
 		db, err = sqlx.Open("sqlite", "file:"+path+"?"+q.Encode())
 		dialect = "sqlite"
-		if err == nil {
-			db.SetMaxOpenConns(4)
-			db.SetMaxIdleConns(4)
+		if cfg.MaxConns == 0 {
+			cfg.MaxConns = 4
 		}
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
-		db, err = sqlx.Open("postgres", databaseURL)
+		u, perr := url.Parse(databaseURL)
+		if perr != nil {
+			return nil, errors.New("postgres: the database URL does not parse")
+		}
+		if cfg.StatementTimeout == 0 {
+			cfg.StatementTimeout = 5 * time.Second
+		}
+		q := u.Query()
+		if q.Get("statement_timeout") == "" {
+			q.Set("statement_timeout", fmt.Sprint(cfg.StatementTimeout.Milliseconds()))
+		}
+		if q.Get("connect_timeout") == "" {
+			q.Set("connect_timeout", "5")
+		}
+		u.RawQuery = q.Encode()
+		db, err = sqlx.Open("postgres", u.String())
 		dialect = "postgres"
-		if err == nil {
-			db.SetMaxOpenConns(16)
-			db.SetMaxIdleConns(16)
-			db.SetConnMaxIdleTime(5 * time.Minute)
+		if cfg.MaxConns == 0 {
+			cfg.MaxConns = 10
 		}
 	default:
 		return nil, fmt.Errorf("database URL must start with sqlite: or postgres://")
@@ -73,6 +100,9 @@ func OpenStore(ctx context.Context, databaseURL string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening %s database: %w", dialect, err)
 	}
+	db.SetMaxOpenConns(cfg.MaxConns)
+	db.SetMaxIdleConns(cfg.MaxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
 	s := &Store{db: db, dialect: dialect}
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
@@ -98,8 +128,28 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Migrate applies the embedded migrations of the store's dialect that are not applied yet,
-// each in its own transaction, and returns how many it applied.
+// each in its own transaction, and returns how many it applied. Several replicas may migrate
+// at once: the loser of a race fails its transaction and retries, finding the work done.
 func (s *Store) Migrate(ctx context.Context) (int, error) {
+	applied := 0
+	var err error
+	for attempt := 1; attempt <= 5; attempt++ {
+		var n int
+		n, err = s.migrateOnce(ctx)
+		applied += n
+		if err == nil {
+			return applied, nil
+		}
+		select {
+		case <-ctx.Done():
+			return applied, err
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+	}
+	return applied, err
+}
+
+func (s *Store) migrateOnce(ctx context.Context) (int, error) {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return 0, fmt.Errorf("creating schema_migrations: %w", err)
