@@ -382,13 +382,9 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 	if err != nil {
 		return LoginResult{}, detailf(ErrVerificationFailed, "%s", protocolDetail(err))
 	}
+	_ = cred
 	flags := parsed.Response.AuthenticatorData.Flags
 	newCount := int64(parsed.Response.AuthenticatorData.Counter)
-	if newCount != 0 && pk.SignCount != 0 && newCount <= pk.SignCount {
-		return LoginResult{}, detailf(ErrVerificationFailed, "signature counter went backwards (%d after %d): possibly a cloned authenticator",
-			newCount, pk.SignCount)
-	}
-	_ = cred
 
 	key, err := b.signingKey(ctx, projectID)
 	if err != nil {
@@ -417,8 +413,9 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 				return err
 			}
 		}
-		// The counter condition is checked again here, by the database, so that two logins
-		// racing with the same counter value cannot both pass.
+		// The counter is checked here, after this request has claimed the ceremony, and by
+		// the database, so that two logins racing with one counter value cannot both pass and
+		// a request that lost the race for the ceremony is told so (410), not "counter".
 		res, err := tx.ExecContext(ctx, b.store.q(`UPDATE passkeys SET sign_count = CASE WHEN ? > sign_count THEN ? ELSE sign_count END,
 			backup_state = ?, user_verified = (user_verified OR ?), last_used_at = ?
 			WHERE project_id = ? AND credential_id = ? AND (? = 0 OR sign_count = 0 OR sign_count < ?)`),
@@ -427,7 +424,12 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return detailf(ErrVerificationFailed, "the passkey was deleted or its counter moved on")
+			now, err := b.passkeyByID(ctx, tx, projectID, credID)
+			if err != nil {
+				return detailf(ErrVerificationFailed, "the passkey was deleted during the login")
+			}
+			return detailf(ErrVerificationFailed, "signature counter went backwards (%d after %d): possibly a cloned authenticator",
+				newCount, now.SignCount)
 		}
 		return nil
 	})

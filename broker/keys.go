@@ -60,6 +60,15 @@ func (b *Broker) addSigningKey(ctx context.Context, tx *sqlx.Tx, projectID strin
 // KeyActivationDelay on; the current key stays published until the tokens it signed expired.
 // It returns ErrNotFound for an unknown project.
 func (b *Broker) RotateKey(ctx context.Context, projectID string) (KeyInfo, error) {
+	return b.RotateKeyIn(ctx, projectID, KeyActivationDelay)
+}
+
+// RotateKeyIn is RotateKey with the delay before the new key signs; 0 makes it sign at once
+// (after a leak: offline verifiers refetch the JWKS when they meet an unknown key ID).
+func (b *Broker) RotateKeyIn(ctx context.Context, projectID string, delay time.Duration) (KeyInfo, error) {
+	if delay < 0 {
+		return KeyInfo{}, &ValidationError{"activateIn", "must not be negative"}
+	}
 	var info KeyInfo
 	err := b.store.inTx(ctx, func(tx *sqlx.Tx) error {
 		var n int
@@ -69,7 +78,7 @@ func (b *Broker) RotateKey(ctx context.Context, projectID string) (KeyInfo, erro
 		if n == 0 {
 			return fmt.Errorf("project %s: %w", projectID, ErrNotFound)
 		}
-		from := b.Now().Add(KeyActivationDelay)
+		from := b.Now().Add(delay)
 		k, err := b.addSigningKey(ctx, tx, projectID, from)
 		info = KeyInfo{ID: k.ID, ActiveFrom: from.UTC().Truncate(time.Millisecond), Published: true}
 		return err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -66,11 +67,12 @@ type server struct {
 	ProjectID string
 	Secret    string
 	Logs      *syncBuffer
+	env       map[string]string
 	stop      func() error
 }
 
-// startServe creates a project with the CLI and starts `latchkey serve` on a free port, with
-// origin as the project's web origin, and waits for /healthz.
+// startServe creates a project with the CLI on a fresh database of dialect and starts
+// `latchkey serve` on it, with origin as the project's web origin.
 func startServe(t *testing.T, dialect, origin string) *server {
 	t.Helper()
 	env := map[string]string{
@@ -85,13 +87,21 @@ func startServe(t *testing.T, dialect, origin string) *server {
 	if err := json.Unmarshal([]byte(out), &created); err != nil || created.ProjectID == "" || created.APISecret == "" {
 		t.Fatalf("project create --json printed %q (%v)", out, err)
 	}
+	return serveOn(t, env, created.ProjectID, created.APISecret)
+}
+
+// serveOn starts `latchkey serve` through run with env on a free port, for the project
+// with the given credentials, and waits for /healthz.
+func serveOn(t *testing.T, env map[string]string, projectID, apiSecret string) *server {
+	t.Helper()
 	port := freePort(t)
+	env = maps.Clone(env)
 	env["LATCHKEY_LISTEN"] = fmt.Sprintf("127.0.0.1:%d", port)
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve"}, getenvFrom(env), strings.NewReader(""), io.Discard, logs) }()
-	s := &server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), ProjectID: created.ProjectID, Secret: created.APISecret, Logs: logs}
+	s := &server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), ProjectID: projectID, Secret: apiSecret, Logs: logs, env: env}
 	var once sync.Once
 	var stopErr error
 	s.stop = func() error {
@@ -359,3 +369,5 @@ func TestEndToEnd(t *testing.T) {
 		})
 	}
 }
+
+func timeNow() time.Time { return time.Now() }

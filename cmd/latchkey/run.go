@@ -473,15 +473,19 @@ func cmdKeys(ctx context.Context, e env, args []string) error {
 		return usagef("latchkey keys: want rotate or list")
 	}
 	sub, args := args[0], args[1:]
-	fs := newFlags("latchkey keys "+sub, "Rotates or lists a project's signing keys. A rotated-in key is published at once and signs after 10 minutes.", e)
+	fs := newFlags("latchkey keys "+sub, "Rotates or lists a project's signing keys. A rotated-in key is published at once and signs after --activate-in.", e)
 	var sf storeFlags
 	sf.register(fs, e, true)
 	projectID := fs.String("project", "", "project ID (required)")
+	activateIn := fs.Duration("activate-in", broker.KeyActivationDelay, "rotate: how long the new key is published before it signs (0 after a key leak)")
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
 	if *projectID == "" {
 		return usagef("%s: --project is required", fs.Name())
+	}
+	if *activateIn < 0 {
+		return usagef("%s: --activate-in must not be negative", fs.Name())
 	}
 	store, b, err := sf.open(ctx, fs.Name(), true)
 	if err != nil {
@@ -489,7 +493,7 @@ func cmdKeys(ctx context.Context, e env, args []string) error {
 	}
 	defer store.Close()
 	if sub == "rotate" {
-		k, err := b.RotateKey(ctx, *projectID)
+		k, err := b.RotateKeyIn(ctx, *projectID, *activateIn)
 		if err != nil {
 			return err
 		}
