@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -119,10 +120,28 @@ func helpOK(err error) error {
 type storeFlags struct {
 	databaseURL string
 	secretKey   string
+	pool        broker.StoreConfig
+	poolErr     error
 }
 
 func (f *storeFlags) register(fs *flag.FlagSet, e env, withKey bool) {
 	fs.StringVar(&f.databaseURL, "database-url", e.getenv("LATCHKEY_DATABASE_URL"), "database, sqlite:PATH or postgres://... (env LATCHKEY_DATABASE_URL)")
+	if v := e.getenv("LATCHKEY_DB_MAX_CONNS"); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 1000 {
+			f.poolErr = usagef("LATCHKEY_DB_MAX_CONNS=%q: want a number from 1 to 1000", v)
+		} else {
+			f.pool.MaxConns = n
+		}
+	}
+	if v := e.getenv("LATCHKEY_DB_STATEMENT_TIMEOUT"); v != "" {
+		if d, err := time.ParseDuration(v); err != nil || d < time.Millisecond {
+			f.poolErr = usagef("LATCHKEY_DB_STATEMENT_TIMEOUT=%q: want a duration such as 5s", v)
+		} else {
+			f.pool.StatementTimeout = d
+		}
+	}
+	fs.IntVar(&f.pool.MaxConns, "db-max-conns", f.pool.MaxConns, "most open database connections; 0: 10 on PostgreSQL, 4 on SQLite (env LATCHKEY_DB_MAX_CONNS)")
+	fs.DurationVar(&f.pool.StatementTimeout, "db-statement-timeout", f.pool.StatementTimeout, "PostgreSQL statement timeout; 0: 5s (env LATCHKEY_DB_STATEMENT_TIMEOUT)")
 	if withKey {
 		fs.StringVar(&f.secretKey, "secret-key", e.getenv("LATCHKEY_SECRET_KEY"), "32 random bytes in base64 that encrypt signing keys at rest (env LATCHKEY_SECRET_KEY)")
 	}
@@ -132,6 +151,12 @@ func (f *storeFlags) register(fs *flag.FlagSet, e env, withKey bool) {
 func (f *storeFlags) open(ctx context.Context, name string, withKey bool) (*broker.Store, *broker.Broker, error) {
 	if f.databaseURL == "" {
 		return nil, nil, usagef("%s: --database-url or LATCHKEY_DATABASE_URL is required", name)
+	}
+	if f.poolErr != nil {
+		return nil, nil, usagef("%s: %v", name, f.poolErr)
+	}
+	if f.pool.MaxConns < 0 || f.pool.StatementTimeout < 0 {
+		return nil, nil, usagef("%s: --db-max-conns and --db-statement-timeout must not be negative", name)
 	}
 	var key []byte
 	if withKey {
@@ -146,7 +171,7 @@ func (f *storeFlags) open(ctx context.Context, name string, withKey bool) (*brok
 	if !strings.HasPrefix(f.databaseURL, "sqlite:") && !strings.HasPrefix(f.databaseURL, "postgres://") && !strings.HasPrefix(f.databaseURL, "postgresql://") {
 		return nil, nil, usagef("%s: database URL must start with sqlite: or postgres://", name)
 	}
-	store, err := broker.OpenStore(ctx, f.databaseURL)
+	store, err := broker.OpenStoreConfig(ctx, f.databaseURL, f.pool)
 	if err != nil {
 		return nil, nil, err
 	}
