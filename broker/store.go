@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -235,7 +236,10 @@ func classify(err error) error {
 		switch {
 		case perr.Code == "23505":
 			return fmt.Errorf("%w: %v", ErrAlreadyExists, err)
-		case strings.HasPrefix(string(perr.Code), "08"), strings.HasPrefix(string(perr.Code), "57P"), perr.Code == "53300":
+		case strings.HasPrefix(string(perr.Code), "08"), strings.HasPrefix(string(perr.Code), "57P"),
+			perr.Code == "53300", perr.Code == "57014", perr.Code == "40001", perr.Code == "40P01":
+			// connection failures, shutdown, too many connections, statement timeout,
+			// serialization failure and deadlock: all worth a retry by the client.
 			return fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 	case errors.As(err, &serr):
@@ -245,7 +249,9 @@ func classify(err error) error {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL:
 			return fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
-	case errors.Is(err, driverBadConn), isNetError(err):
+	case errors.Is(err, driverBadConn), isNetError(err), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, sql.ErrConnDone), errors.Is(err, context.DeadlineExceeded),
+		err.Error() == "sql: database is closed": // database/sql has no exported value for it
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return err

@@ -10,11 +10,28 @@ import (
 	"github.com/latchkey/latchkey/broker"
 )
 
+// validID reports whether s has the form of the IDs the broker makes (a prefix and hex
+// digits): 1 to 64 ASCII letters, digits, '-' or '_'. Anything else names nothing, and is
+// not sent to the store, which (PostgreSQL) fails on text with NUL or invalid UTF-8.
+func validID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // basicAuth authenticates the backend API: username project ID, password API secret.
 func (s *Server) basicAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id, secret, ok := c.Request().BasicAuth()
-		if !ok || id == "" || secret == "" || len(id) > 64 || len(secret) > 256 {
+		if !ok || !validID(id) || secret == "" || len(secret) > 256 {
 			return broker.ErrUnauthenticated
 		}
 		p, err := s.broker.Authenticate(c.Request().Context(), id, secret)
@@ -31,7 +48,7 @@ func (s *Server) basicAuth(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) frontendCORS(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id := c.Param("projectID")
-		if len(id) > 64 {
+		if !validID(id) {
 			return broker.ErrNotFound
 		}
 		p, err := s.broker.Project(c.Request().Context(), id)
@@ -63,7 +80,7 @@ func (s *Server) preflight(c echo.Context) error {
 
 func (s *Server) jwks(c echo.Context) error {
 	id := c.Param("projectID")
-	if len(id) > 64 {
+	if !validID(id) {
 		return broker.ErrNotFound
 	}
 	set, err := s.broker.JWKS(c.Request().Context(), id)
@@ -89,6 +106,9 @@ func (s *Server) mintConnectToken(c echo.Context) error {
 }
 
 func (s *Server) getConnectToken(c echo.Context) error {
+	if !validID(c.Param("id")) {
+		return broker.ErrNotFound
+	}
 	t, err := s.broker.ConnectToken(c.Request().Context(), project(c).ID, c.Param("id"))
 	if err != nil {
 		return err
@@ -97,6 +117,9 @@ func (s *Server) getConnectToken(c echo.Context) error {
 }
 
 func (s *Server) revokeConnectToken(c echo.Context) error {
+	if !validID(c.Param("id")) {
+		return broker.ErrNotFound
+	}
 	if err := s.broker.RevokeConnectToken(c.Request().Context(), project(c).ID, c.Param("id")); err != nil {
 		return err
 	}
@@ -155,8 +178,11 @@ func decodeFinish(c echo.Context) (finishRequest, error) {
 	if err := decode(c, &req); err != nil {
 		return req, err
 	}
-	if req.CeremonyID == "" || len(req.CeremonyID) > 64 {
+	if req.CeremonyID == "" {
 		return req, &broker.ValidationError{Field: "ceremonyID", Message: "is required"}
+	}
+	if !validID(req.CeremonyID) {
+		return req, &broker.ValidationError{Field: "ceremonyID", Message: "must be a ceremony ID"}
 	}
 	if len(req.Credential) == 0 || string(req.Credential) == "null" || req.Credential[0] != '{' {
 		return req, &broker.ValidationError{Field: "credential", Message: "is required and must be an object"}

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -116,9 +115,8 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
 		h.Set("X-Content-Type-Options", "nosniff")
-		if !strings.HasSuffix(c.Path(), "jwks.json") {
-			h.Set("Cache-Control", "no-store")
-		}
+		// Every answer is uncacheable unless its handler says otherwise (the JWKS on success).
+		h.Set("Cache-Control", "no-store")
 		return next(c)
 	}
 }

@@ -2,6 +2,8 @@ package brokertest
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -58,7 +60,7 @@ func (a *Authenticator) Create(publicKey []byte) ([]byte, error) {
 			return nil, errors.New("InvalidStateError: the authenticator already holds an excluded credential")
 		}
 	}
-	cred := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+	cred := NewCredential()
 	a.options()
 	resp := virtualwebauthn.CreateAttestationResponse(a.RP, a.auth, cred, *opts)
 	a.Creds = append(a.Creds, cred)
@@ -187,3 +189,23 @@ func Tamper(credential []byte, field string, edit func([]byte) []byte) []byte {
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// NewCredential returns a P-256 credential whose public key coordinates are both 32 bytes.
+// virtualwebauthn writes a coordinate with a leading zero byte as 31 bytes (about one key in
+// 128), which a relying party rightly refuses; such keys are drawn again.
+func NewCredential() virtualwebauthn.Credential {
+	for {
+		cred := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+		k, err := x509.ParsePKCS8PrivateKey(cred.Key.Data)
+		if err != nil {
+			panic(err)
+		}
+		pub, err := k.(*ecdsa.PrivateKey).PublicKey.Bytes() // 0x04 || X || Y, fixed width
+		if err != nil {
+			panic(err)
+		}
+		if pub[1] != 0 && pub[33] != 0 {
+			return cred
+		}
+	}
+}

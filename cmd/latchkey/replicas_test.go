@@ -178,3 +178,5 @@ func TestTwoReplicas(t *testing.T) {
 		t.Fatalf("50 concurrent finishes over two replicas gave %v, want one 200 and 49 410", count)
 	}
 }
+
+func decodeSegment(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
