@@ -351,8 +351,14 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatalf("login/start after delete = %d, %+v, want fallback no_passkey", code, fb)
 			}
 
+			if out, _, err := runCmd(t, nil, "healthcheck", "--url", s.URL+"/readyz"); err != nil || out != "ready\n" {
+				t.Fatalf("healthcheck of a running server = %v, %q", err, out)
+			}
 			if err := s.stop(); err != nil {
 				t.Fatalf("serve returned %v after cancellation, want nil", err)
+			}
+			if _, _, err := runCmd(t, nil, "healthcheck", "--url", s.URL+"/readyz"); err == nil {
+				t.Fatal("healthcheck of a stopped server succeeded")
 			}
 			for _, line := range strings.Split(strings.TrimSpace(s.Logs.String()), "\n") {
 				var rec map[string]any

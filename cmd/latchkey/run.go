@@ -42,6 +42,7 @@ Commands:
   project create|list|add-secret|revoke-secret
                           manage projects and their API secrets
   keys rotate|list        manage a project's signedPasskeyData signing keys
+  healthcheck             exit 0 when a running broker answers /readyz (for container health checks)
 
 Run 'latchkey <command> --help' for a command's flags.
 `
@@ -75,6 +76,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdProject(ctx, e, rest)
 	case "keys":
 		return cmdKeys(ctx, e, rest)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, e, rest)
 	}
 	return usagef("latchkey: unknown command %q (see latchkey --help)", cmd)
 }
@@ -535,4 +538,32 @@ func cmdKeys(ctx context.Context, e env, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\n", k.ID, k.ActiveFrom.Format(time.RFC3339), k.Signing, k.Published)
 	}
 	return tw.Flush()
+}
+
+func cmdHealthcheck(ctx context.Context, e env, args []string) error {
+	fs := newFlags("latchkey healthcheck", "Exits 0 when the broker at --url is ready (GET /readyz answers 200), 1 otherwise.", e)
+	listen := envOr(e.getenv, "LATCHKEY_LISTEN", ":8080")
+	if strings.HasPrefix(listen, ":") {
+		listen = "127.0.0.1" + listen
+	}
+	target := fs.String("url", "http://"+listen+"/readyz", "URL to probe")
+	if err := parse(fs, args); err != nil {
+		return helpOK(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *target, nil)
+	if err != nil {
+		return usagef("latchkey healthcheck: --url: %v", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("not ready: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("not ready: %s answered %d", *target, resp.StatusCode)
+	}
+	fmt.Fprintln(e.stdout, "ready")
+	return nil
 }
