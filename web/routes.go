@@ -8,6 +8,7 @@ import (
 func (s *Server) routes(e *echo.Echo) {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	e.GET("/web/*", s.asset) // the browser SDK and web components
 
 	// Public keys for offline verification of signedPasskeyData (no authentication).
 	e.GET("/v2/projects/:projectID/.well-known/jwks.json", s.jwks)

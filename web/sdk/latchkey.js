@@ -1,0 +1,367 @@
+// Latchkey browser SDK: passkey sign-in, creation and management against a Latchkey broker.
+// An ES module without dependencies, served by the broker at /web/latchkey.js.
+//
+//   import { Latchkey, LatchkeyError } from 'https://broker.example.com/web/latchkey.js';
+//   const lk = new Latchkey({ projectID: 'prj-...' });
+//   const { signedPasskeyData } = await lk.login({ identifier: 'jane@example.com' });
+//
+// Types and documentation: /web/latchkey.d.ts. Drop-in elements: /web/latchkey-components.js.
+
+const MESSAGES = {
+  cancelled: 'The passkey prompt was closed. Try again, or use your password.',
+  aborted: 'The passkey request was stopped.',
+  notSupported: 'This browser does not support passkeys.',
+  conditionalNotSupported: 'This browser does not offer passkeys in autofill.',
+  alreadyRegistered: 'This device or password manager already holds a passkey for this account.',
+  network: 'Could not reach the passkey service. Check your connection and try again.',
+  server: 'The passkey service returned an unexpected answer.',
+  webauthn: 'The passkey operation failed.',
+};
+
+/**
+ * The one error type of the SDK. `kind` says what happened: 'cancelled', 'not_supported',
+ * 'already_registered', 'network', 'server' (an HTTP error; `type` and `status` come from the
+ * contract's error envelope) or 'webauthn' (another browser error; `details` is its name).
+ */
+export class LatchkeyError extends Error {
+  constructor(kind, message, { type, status, requestID, details, validation, signal, cause } = {}) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'LatchkeyError';
+    this.kind = kind;
+    this.type = type;
+    this.status = status;
+    this.requestID = requestID;
+    this.details = details;
+    if (validation !== undefined) this.validation = validation;
+    if (signal !== undefined) this.signal = signal;
+  }
+}
+
+/** A client of one Latchkey project's frontend API. */
+export class Latchkey {
+  #projectID;
+  #brokerURL;
+  #conditional = null; // AbortController of the pending autofill request
+  #conditionalSettled = Promise.resolve(); // settles when its navigator.credentials.get does
+
+  constructor({ projectID, brokerURL } = {}) {
+    if (typeof projectID !== 'string' || projectID === '') {
+      throw new TypeError('Latchkey: projectID is required');
+    }
+    this.#projectID = projectID;
+    this.#brokerURL = String(brokerURL || new URL(import.meta.url).origin).replace(/\/+$/, '');
+  }
+
+  get projectID() { return this.#projectID; }
+  get brokerURL() { return this.#brokerURL; }
+
+  /** Resolves to whether this browser has WebAuthn (PublicKeyCredential). */
+  static async isSupported() {
+    return typeof window !== 'undefined' && typeof window.PublicKeyCredential === 'function' &&
+      !!navigator.credentials && typeof navigator.credentials.get === 'function';
+  }
+
+  /** Resolves to whether this browser offers passkeys in autofill (conditional mediation). */
+  static async isConditionalSupported() {
+    if (!(await Latchkey.isSupported())) return false;
+    const PKC = window.PublicKeyCredential;
+    try {
+      if (typeof PKC.isConditionalMediationAvailable === 'function') {
+        return (await PKC.isConditionalMediationAvailable()) === true;
+      }
+      if (typeof PKC.getClientCapabilities === 'function') {
+        return (await PKC.getClientCapabilities()).conditionalGet === true;
+      }
+    } catch {
+      // A browser that throws here has no usable autofill.
+    }
+    return false;
+  }
+
+  /**
+   * Signs in with a passkey in a modal prompt: identifier-first when `identifier` is given,
+   * bound to a passkey-login connect token with `loginConnectToken`, usernameless otherwise.
+   * Resolves to { signedPasskeyData, username }, or to { fallback: { reason } } when the
+   * identifier has no passkey. A pending autofill request of this instance is aborted first.
+   */
+  async login({ identifier, loginConnectToken, signal } = {}) {
+    await requireSupport();
+    await this.#abortConditional();
+    const body = {};
+    if (identifier) body.identifier = identifier;
+    if (loginConnectToken) body.loginConnectToken = loginConnectToken;
+    const start = await this.#post('login/start', body, signal);
+    if (start.fallback) return { fallback: { reason: start.fallback.reason } };
+    const credential = await getCredential({ publicKey: parseRequestOptions(start.publicKey), signal }, signal);
+    return this.#finishLogin(start.ceremonyID, credential, signal);
+  }
+
+  /**
+   * Offers the user's passkeys in the autofill of inputs with autocomplete="username webauthn"
+   * (mediation 'conditional') and signs in with the one picked. Resolves to
+   * { signedPasskeyData, username }; rejects with kind 'cancelled' when `signal` aborts or a
+   * modal request of this instance replaces it.
+   */
+  async loginConditional({ signal } = {}) {
+    if (!(await Latchkey.isConditionalSupported())) {
+      throw new LatchkeyError('not_supported', MESSAGES.conditionalNotSupported);
+    }
+    await this.#abortConditional();
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal.reason);
+    if (signal) {
+      if (signal.aborted) controller.abort(signal.reason);
+      else signal.addEventListener('abort', onAbort, { once: true });
+    }
+    this.#conditional = controller;
+    let settle;
+    this.#conditionalSettled = new Promise((resolve) => { settle = resolve; });
+    try {
+      const start = await this.#post('login/start', { conditional: true }, controller.signal);
+      let credential;
+      try {
+        credential = await getCredential({
+          publicKey: parseRequestOptions(start.publicKey),
+          mediation: 'conditional',
+          signal: controller.signal,
+        }, controller.signal);
+      } finally {
+        settle();
+      }
+      return await this.#finishLogin(start.ceremonyID, credential, signal);
+    } finally {
+      settle();
+      signal?.removeEventListener('abort', onAbort);
+      if (this.#conditional === controller) this.#conditional = null;
+    }
+  }
+
+  /**
+   * Creates a passkey for the user of a passkey-append connect token and resolves to the
+   * contract's Passkey object. With { conditional: true } the browser may create it silently
+   * after a password sign-in (conditional create), without a modal prompt.
+   */
+  async append(connectToken, { conditional = false, signal } = {}) {
+    await requireSupport();
+    if (!conditional) await this.#abortConditional();
+    const start = await this.#post('append/start', { connectToken, conditional: !!conditional }, signal);
+    const options = { publicKey: parseCreationOptions(start.publicKey) };
+    if (conditional) options.mediation = 'conditional';
+    if (signal) options.signal = signal;
+    let credential;
+    try {
+      credential = await navigator.credentials.create(options);
+    } catch (err) {
+      throw browserError(err, signal, 'create');
+    }
+    if (!credential) throw new LatchkeyError('cancelled', MESSAGES.cancelled);
+    const res = await this.#post('append/finish', { ceremonyID: start.ceremonyID, credential: credentialJSON(credential) }, signal);
+    return res.passkey;
+  }
+
+  /** Lists the passkeys of the user of a passkey-list connect token: { passkeys, signal }. */
+  async list(connectToken) {
+    const res = await this.#post('manage/list', { connectToken });
+    signalAccepted(res.signal);
+    return { passkeys: res.passkeys || [], signal: res.signal };
+  }
+
+  /**
+   * Deletes one passkey of the user of a passkey-delete connect token and resolves to the
+   * remaining ones: { passkeys, signal }.
+   */
+  async remove(connectToken, credentialID) {
+    const res = await this.#post('manage/delete', { connectToken, credentialID });
+    signalAccepted(res.signal);
+    return { passkeys: res.passkeys || [], signal: res.signal };
+  }
+
+  async #finishLogin(ceremonyID, credential, signal) {
+    try {
+      const res = await this.#post('login/finish', { ceremonyID, credential: credentialJSON(credential) }, signal);
+      return { signedPasskeyData: res.signedPasskeyData, username: res.username };
+    } catch (err) {
+      const unknown = err instanceof LatchkeyError && err.type === 'unknown_credential' ? err.signal?.unknownCredential : null;
+      if (unknown && typeof window.PublicKeyCredential?.signalUnknownCredential === 'function') {
+        // Tell the passkey provider to hide or remove a passkey this site no longer knows.
+        try {
+          PublicKeyCredential.signalUnknownCredential(unknown).catch(() => {});
+        } catch {
+          // Signals are hints; a browser that refuses one changes nothing for the page.
+        }
+      }
+      throw err;
+    }
+  }
+
+  // #abortConditional stops this instance's autofill request and waits until the browser has
+  // released it, since browsers allow one WebAuthn request at a time.
+  async #abortConditional() {
+    const c = this.#conditional;
+    if (!c) return;
+    this.#conditional = null;
+    c.abort(new DOMException('A modal passkey request replaced the autofill request.', 'AbortError'));
+    await this.#conditionalSettled;
+  }
+
+  async #post(op, body, signal) {
+    const url = `${this.#brokerURL}/v2/projects/${encodeURIComponent(this.#projectID)}/connect/${op}`;
+    let res;
+    try {
+      res = await fetch(url, {
+        method: 'POST',
+        mode: 'cors',
+        credentials: 'omit',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+        signal,
+      });
+    } catch (err) {
+      if (signal?.aborted) throw cancelled(err, signal);
+      throw new LatchkeyError('network', MESSAGES.network, { cause: err });
+    }
+    let data = null;
+    try {
+      data = await res.json();
+    } catch (err) {
+      if (signal?.aborted) throw cancelled(err, signal);
+    }
+    const requestID = res.headers.get('X-Request-ID') || data?.requestData?.requestID || undefined;
+    if (!res.ok) {
+      const e = data && typeof data.error === 'object' && data.error ? data.error : {};
+      throw new LatchkeyError('server', (data && data.message) || `${MESSAGES.server} (HTTP ${res.status})`, {
+        type: e.type || 'internal_error',
+        status: res.status,
+        requestID,
+        details: e.details,
+        validation: e.validation,
+        signal: e.signal,
+      });
+    }
+    if (data === null || typeof data !== 'object') {
+      throw new LatchkeyError('server', MESSAGES.server, { type: 'internal_error', status: res.status, requestID });
+    }
+    return data;
+  }
+}
+
+async function requireSupport() {
+  if (!(await Latchkey.isSupported())) throw new LatchkeyError('not_supported', MESSAGES.notSupported);
+}
+
+async function getCredential(options, signal) {
+  let credential;
+  try {
+    credential = await navigator.credentials.get(options);
+  } catch (err) {
+    throw browserError(err, signal, 'get');
+  }
+  if (!credential) throw new LatchkeyError('cancelled', MESSAGES.cancelled);
+  return credential;
+}
+
+function cancelled(cause, signal) {
+  const byUs = signal?.aborted;
+  return new LatchkeyError('cancelled', byUs ? MESSAGES.aborted : MESSAGES.cancelled, { cause, details: cause?.name });
+}
+
+// browserError maps what navigator.credentials rejects with to a LatchkeyError.
+function browserError(err, signal, op) {
+  if (err instanceof LatchkeyError) return err;
+  if (signal?.aborted || err?.name === 'AbortError') return cancelled(err, signal);
+  switch (err?.name) {
+    case 'NotAllowedError':
+      return new LatchkeyError('cancelled', MESSAGES.cancelled, { cause: err, details: err.name });
+    case 'InvalidStateError':
+      if (op === 'create') {
+        return new LatchkeyError('already_registered', MESSAGES.alreadyRegistered, { cause: err, details: err.name });
+      }
+      break;
+    case 'NotSupportedError':
+      return new LatchkeyError('not_supported', MESSAGES.notSupported, { cause: err, details: err.name });
+  }
+  return new LatchkeyError('webauthn', `${MESSAGES.webauthn} ${err?.message || ''}`.trim(), { cause: err, details: err?.name });
+}
+
+// signalAccepted tells the passkey provider which of the user's passkeys the site still accepts.
+function signalAccepted(signal) {
+  const all = signal?.allAcceptedCredentials;
+  if (!all || !all.userId || typeof window.PublicKeyCredential?.signalAllAcceptedCredentials !== 'function') return;
+  try {
+    PublicKeyCredential.signalAllAcceptedCredentials(all).catch(() => {});
+  } catch {
+    // Signals are hints; nothing to do when the browser refuses one.
+  }
+}
+
+// --- JSON <-> WebAuthn, for browsers without the Level 3 JSON methods ---
+
+function b64urlEncode(buf) {
+  if (buf == null) return buf;
+  const bytes = buf instanceof ArrayBuffer ? new Uint8Array(buf) : new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  let s = '';
+  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function b64urlDecode(str) {
+  const s = String(str).replace(/-/g, '+').replace(/_/g, '/');
+  const bin = atob(s + '='.repeat((4 - (s.length % 4)) % 4));
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out.buffer;
+}
+
+function descriptors(list) {
+  return Array.isArray(list) ? list.map((c) => ({ ...c, id: b64urlDecode(c.id) })) : list;
+}
+
+function parseCreationOptions(json) {
+  const PKC = window.PublicKeyCredential;
+  if (typeof PKC.parseCreationOptionsFromJSON === 'function') return PKC.parseCreationOptionsFromJSON(json);
+  const o = { ...json, challenge: b64urlDecode(json.challenge), user: { ...json.user, id: b64urlDecode(json.user.id) } };
+  if (json.excludeCredentials) o.excludeCredentials = descriptors(json.excludeCredentials);
+  return o;
+}
+
+function parseRequestOptions(json) {
+  const PKC = window.PublicKeyCredential;
+  if (typeof PKC.parseRequestOptionsFromJSON === 'function') return PKC.parseRequestOptionsFromJSON(json);
+  const o = { ...json, challenge: b64urlDecode(json.challenge) };
+  if (json.allowCredentials) o.allowCredentials = descriptors(json.allowCredentials);
+  return o;
+}
+
+function credentialJSON(cred) {
+  if (typeof cred.toJSON === 'function') {
+    try {
+      return cred.toJSON();
+    } catch {
+      // Fall back to the manual encoding below.
+    }
+  }
+  const r = cred.response;
+  const out = {
+    id: cred.id,
+    rawId: b64urlEncode(cred.rawId),
+    type: cred.type,
+    response: { clientDataJSON: b64urlEncode(r.clientDataJSON) },
+    clientExtensionResults: typeof cred.getClientExtensionResults === 'function' ? cred.getClientExtensionResults() : {},
+  };
+  if (cred.authenticatorAttachment) out.authenticatorAttachment = cred.authenticatorAttachment;
+  if (r.attestationObject) {
+    out.response.attestationObject = b64urlEncode(r.attestationObject);
+    out.response.transports = typeof r.getTransports === 'function' ? r.getTransports() : [];
+    if (typeof r.getAuthenticatorData === 'function') out.response.authenticatorData = b64urlEncode(r.getAuthenticatorData());
+    if (typeof r.getPublicKey === 'function') {
+      const pk = r.getPublicKey();
+      if (pk) out.response.publicKey = b64urlEncode(pk);
+    }
+    if (typeof r.getPublicKeyAlgorithm === 'function') out.response.publicKeyAlgorithm = r.getPublicKeyAlgorithm();
+  } else {
+    out.response.authenticatorData = b64urlEncode(r.authenticatorData);
+    out.response.signature = b64urlEncode(r.signature);
+    if (r.userHandle) out.response.userHandle = b64urlEncode(r.userHandle);
+  }
+  return out;
+}
