@@ -443,7 +443,7 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 func protocolDetail(err error) string {
 	var perr *protocol.Error
 	if errors.As(err, &perr) {
-		if perr.DevInfo != "" && perr.Details != "" {
+		if perr.DevInfo != "" && perr.DevInfo != "<nil>" && perr.Details != "" {
 			return perr.Details + ": " + perr.DevInfo
 		}
 		if perr.Details != "" {

@@ -63,9 +63,11 @@ func OpenStoreConfig(ctx context.Context, databaseURL string, cfg StoreConfig) (
 				return nil, fmt.Errorf("creating database directory: %w", err)
 			}
 		}
+		if err := sqliteWAL(ctx, path); err != nil {
+			return nil, err
+		}
 		q := url.Values{}
 		q.Add("_pragma", "busy_timeout(10000)")
-		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")
 		q.Add("_pragma", "foreign_keys(1)")
 		q.Set("_txlock", "immediate")
@@ -110,6 +112,36 @@ func OpenStoreConfig(ctx context.Context, databaseURL string, cfg StoreConfig) (
 		return nil, err
 	}
 	return s, nil
+}
+
+// sqliteWAL puts the SQLite file at path in WAL mode, which persists in the file. Switching
+// needs a moment of exclusive access, which SQLite's busy handler does not wait for, so when
+// several processes open a new file at once it is retried here rather than on every
+// connection of the pool.
+func sqliteWAL(ctx context.Context, path string) error {
+	db, err := sqlx.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return fmt.Errorf("opening sqlite database: %w", err)
+	}
+	defer db.Close()
+	for attempt := 1; ; attempt++ {
+		var mode string
+		err = db.GetContext(ctx, &mode, `PRAGMA journal_mode=WAL`)
+		if err == nil && strings.EqualFold(mode, "wal") {
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("journal mode is %s", mode)
+		}
+		if attempt == 50 {
+			return fmt.Errorf("%w: setting WAL mode: %v", ErrUnavailable, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
+		}
+	}
 }
 
 // Dialect returns "sqlite" or "postgres".
