@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/broker"
+	"github.com/latchkey/latchkey/exampleapp"
 	"github.com/latchkey/latchkey/web"
 )
 
@@ -321,8 +322,12 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 	fs := newFlags("latchkey dev", "Runs the broker for development with SQLite in --dir and a development project (RP ID localhost).", e)
 	dir := fs.String("dir", ".latchkey", "directory for the database, secret key and dev credentials")
 	listen := fs.String("listen", "localhost:8080", "address to listen on")
+	appListen := fs.String("app-listen", "localhost:3000", "address of the example app, which uses the dev project (empty: do not start it)")
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
+	}
+	if _, _, err := net.SplitHostPort(*appListen); *appListen != "" && err != nil {
+		return usagef("latchkey dev: --app-listen %q is not host:port", *appListen)
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
@@ -363,14 +368,42 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 	if err := os.WriteFile(statePath, raw, 0o600); err != nil {
 		return err
 	}
-	return serveHTTP(ctx, b, serverConfig{listen: *listen, publicURL: brokerURL, logger: logger, ready: func(string) {
+	// The example app starts once the broker listens and stops with it; if it cannot start
+	// (say, its port is taken), the broker keeps running.
+	appCtx, stopApp := context.WithCancel(ctx)
+	defer stopApp()
+	var appDone chan struct{}
+	startApp := func() {
+		if *appListen == "" {
+			return
+		}
+		_, appPort, _ := net.SplitHostPort(*appListen)
+		appDone = make(chan struct{})
+		go func() {
+			defer close(appDone)
+			err := exampleapp.Run(appCtx, exampleapp.Config{Listen: *appListen, BrokerURL: brokerURL, ProjectID: st.ProjectID,
+				APISecret: st.APISecret, DataDir: *dir, Logger: logger.With(slog.String("app", "example"))}, func(string) {
+				fmt.Fprintf(e.stdout, "Example app: http://localhost:%s\n", appPort)
+			})
+			if err != nil {
+				logger.Error("example app stopped", slog.String("error", err.Error()))
+			}
+		}()
+	}
+	err = serveHTTP(ctx, b, serverConfig{listen: *listen, publicURL: brokerURL, logger: logger, ready: func(string) {
 		fmt.Fprintf(e.stdout, "Latchkey dev broker: %s\nProject ID:  %s\n", brokerURL, st.ProjectID)
 		if first {
 			fmt.Fprintf(e.stdout, "API secret:  %s  (shown once; also kept in %s)\n", st.APISecret, statePath)
 		} else {
 			fmt.Fprintf(e.stdout, "API secret:  kept in %s\n", statePath)
 		}
+		startApp()
 	}})
+	stopApp()
+	if appDone != nil {
+		<-appDone
+	}
+	return err
 }
 
 // readOrCreate returns the trimmed content of path, creating it with make() if absent.
