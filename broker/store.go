@@ -63,6 +63,13 @@ func OpenStoreConfig(ctx context.Context, databaseURL string, cfg StoreConfig) (
 				return nil, fmt.Errorf("creating database directory: %w", err)
 			}
 		}
+		// Only the owner may read the database; SQLite gives its -wal and -shm files the
+		// database file's mode.
+		if f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o600); err != nil {
+			return nil, fmt.Errorf("creating sqlite database: %w", err)
+		} else {
+			f.Close()
+		}
 		if err := sqliteWAL(ctx, path); err != nil {
 			return nil, err
 		}
