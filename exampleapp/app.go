@@ -22,10 +22,13 @@ import (
 type Config struct {
 	Listen    string // host:port
 	BrokerURL string // e.g. http://localhost:8080, as the browser reaches it
-	ProjectID string
-	APISecret string
-	DataDir   string // holds exampleapp.db and exampleapp.key
-	Logger    *slog.Logger
+	// BackendURL is the broker as the app's server reaches it (default BrokerURL), such as
+	// http://latchkey:8080 inside a container network.
+	BackendURL string
+	ProjectID  string
+	APISecret  string
+	DataDir    string // holds exampleapp.db and exampleapp.key
+	Logger     *slog.Logger
 }
 
 // App is the example app's HTTP handler over its own SQLite database.
@@ -49,6 +52,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	cfg.BrokerURL = strings.TrimRight(cfg.BrokerURL, "/")
+	if cfg.BackendURL == "" {
+		cfg.BackendURL = cfg.BrokerURL
+	}
+	cfg.BackendURL = strings.TrimRight(cfg.BackendURL, "/")
 	db, err := openDB(ctx, cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -61,7 +68,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a := &App{
 		cfg:      cfg,
 		db:       db,
-		latchkey: &latchkeyClient{baseURL: cfg.BrokerURL, projectID: cfg.ProjectID, apiSecret: cfg.APISecret, http: &http.Client{}},
+		latchkey: &latchkeyClient{baseURL: cfg.BackendURL, projectID: cfg.ProjectID, apiSecret: cfg.APISecret, http: &http.Client{}},
 		log:      cfg.Logger,
 		now:      time.Now,
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,6 +44,7 @@ Commands:
   project create|list|add-secret|revoke-secret
                           manage projects and their API secrets
   keys rotate|list        manage a project's signedPasskeyData signing keys
+  example-app             run the example app alone (as in compose.yaml), with a project of its own
   healthcheck             exit 0 when a running broker answers /readyz (for container health checks)
 
 Run 'latchkey <command> --help' for a command's flags.
@@ -79,6 +81,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdKeys(ctx, e, rest)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, e, rest)
+	case "example-app":
+		return cmdExampleApp(ctx, e, rest)
 	}
 	return usagef("latchkey: unknown command %q (see latchkey --help)", cmd)
 }
@@ -347,21 +351,10 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 	_, port, _ := net.SplitHostPort(*listen)
 	brokerURL := "http://localhost:" + port
 	statePath := filepath.Join(*dir, "dev.json")
-	var st devState
-	first := false
-	if raw, err := os.ReadFile(statePath); err == nil && json.Unmarshal(raw, &st) == nil {
-		if _, err := b.Project(ctx, st.ProjectID); err != nil {
-			st = devState{}
-		}
-	}
-	if st.ProjectID == "" {
-		p, secret, err := b.CreateProject(ctx, broker.NewProject{Name: "Latchkey development", RPID: "localhost", RPName: "Latchkey Dev",
-			Origins: []string{"http://localhost:8080", "http://localhost:3000"}})
-		if err != nil {
-			return err
-		}
-		st = devState{ProjectID: p.ID, APISecret: secret}
-		first = true
+	st, first, err := ensureProject(ctx, b, statePath, broker.NewProject{Name: "Latchkey development", RPID: "localhost", RPName: "Latchkey Dev",
+		Origins: []string{"http://localhost:8080", "http://localhost:3000"}})
+	if err != nil {
+		return err
 	}
 	st.BrokerURL = brokerURL
 	raw, _ := json.MarshalIndent(st, "", "  ")
@@ -404,6 +397,27 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 		<-appDone
 	}
 	return err
+}
+
+// ensureProject returns the project whose credentials are kept in statePath, creating the
+// project (and the file) when the file is missing or names a project the store lacks; first
+// reports whether it did.
+func ensureProject(ctx context.Context, b *broker.Broker, statePath string, p broker.NewProject) (st devState, first bool, err error) {
+	if raw, err := os.ReadFile(statePath); err == nil && json.Unmarshal(raw, &st) == nil {
+		if _, err := b.Project(ctx, st.ProjectID); err == nil {
+			return st, false, nil
+		}
+	}
+	created, secret, err := b.CreateProject(ctx, p)
+	if err != nil {
+		return devState{}, false, err
+	}
+	st = devState{ProjectID: created.ID, APISecret: secret}
+	raw, _ := json.MarshalIndent(st, "", "  ")
+	if err := os.WriteFile(statePath, raw, 0o600); err != nil {
+		return devState{}, false, err
+	}
+	return st, true, nil
 }
 
 // readOrCreate returns the trimmed content of path, creating it with make() if absent.
@@ -599,4 +613,43 @@ func cmdHealthcheck(ctx context.Context, e env, args []string) error {
 	}
 	fmt.Fprintln(e.stdout, "ready")
 	return nil
+}
+
+func cmdExampleApp(ctx context.Context, e env, args []string) error {
+	fs := newFlags("latchkey example-app", "Runs the example app alone. On first run it creates a project for it in the broker's database and keeps its credentials in --dir.", e)
+	var sf storeFlags
+	sf.register(fs, e, true)
+	listen := fs.String("listen", envOr(e.getenv, "LATCHKEY_APP_LISTEN", ":3000"), "address to listen on (env LATCHKEY_APP_LISTEN)")
+	brokerURL := fs.String("broker-url", envOr(e.getenv, "LATCHKEY_PUBLIC_URL", "http://localhost:8080"), "the broker as browsers reach it (env LATCHKEY_PUBLIC_URL)")
+	backendURL := fs.String("backend-url", e.getenv("LATCHKEY_BACKEND_URL"), "the broker as this server reaches it (default --broker-url; env LATCHKEY_BACKEND_URL)")
+	origin := fs.String("origin", envOr(e.getenv, "LATCHKEY_APP_ORIGIN", "http://localhost:3000"), "the app's own origin, as browsers reach it (env LATCHKEY_APP_ORIGIN)")
+	dir := fs.String("dir", envOr(e.getenv, "LATCHKEY_APP_DIR", ".latchkey-example"), "directory for the app's database, keys and project credentials (env LATCHKEY_APP_DIR)")
+	if err := parse(fs, args); err != nil {
+		return helpOK(err)
+	}
+	if _, _, err := net.SplitHostPort(*listen); err != nil {
+		return usagef("latchkey example-app: --listen %q is not host:port", *listen)
+	}
+	u, err := url.Parse(*origin)
+	if err != nil || u.Hostname() == "" {
+		return usagef("latchkey example-app: --origin %q is not an origin", *origin)
+	}
+	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return err
+	}
+	store, b, err := sf.open(ctx, "latchkey example-app", true)
+	if err != nil {
+		return err
+	}
+	st, _, err := ensureProject(ctx, b, filepath.Join(*dir, "project.json"), broker.NewProject{Name: "Acme (example app)",
+		RPID: u.Hostname(), RPName: "Acme", Origins: []string{*origin}})
+	store.Close()
+	if err != nil {
+		return err
+	}
+	return exampleapp.Run(ctx, exampleapp.Config{Listen: *listen, BrokerURL: *brokerURL, BackendURL: *backendURL, ProjectID: st.ProjectID,
+		APISecret: st.APISecret, DataDir: *dir, Logger: logger}, func(addr string) {
+		fmt.Fprintf(e.stdout, "Example app: %s (project %s)\n", *origin, st.ProjectID)
+	})
 }
