@@ -69,23 +69,10 @@ var (
 	}
 )
 
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("LATCHKEY_CHROMIUM")
-	if p == "" {
-		p = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(p); err != nil {
-		brokertest.Require(t, "chromium not found: install Debian's chromium or set LATCHKEY_CHROMIUM")
-	}
-	return p
-}
-
 // newBrowser starts the broker and the app on dialect and opens a tab with a virtual
 // authenticator of opts. Everything stops when the test ends.
 func newBrowser(t *testing.T, dialect string, opts webauthn.VirtualAuthenticatorOptions) *browser {
 	t.Helper()
-	exec := chromiumPath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	t.Cleanup(cancel)
 
@@ -107,16 +94,7 @@ func newBrowser(t *testing.T, dialect string, opts webauthn.VirtualAuthenticator
 	t.Cleanup(func() { app.Close() })
 	serve(t, appLn, app)
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(exec), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter"),
-		chromedp.Flag("password-store", "basic"), chromedp.Flag("use-mock-keychain", true),
-	)
-	t.Cleanup(cancelAlloc)
+	allocCtx := brokertest.Chromium(t, ctx, 1200, 900)
 	tab, cancelTab := chromedp.NewContext(allocCtx)
 	t.Cleanup(cancelTab)
 
@@ -128,7 +106,7 @@ func newBrowser(t *testing.T, dialect string, opts webauthn.VirtualAuthenticator
 		}
 	}
 	if err := chromedp.Listen(tab, b.record); err != nil {
-		t.Fatalf("starting Chromium (%s): %v", exec, err)
+		t.Fatalf("starting Chromium: %v", err)
 	}
 	if _, err := chromedp.Call(tab, network.Enable, network.EnableParams{}); err != nil {
 		t.Fatalf("Network.enable: %v", err)

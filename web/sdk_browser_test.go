@@ -50,19 +50,6 @@ type browserEnv struct {
 	exceptions []string // uncaught exceptions of the pages, each a test failure
 }
 
-// chromiumPath returns the browser to test with, or skips (fails under LATCHKEY_TEST_REQUIRE=1).
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("LATCHKEY_CHROMIUM")
-	if p == "" {
-		p = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(p); err != nil {
-		brokertest.Require(t, "chromium not found at "+p+" (set LATCHKEY_CHROMIUM): browser tests skipped")
-	}
-	return p
-}
-
 // serveLoopback serves h on 127.0.0.1 and returns its port.
 func serveLoopback(t *testing.T, h http.Handler) int {
 	t.Helper()
@@ -80,7 +67,6 @@ func serveLoopback(t *testing.T, h http.Handler) int {
 
 func newBrowserEnv(t *testing.T) *browserEnv {
 	t.Helper()
-	exe := chromiumPath(t)
 	f := brokertest.New(t, "sqlite")
 	e := &browserEnv{t: t, f: f}
 	brokerPort := serveLoopback(t, web.New(f.Broker, slog.New(slog.NewTextHandler(io.Discard, nil))))
@@ -99,20 +85,7 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 	pages.HandleFunc("GET /{page}", e.servePage)
 	pages.HandleFunc("GET /token", e.serveToken)
 
-	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(960, 720),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	allocCtx := brokertest.Chromium(t, context.Background(), 960, 720)
 	tab, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithErrorf(func(string, ...any) {}))
 	t.Cleanup(func() {
 		e.mu.Lock()
@@ -122,7 +95,6 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 		}
 		e.mu.Unlock()
 		cancelTab()
-		cancelAlloc()
 	})
 	e.tab = tab
 	ctx, cancel := context.WithTimeout(tab, browserStepTimeout)
