@@ -33,8 +33,15 @@ type Broker struct {
 	sealer cipher.AEAD
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// cache holds the project configuration and keys the broker read (see cache.go).
+	cache brokerCache
+	// MaxPendingCeremonies caps each project's unexpired, unfinished ceremonies, counted in
+	// the database so that the cap holds across replicas (0: no cap). A start beyond it fails
+	// with ErrTooManyCeremonies.
+	MaxPendingCeremonies int
 
-	keyCache sync.Map // kid -> signeddata.Key, decrypted private keys
+	keyCache sync.Map   // kid -> signeddata.Key, decrypted private keys
+	events   eventClock // orders the audit events this broker writes
 }
 
 // New returns a Broker over store whose signing keys are sealed with secretKey (32 bytes,
@@ -51,7 +58,7 @@ func New(store *Store, secretKey []byte) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Broker{store: store, sealer: aead, Now: time.Now}, nil
+	return &Broker{store: store, sealer: aead, Now: time.Now, MaxPendingCeremonies: DefaultMaxPendingCeremonies}, nil
 }
 
 // Store returns the broker's store.

@@ -1,10 +1,12 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,15 +79,21 @@ func relyingParty(p Project) (*webauthn.WebAuthn, error) {
 			web = append(web, o)
 		}
 	}
+	// The options' timeout is the ceremony's lifetime, which the broker enforces itself.
+	lifetime := webauthn.TimeoutConfig{Timeout: p.Policy.CeremonyLifetime(), TimeoutUVD: p.Policy.CeremonyLifetime()}
 	return webauthn.New(&webauthn.Config{
 		RPID:            p.RPID,
 		RPDisplayName:   p.RPName,
 		RPOrigins:       web,
 		RPOpaqueOrigins: opaque,
+		Timeouts:        webauthn.TimeoutsConfig{Login: lifetime, Registration: lifetime},
 	})
 }
 
-func (b *Broker) saveCeremony(ctx context.Context, r ceremonyRow, session *webauthn.SessionData) (string, error) {
+// saveCeremony stores a new ceremony that lives for lifetime, unless its project already has
+// MaxPendingCeremonies unexpired ones (ErrTooManyCeremonies). The count and the insert are
+// one statement, so the cap holds across replicas (give or take concurrent starts).
+func (b *Broker) saveCeremony(ctx context.Context, r ceremonyRow, session *webauthn.SessionData, lifetime time.Duration) (string, error) {
 	id, err := newID("cer-")
 	if err != nil {
 		return "", err
@@ -95,9 +103,25 @@ func (b *Broker) saveCeremony(ctx context.Context, r ceremonyRow, session *webau
 		return "", err
 	}
 	now := b.Now()
-	_, err = b.store.db.ExecContext(ctx, b.store.q(`INSERT INTO ceremonies (id, project_id, kind, user_id, connect_token_id, conditional, session, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), id, r.ProjectID, r.Kind, r.UserID, r.ConnectTokenID, r.Conditional, string(raw), ms(now), ms(now.Add(CeremonyLifetime)))
-	return id, classify(err)
+	limit := max(b.MaxPendingCeremonies, 0)
+	err = b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := b.store.execContext(ctx, tx, `INSERT INTO ceremonies (id, project_id, kind, user_id, connect_token_id, conditional, session, created_at, expires_at)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
+		WHERE ? = 0 OR (SELECT COUNT(*) FROM (SELECT 1 FROM ceremonies WHERE project_id = ? AND expires_at > ? LIMIT ?) pending) < ?`,
+			id, r.ProjectID, r.Kind, r.UserID, r.ConnectTokenID, r.Conditional, string(raw), ms(now), ms(now.Add(lifetime)),
+			limit, r.ProjectID, ms(now), limit, limit)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrTooManyCeremonies
+		}
+		return b.record(ctx, tx, r.ProjectID, ceremonyEvent(EventCeremonyStarted, id, r))
+	})
+	if err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 // loadCeremony returns the live ceremony id of the project and kind, or ErrCeremonyNotFound.
@@ -106,8 +130,8 @@ func (b *Broker) loadCeremony(ctx context.Context, projectID, id, kind string) (
 		r ceremonyRow
 		s webauthn.SessionData
 	)
-	err := b.store.db.GetContext(ctx, &r, b.store.q(`SELECT id, project_id, kind, user_id, connect_token_id, conditional, session, expires_at
-		FROM ceremonies WHERE id = ? AND project_id = ? AND kind = ?`), id, projectID, kind)
+	err := b.store.getContext(ctx, b.store.db, &r, `SELECT id, project_id, kind, user_id, connect_token_id, conditional, session, expires_at
+		FROM ceremonies WHERE id = ? AND project_id = ? AND kind = ?`, id, projectID, kind)
 	if err = classify(err); isNotFound(err) || (err == nil && !b.Now().Before(fromMS(r.ExpiresAt))) {
 		return r, s, ErrCeremonyNotFound
 	} else if err != nil {
@@ -122,7 +146,7 @@ func (b *Broker) loadCeremony(ctx context.Context, projectID, id, kind string) (
 // endCeremony deletes the ceremony inside tx; only one caller can do so, the others get
 // ErrCeremonyNotFound, so a ceremony finishes at most once.
 func (b *Broker) endCeremony(ctx context.Context, tx *sqlx.Tx, id string, now time.Time) error {
-	res, err := tx.ExecContext(ctx, b.store.q(`DELETE FROM ceremonies WHERE id = ? AND expires_at > ?`), id, ms(now))
+	res, err := b.store.execContext(ctx, tx, `DELETE FROM ceremonies WHERE id = ? AND expires_at > ?`, id, ms(now))
 	if err != nil {
 		return err
 	}
@@ -135,10 +159,11 @@ func (b *Broker) endCeremony(ctx context.Context, tx *sqlx.Tx, id string, now ti
 // StartAppend begins registering a passkey for the user of a passkey-append connect token.
 // The token is checked, not consumed. Errors: ErrInvalidConnectToken, ErrNotFound (project).
 func (b *Broker) StartAppend(ctx context.Context, projectID, secret string, conditional bool) (AppendStart, error) {
-	p, err := b.Project(ctx, projectID)
+	pc, err := b.projectConfig(ctx, projectID)
 	if err != nil {
 		return AppendStart{}, err
 	}
+	p := pc.project
 	tok, err := b.checkToken(ctx, b.store.db, projectID, secret, connecttoken.TypeAppend)
 	if err != nil {
 		return AppendStart{}, err
@@ -158,7 +183,7 @@ func (b *Broker) StartAppend(ctx context.Context, projectID, secret string, cond
 	for _, pk := range existing {
 		wu.creds = append(wu.creds, pk.credential())
 	}
-	rp, err := relyingParty(p)
+	rp, err := pc.relyingParty()
 	if err != nil {
 		return AppendStart{}, err
 	}
@@ -167,18 +192,12 @@ func (b *Broker) StartAppend(ctx context.Context, projectID, secret string, cond
 		mediation = protocol.MediationConditional
 	}
 	creation, session, err := rp.BeginMediatedRegistration(wu, mediation,
-		webauthn.WithExclusions(webauthn.Credentials(wu.creds).CredentialDescriptors()),
-		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
-			ResidentKey:        protocol.ResidentKeyRequirementPreferred,
-			RequireResidentKey: protocol.ResidentKeyNotRequired(),
-			UserVerification:   protocol.VerificationPreferred,
-		}),
-		webauthn.WithConveyancePreference(protocol.PreferNoAttestation),
-	)
+		append(p.Policy.registrationOptions(), webauthn.WithExclusions(webauthn.Credentials(wu.creds).CredentialDescriptors()))...)
 	if err != nil {
 		return AppendStart{}, fmt.Errorf("beginning registration: %w", err)
 	}
-	id, err := b.saveCeremony(ctx, ceremonyRow{ProjectID: projectID, Kind: kindAppend, UserID: &u.ID, ConnectTokenID: &tok.ID, Conditional: conditional}, session)
+	id, err := b.saveCeremony(ctx, ceremonyRow{ProjectID: projectID, Kind: kindAppend, UserID: &u.ID, ConnectTokenID: &tok.ID, Conditional: conditional},
+		session, p.Policy.CeremonyLifetime())
 	if err != nil {
 		return AppendStart{}, err
 	}
@@ -189,24 +208,26 @@ func (b *Broker) StartAppend(ctx context.Context, projectID, secret string, cond
 // and consumes the ceremony and its connect token, all or nothing. Errors: ErrCeremonyNotFound,
 // ErrInvalidConnectToken, ErrVerificationFailed, ErrAlreadyExists (credential registered),
 // *ValidationError (credential unparsable).
-func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string, credential []byte) (Passkey, error) {
+func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string, credential []byte) (_ Passkey, err error) {
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(credential)
 	if err != nil {
 		return Passkey{}, &ValidationError{"credential", "is not a valid registration response: " + protocolDetail(err)}
 	}
-	p, err := b.Project(ctx, projectID)
+	pc, err := b.projectConfig(ctx, projectID)
 	if err != nil {
 		return Passkey{}, err
 	}
+	p := pc.project
 	cer, session, err := b.loadCeremony(ctx, projectID, ceremonyID, kindAppend)
 	if err != nil {
 		return Passkey{}, err
 	}
+	defer func() { b.ceremonyFailed(ctx, cer, eventSubject{}, err) }()
 	u, err := b.userByID(ctx, b.store.db, projectID, deref(cer.UserID))
 	if err != nil {
 		return Passkey{}, err
 	}
-	rp, err := relyingParty(p)
+	rp, err := pc.relyingParty()
 	if err != nil {
 		return Passkey{}, err
 	}
@@ -214,12 +235,11 @@ func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string,
 	if err != nil {
 		return Passkey{}, detailf(ErrVerificationFailed, "%s", protocolDetail(err))
 	}
-	now := b.Now()
-	transports := make([]string, 0, len(cred.Transport))
-	for _, t := range cred.Transport {
-		transports = append(transports, string(t))
+	if err := p.checkRegistration(cred, parsed); err != nil {
+		return Passkey{}, err
 	}
-	tj, _ := json.Marshal(transports)
+	now := b.Now()
+	tj, _ := json.Marshal(cleanTransports(cred.Transport))
 	aaguid := ""
 	if id, err := uuid.FromBytes(cred.Authenticator.AAGUID); err == nil {
 		aaguid = id.String()
@@ -249,8 +269,11 @@ func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string,
 			pk.BackupEligible, pk.BackedUp, pk.UserVerified, pk.TransportsJSON, pk.AAGUID, pk.AttestationFormat, pk.Label, pk.CreatedMS)
 		if errors.Is(classify(err), ErrAlreadyExists) {
 			return detailf(ErrAlreadyExists, "this passkey is already registered")
+		} else if err != nil {
+			return err
 		}
-		return err
+		return b.record(ctx, tx, projectID, finishedEvents(cer, pk.UserID, pk.ID, Event{Type: EventPasskeyAdded,
+			Details: map[string]any{"ceremonyID": cer.ID, "aaguid": pk.AAGUID, "label": pk.Label}})...)
 	})
 	if err != nil {
 		return Passkey{}, err
@@ -266,11 +289,12 @@ func (b *Broker) StartLogin(ctx context.Context, projectID string, req LoginRequ
 	if err := validText("identifier", req.Identifier, 255, false); err != nil {
 		return LoginStart{}, err
 	}
-	p, err := b.Project(ctx, projectID)
+	pc, err := b.projectConfig(ctx, projectID)
 	if err != nil {
 		return LoginStart{}, err
 	}
-	rp, err := relyingParty(p)
+	p := pc.project
+	rp, err := pc.relyingParty()
 	if err != nil {
 		return LoginStart{}, err
 	}
@@ -286,6 +310,13 @@ func (b *Broker) StartLogin(ctx context.Context, projectID string, req LoginRequ
 		}
 		identifier, row.ConnectTokenID = tok.Identifier, &tok.ID
 	}
+	// With usernameless login off, a login names its user; conditional UI is usernameless.
+	if !p.Policy.Usernameless && req.Conditional {
+		return LoginStart{}, &ValidationError{"conditional", "is not allowed: this project does not allow conditional (autofill) login"}
+	}
+	if !p.Policy.Usernameless && identifier == "" {
+		return LoginStart{}, &ValidationError{"identifier", "is required: this project does not allow usernameless login"}
+	}
 	mediation := protocol.MediationDefault
 	if req.Conditional {
 		mediation = protocol.MediationConditional
@@ -294,20 +325,19 @@ func (b *Broker) StartLogin(ctx context.Context, projectID string, req LoginRequ
 		assertion *protocol.CredentialAssertion
 		session   *webauthn.SessionData
 	)
+	uv := webauthn.WithUserVerification(p.Policy.userVerification())
 	if identifier == "" {
-		assertion, session, err = rp.BeginDiscoverableMediatedLogin(mediation, webauthn.WithUserVerification(protocol.VerificationPreferred))
+		assertion, session, err = rp.BeginDiscoverableMediatedLogin(mediation, uv)
 	} else {
-		u, err := b.userByIdentifier(ctx, b.store.db, projectID, identifier)
-		if err != nil && !isNotFound(err) {
-			return LoginStart{}, err
+		// One query finds the user and its passkeys, so that an unknown identifier and one
+		// without passkeys cost the same and get the same answer.
+		u, pks, perr := b.passkeysByIdentifier(ctx, projectID, identifier)
+		if perr != nil {
+			return LoginStart{}, perr
 		}
 		var creds []webauthn.Credential
-		if err == nil {
-			pks, err := b.passkeysOf(ctx, b.store.db, projectID, u.ID)
-			if err != nil {
-				return LoginStart{}, err
-			}
-			for _, pk := range pks {
+		for _, pk := range pks {
+			if p.Policy.accepts(pk) {
 				creds = append(creds, pk.credential())
 			}
 		}
@@ -315,12 +345,12 @@ func (b *Broker) StartLogin(ctx context.Context, projectID string, req LoginRequ
 			return LoginStart{Fallback: &Fallback{Reason: "no_passkey"}}, nil
 		}
 		row.UserID = &u.ID
-		assertion, session, err = rp.BeginMediatedLogin(webauthnUser{u: u, creds: creds}, mediation, webauthn.WithUserVerification(protocol.VerificationPreferred))
+		assertion, session, err = rp.BeginMediatedLogin(webauthnUser{u: u, creds: creds}, mediation, uv)
 	}
 	if err != nil {
 		return LoginStart{}, fmt.Errorf("beginning login: %w", err)
 	}
-	id, err := b.saveCeremony(ctx, row, session)
+	id, err := b.saveCeremony(ctx, row, session, p.Policy.CeremonyLifetime())
 	if err != nil {
 		return LoginStart{}, err
 	}
@@ -332,42 +362,43 @@ func (b *Broker) StartLogin(ctx context.Context, projectID string, req LoginRequ
 // signedPasskeyData, all or nothing. Errors: ErrCeremonyNotFound, *UnknownCredentialError,
 // ErrVerificationFailed (also for a counter that went backwards), ErrInvalidConnectToken,
 // *ValidationError.
-func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, credential []byte) (LoginResult, error) {
+func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, credential []byte) (_ LoginResult, err error) {
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
 	if err != nil {
 		return LoginResult{}, &ValidationError{"credential", "is not a valid authentication response: " + protocolDetail(err)}
 	}
-	p, err := b.Project(ctx, projectID)
+	pc, err := b.projectConfig(ctx, projectID)
 	if err != nil {
 		return LoginResult{}, err
 	}
+	p := pc.project
 	cer, session, err := b.loadCeremony(ctx, projectID, ceremonyID, kindLogin)
 	if err != nil {
 		return LoginResult{}, err
 	}
 	credID := b64(parsed.RawID)
-	pk, err := b.passkeyByID(ctx, b.store.db, projectID, credID)
+	who := eventSubject{CredentialID: credID} // whom a failure concerns, for the audit log
+	defer func() { b.ceremonyFailed(ctx, cer, who, err) }()
+	pk, u, err := b.passkeyWithUser(ctx, projectID, credID)
 	if isNotFound(err) {
 		return LoginResult{}, &UnknownCredentialError{RPID: p.RPID, CredentialID: credID}
 	} else if err != nil {
 		return LoginResult{}, err
 	}
+	who.UserID = pk.UserID
 	if cer.UserID != nil && *cer.UserID != pk.UserID {
 		return LoginResult{}, detailf(ErrVerificationFailed, "the credential belongs to another user")
 	}
-	u, err := b.userByID(ctx, b.store.db, projectID, pk.UserID)
-	if err != nil {
-		return LoginResult{}, err
+	// go-webauthn checks the credential against the user's credentials and the ceremony's
+	// allowed list: the passkey used is the one that matters, and it must have been offered.
+	wu := webauthnUser{u: u, creds: []webauthn.Credential{pk.credential()}}
+	if cer.UserID != nil {
+		if !slices.ContainsFunc(session.AllowedCredentialIDs, func(id []byte) bool { return bytes.Equal(id, parsed.RawID) }) {
+			return LoginResult{}, detailf(ErrVerificationFailed, "the credential is not one this login offered")
+		}
+		session.AllowedCredentialIDs = [][]byte{parsed.RawID}
 	}
-	pks, err := b.passkeysOf(ctx, b.store.db, projectID, u.ID)
-	if err != nil {
-		return LoginResult{}, err
-	}
-	wu := webauthnUser{u: u}
-	for _, k := range pks {
-		wu.creds = append(wu.creds, k.credential())
-	}
-	rp, err := relyingParty(p)
+	rp, err := pc.relyingParty()
 	if err != nil {
 		return LoginResult{}, err
 	}
@@ -384,6 +415,9 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 	}
 	_ = cred
 	flags := parsed.Response.AuthenticatorData.Flags
+	if err := p.checkAssertion(parsed, pk, cer.UserID == nil); err != nil {
+		return LoginResult{}, err
+	}
 	newCount := int64(parsed.Response.AuthenticatorData.Counter)
 
 	key, err := b.signingKey(ctx, projectID)
@@ -415,10 +449,12 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 		}
 		// The counter is checked here, after this request has claimed the ceremony, and by
 		// the database, so that two logins racing with one counter value cannot both pass and
-		// a request that lost the race for the ceremony is told so (410), not "counter".
-		res, err := tx.ExecContext(ctx, b.store.q(`UPDATE passkeys SET sign_count = CASE WHEN ? > sign_count THEN ? ELSE sign_count END,
+		// a request that lost the race for the ceremony is told so (410), not "counter". It
+		// must increase, unless it is and stays 0 (providers that do not count): a counter
+		// that falls back to 0 is a clone's as much as one that falls back to 3.
+		res, err := b.store.execContext(ctx, tx, `UPDATE passkeys SET sign_count = CASE WHEN ? > sign_count THEN ? ELSE sign_count END,
 			backup_state = ?, user_verified = (user_verified OR ?), last_used_at = ?
-			WHERE project_id = ? AND credential_id = ? AND (? = 0 OR sign_count = 0 OR sign_count < ?)`),
+			WHERE project_id = ? AND credential_id = ? AND ((? = 0 AND sign_count = 0) OR sign_count < ?)`,
 			newCount, newCount, flags.HasBackupState(), flags.HasUserVerified(), ms(now), projectID, credID, newCount, newCount)
 		if err != nil {
 			return err
@@ -428,10 +464,10 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 			if err != nil {
 				return detailf(ErrVerificationFailed, "the passkey was deleted during the login")
 			}
-			return detailf(ErrVerificationFailed, "signature counter went backwards (%d after %d): possibly a cloned authenticator",
-				newCount, now.SignCount)
+			return counterRegression(newCount, now.SignCount)
 		}
-		return nil
+		return b.record(ctx, tx, projectID, finishedEvents(cer, u.ID, credID, Event{Type: EventPasskeyUsed,
+			Details: map[string]any{"ceremonyID": cer.ID, "uv": flags.HasUserVerified(), "conditional": cer.Conditional}})...)
 	})
 	if err != nil {
 		return LoginResult{}, err
@@ -439,13 +475,11 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 	return LoginResult{SignedPasskeyData: token, Username: u.Identifier}, nil
 }
 
-// protocolDetail returns go-webauthn's description of what failed, fit for a client.
+// protocolDetail returns go-webauthn's short description of what failed, fit for a client.
+// Its developer detail is left out: it can quote the ceremony's challenge.
 func protocolDetail(err error) string {
 	var perr *protocol.Error
 	if errors.As(err, &perr) {
-		if perr.DevInfo != "" && perr.DevInfo != "<nil>" && perr.Details != "" {
-			return perr.Details + ": " + perr.DevInfo
-		}
 		if perr.Details != "" {
 			return perr.Details
 		}

@@ -81,15 +81,18 @@ func (b *Broker) RotateKeyIn(ctx context.Context, projectID string, delay time.D
 		from := b.Now().Add(delay)
 		k, err := b.addSigningKey(ctx, tx, projectID, from)
 		info = KeyInfo{ID: k.ID, ActiveFrom: from.UTC().Truncate(time.Millisecond), Published: true}
-		return err
+		if err != nil {
+			return err
+		}
+		return b.record(ctx, tx, projectID, Event{Type: EventSigningKeyRotated, Details: map[string]any{"kid": k.ID, "activeFrom": info.ActiveFrom}})
 	})
 	return info, err
 }
 
 func (b *Broker) keyRows(ctx context.Context, projectID string) ([]keyRow, error) {
 	var rows []keyRow
-	err := b.store.db.SelectContext(ctx, &rows, b.store.q(`SELECT id, project_id, private_key, public_key, active_from
-		FROM signing_keys WHERE project_id = ? ORDER BY active_from, id`), projectID)
+	err := b.store.selectContext(ctx, b.store.db, &rows, `SELECT id, project_id, private_key, public_key, active_from
+		FROM signing_keys WHERE project_id = ? ORDER BY active_from, id`, projectID)
 	return rows, classify(err)
 }
 
@@ -141,17 +144,9 @@ func (b *Broker) publicKeys(ctx context.Context, projectID string) ([]signeddata
 		if !st.Published {
 			continue
 		}
-		der, err := unb64(rows[i].PublicKey)
+		ec, err := b.parsedPublicKey(rows[i])
 		if err != nil {
-			return nil, fmt.Errorf("key %s: bad public key: %w", rows[i].ID, err)
-		}
-		pub, err := x509.ParsePKIXPublicKey(der)
-		if err != nil {
-			return nil, fmt.Errorf("key %s: bad public key: %w", rows[i].ID, err)
-		}
-		ec, ok := pub.(*ecdsa.PublicKey)
-		if !ok {
-			return nil, fmt.Errorf("key %s: not an ECDSA key", rows[i].ID)
+			return nil, err
 		}
 		out = append(out, signeddata.PublicKey{ID: rows[i].ID, Key: ec})
 	}

@@ -23,6 +23,8 @@ type Project struct {
 	RPID    string   `json:"rpID"`
 	RPName  string   `json:"rpName"`
 	Origins []string `json:"origins"`
+	// Policy is the project's security policy (DefaultPolicy for a new project).
+	Policy Policy `json:"policy"`
 }
 
 // WebOrigins returns the project's http(s) origins, the ones CORS and the browser use.
@@ -85,7 +87,8 @@ func (b *Broker) CreateProject(ctx context.Context, in NewProject) (Project, str
 }
 
 func validateProject(in NewProject) (Project, error) {
-	p := Project{Name: strings.TrimSpace(in.Name), RPID: strings.ToLower(strings.TrimSpace(in.RPID)), RPName: strings.TrimSpace(in.RPName)}
+	p := Project{Name: strings.TrimSpace(in.Name), RPID: strings.ToLower(strings.TrimSpace(in.RPID)), RPName: strings.TrimSpace(in.RPName),
+		Policy: DefaultPolicy()}
 	if p.Name == "" || len(p.Name) > 255 || !utf8.ValidString(p.Name) {
 		return p, &ValidationError{"name", "is required, at most 255 characters"}
 	}
@@ -152,12 +155,20 @@ type projectRow struct {
 	RPID    string `db:"rp_id"`
 	RPName  string `db:"rp_name"`
 	Origins string `db:"origins"`
+	policyRow
 }
+
+// projectColumns are the columns projectRow reads.
+const projectColumns = `id, name, rp_id, rp_name, origins, ` + policyColumns
 
 func (r projectRow) project() (Project, error) {
 	p := Project{ID: r.ID, Name: r.Name, RPID: r.RPID, RPName: r.RPName}
 	if err := json.Unmarshal([]byte(r.Origins), &p.Origins); err != nil {
 		return Project{}, fmt.Errorf("project %s: bad origins column: %w", r.ID, err)
+	}
+	var err error
+	if p.Policy, err = r.policy(); err != nil {
+		return Project{}, fmt.Errorf("project %s: %w", r.ID, err)
 	}
 	return p, nil
 }
@@ -165,7 +176,7 @@ func (r projectRow) project() (Project, error) {
 // Project returns the project with id, or ErrNotFound.
 func (b *Broker) Project(ctx context.Context, id string) (Project, error) {
 	var r projectRow
-	if err := b.store.db.GetContext(ctx, &r, b.store.q(`SELECT id, name, rp_id, rp_name, origins FROM projects WHERE id = ?`), id); err != nil {
+	if err := b.store.db.GetContext(ctx, &r, b.store.q(`SELECT `+projectColumns+` FROM projects WHERE id = ?`), id); err != nil {
 		return Project{}, classify(err)
 	}
 	return r.project()
@@ -174,7 +185,7 @@ func (b *Broker) Project(ctx context.Context, id string) (Project, error) {
 // Projects returns every project, oldest first.
 func (b *Broker) Projects(ctx context.Context) ([]Project, error) {
 	var rows []projectRow
-	if err := b.store.db.SelectContext(ctx, &rows, `SELECT id, name, rp_id, rp_name, origins FROM projects ORDER BY created_at, id`); err != nil {
+	if err := b.store.db.SelectContext(ctx, &rows, `SELECT `+projectColumns+` FROM projects ORDER BY created_at, id`); err != nil {
 		return nil, classify(err)
 	}
 	out := make([]Project, 0, len(rows))
@@ -213,7 +224,10 @@ func (b *Broker) addSecret(ctx context.Context, tx *sqlx.Tx, projectID string) (
 	secret = apiSecretPrefix + b64(raw)
 	_, err = tx.ExecContext(ctx, b.store.q(`INSERT INTO api_secrets (id, project_id, secret_hash, created_at) VALUES (?, ?, ?, ?)`),
 		id, projectID, hashSecret(secret), ms(b.Now()))
-	return id, secret, err
+	if err != nil {
+		return "", "", err
+	}
+	return id, secret, b.record(ctx, tx, projectID, Event{Type: EventAPISecretAdded, Details: map[string]any{"secretID": id}})
 }
 
 // AddSecret creates another API secret for the project and returns its ID and the secret,
@@ -245,7 +259,7 @@ func (b *Broker) RevokeSecret(ctx context.Context, projectID, secretID string) e
 		if n, _ := res.RowsAffected(); n != 1 {
 			return fmt.Errorf("secret %s: %w", secretID, ErrNotFound)
 		}
-		return nil
+		return b.record(ctx, tx, projectID, Event{Type: EventAPISecretRevoked, Details: map[string]any{"secretID": secretID}})
 	})
 }
 
@@ -260,8 +274,8 @@ func (b *Broker) Secrets(ctx context.Context, projectID string) ([]SecretInfo, e
 // ErrUnauthenticated otherwise, without telling whether the project exists.
 func (b *Broker) Authenticate(ctx context.Context, projectID, secret string) (Project, error) {
 	var hashes []string
-	if err := b.store.db.SelectContext(ctx, &hashes, b.store.q(`SELECT secret_hash FROM api_secrets WHERE project_id = ? AND revoked_at IS NULL`), projectID); err != nil {
-		return Project{}, classify(err)
+	if err := b.store.selectContext(ctx, b.store.db, &hashes, `SELECT secret_hash FROM api_secrets WHERE project_id = ? AND revoked_at IS NULL`, projectID); err != nil {
+		return Project{}, err
 	}
 	got := hashSecret(secret)
 	ok := 0
@@ -271,5 +285,5 @@ func (b *Broker) Authenticate(ctx context.Context, projectID, secret string) (Pr
 	if ok != 1 || !strings.HasPrefix(secret, apiSecretPrefix) {
 		return Project{}, ErrUnauthenticated
 	}
-	return b.Project(ctx, projectID)
+	return b.CachedProject(ctx, projectID)
 }

@@ -43,7 +43,8 @@ func TestCreateProject(t *testing.T) {
 				if err != nil {
 					t.Fatalf("CreateProject(%+v) = %v", tc.in, err)
 				}
-				want := broker.Project{ID: p.ID, Name: tc.in.Name, RPID: tc.wantRPID, RPName: tc.in.Name, Origins: tc.wantOrigins}
+				want := broker.Project{ID: p.ID, Name: tc.in.Name, RPID: tc.wantRPID, RPName: tc.in.Name, Origins: tc.wantOrigins,
+					Policy: broker.DefaultPolicy()}
 				if diff := cmp.Diff(want, p); diff != "" {
 					t.Errorf("CreateProject() (-want +got):\n%s", diff)
 				}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/latchkey/latchkey/signeddata"
 )
 
@@ -27,15 +29,30 @@ type Verification struct {
 
 // VerifySignedData checks token against the project's published keys, its issuer and times,
 // and username when given; the first successful verification records the token's jti, so
-// that every later one answers invalid_challenge. A failed check records nothing. Only store
-// failures come back as errors.
+// that every later one answers invalid_challenge. A failed check changes nothing but the
+// audit log. Only store failures come back as errors.
 func (b *Broker) VerifySignedData(ctx context.Context, projectID, token, username string) (Verification, error) {
-	keys, err := b.publicKeys(ctx, projectID)
+	v, err := b.verifySignedData(ctx, projectID, token, username)
+	if err == nil && v.Result != ResultSuccess {
+		b.recordAlone(ctx, projectID, verificationEvent(v, signeddata.Claims{}))
+	}
+	return v, err
+}
+
+// verifySignedData is VerifySignedData without the audit event of a rejection.
+func (b *Broker) verifySignedData(ctx context.Context, projectID, token, username string) (Verification, error) {
+	keys, err := b.verificationKeys(ctx, projectID, false)
 	if err != nil {
 		return Verification{}, err
 	}
 	now := b.Now()
 	c, err := signeddata.Verify(token, keys, projectID, now, signeddata.DefaultLeeway)
+	if errors.Is(err, signeddata.ErrUnknownKey) { // perhaps a key added since the list was read
+		if keys, err = b.verificationKeys(ctx, projectID, true); err != nil {
+			return Verification{}, err
+		}
+		c, err = signeddata.Verify(token, keys, projectID, now, signeddata.DefaultLeeway)
+	}
 	switch {
 	case errors.Is(err, signeddata.ErrExpired):
 		return Verification{Result: ResultInvalidChallenge, Reason: "the token has expired"}, nil
@@ -57,9 +74,14 @@ func (b *Broker) VerifySignedData(ctx context.Context, projectID, token, usernam
 		v.Result, v.Reason = ResultUserMismatch, "the token was issued for another user"
 		return v, nil
 	}
-	_, err = b.store.db.ExecContext(ctx, b.store.q(`INSERT INTO verified_tokens (project_id, jti, verified_at, expires_at) VALUES (?, ?, ?, ?)`),
-		projectID, c.ID, ms(now), ms(c.Expires.Add(signeddata.DefaultLeeway)))
-	switch err = classify(err); {
+	err = b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := b.store.execContext(ctx, tx, `INSERT INTO verified_tokens (project_id, jti, verified_at, expires_at) VALUES (?, ?, ?, ?)`,
+			projectID, c.ID, ms(now), ms(c.Expires.Add(signeddata.DefaultLeeway))); err != nil {
+			return err
+		}
+		return b.record(ctx, tx, projectID, verificationEvent(Verification{Result: ResultSuccess, UserID: v.UserID, CredentialID: v.CredentialID}, c))
+	})
+	switch {
 	case errors.Is(err, ErrAlreadyExists):
 		v.Result, v.Reason = ResultInvalidChallenge, "the token was already verified once"
 		return v, nil

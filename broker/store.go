@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -25,7 +26,13 @@ import (
 // Store is the SQL store behind the broker: a *sqlx.DB over SQLite or PostgreSQL.
 type Store struct {
 	db      *sqlx.DB
-	dialect string // "sqlite" or "postgres"
+	dialect string   // "sqlite" or "postgres"
+	stmts   sync.Map // query -> *sqlx.Stmt, see prepared
+	wanted  sync.Map // query -> true: prepared by a transaction, to prepare on the store
+	// writing is held by this process's SQLite write in progress (nil on PostgreSQL): SQLite
+	// admits one writer, and one that finds the database locked sleeps (busy_timeout), which
+	// a queue here avoids.
+	writing chan struct{}
 }
 
 // StoreConfig tunes the connection pool. Zero values take the defaults, sized for a
@@ -114,6 +121,9 @@ func OpenStoreConfig(ctx context.Context, databaseURL string, cfg StoreConfig) (
 	db.SetMaxIdleConns(cfg.MaxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	s := &Store{db: db, dialect: dialect}
+	if dialect == "sqlite" {
+		s.writing = make(chan struct{}, 1)
+	}
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -243,6 +253,12 @@ func (s *Store) applyMigration(ctx context.Context, version, body string) (bool,
 // inTx runs fn in one transaction, committing if fn returns nil and rolling back otherwise.
 // Database errors come back classified (ErrAlreadyExists, ErrNotFound, ErrUnavailable).
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	defer s.prepareWanted(ctx)
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return classify(err)
@@ -331,7 +347,7 @@ func (s *Store) DumpTable(ctx context.Context, table string) (string, error) {
 
 func knownTable(t string) bool {
 	switch t {
-	case "projects", "api_secrets", "users", "passkeys", "ceremonies", "connect_tokens", "signing_keys", "verified_tokens":
+	case "projects", "api_secrets", "users", "passkeys", "ceremonies", "connect_tokens", "signing_keys", "verified_tokens", "events":
 		return true
 	}
 	return false

@@ -78,6 +78,16 @@ func (b *Broker) MintConnectToken(ctx context.Context, projectID string, req Min
 	if err != nil {
 		return ConnectToken{}, &ValidationError{"maxLifetimeInSeconds", "must be between 1 and 3600"}
 	}
+	p, err := b.CachedProject(ctx, projectID)
+	if err != nil {
+		return ConnectToken{}, err
+	}
+	if limit := time.Duration(p.Policy.ConnectTokenMaxLifetimeInSeconds) * time.Second; lifetime > limit {
+		if req.MaxLifetimeInSeconds != nil {
+			return ConnectToken{}, &ValidationError{"maxLifetimeInSeconds", fmt.Sprintf("must be between 1 and %d (this project's limit)", p.Policy.ConnectTokenMaxLifetimeInSeconds)}
+		}
+		lifetime = limit
+	}
 	secret, hash, err := connecttoken.New()
 	if err != nil {
 		return ConnectToken{}, err
@@ -90,14 +100,19 @@ func (b *Broker) MintConnectToken(ctx context.Context, projectID string, req Min
 	row := tokenRow{ID: id, ProjectID: projectID, Type: string(typ), Identifier: req.Data.Identifier,
 		DisplayName: req.Data.DisplayName, ExpiresAt: ms(now.Add(lifetime))}
 	err = b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+		var u User
 		if typ == connecttoken.TypeAppend {
-			if _, err := b.ensureUser(ctx, tx, projectID, req.Data.Identifier, req.Data.DisplayName); err != nil {
+			var err error
+			if u, err = b.ensureUser(ctx, tx, projectID, req.Data.Identifier, req.Data.DisplayName); err != nil {
 				return err
 			}
 		}
-		_, err := tx.ExecContext(ctx, b.store.q(`INSERT INTO connect_tokens (id, project_id, type, secret_hash, identifier, display_name, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), row.ID, projectID, row.Type, hash, row.Identifier, row.DisplayName, ms(now), row.ExpiresAt)
-		return err
+		_, err := b.store.execContext(ctx, tx, `INSERT INTO connect_tokens (id, project_id, type, secret_hash, identifier, display_name, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, row.ID, projectID, row.Type, hash, row.Identifier, row.DisplayName, ms(now), row.ExpiresAt)
+		if err != nil {
+			return err
+		}
+		return b.record(ctx, tx, projectID, tokenEvent(EventConnectTokenMinted, row, u.ID))
 	})
 	if err != nil {
 		return ConnectToken{}, err
@@ -126,7 +141,7 @@ func (b *Broker) RevokeConnectToken(ctx context.Context, projectID, id string) e
 		if n, _ := res.RowsAffected(); n != 1 {
 			return fmt.Errorf("connect token %s: %w", id, ErrNotFound)
 		}
-		return nil
+		return b.record(ctx, tx, projectID, Event{Type: EventConnectTokenRevoked, Details: map[string]any{"connectTokenID": id, "via": "backend"}})
 	})
 }
 
@@ -138,7 +153,7 @@ func (b *Broker) checkToken(ctx context.Context, q queryer, projectID, secret st
 		return tokenRow{}, detailf(ErrInvalidConnectToken, "%s", strings.TrimPrefix(err.Error(), "connecttoken: "))
 	}
 	var r tokenRow
-	if err := q.GetContext(ctx, &r, b.store.q(`SELECT `+tokenColumns+` FROM connect_tokens WHERE project_id = ? AND secret_hash = ?`), projectID, hash); err != nil {
+	if err := b.store.getContext(ctx, q, &r, `SELECT `+tokenColumns+` FROM connect_tokens WHERE project_id = ? AND secret_hash = ?`, projectID, hash); err != nil {
 		if err = classify(err); isNotFound(err) {
 			return tokenRow{}, detailf(ErrInvalidConnectToken, "unknown token")
 		}
@@ -153,8 +168,8 @@ func (b *Broker) checkToken(ctx context.Context, q queryer, projectID, secret st
 // consumeToken marks token id consumed inside tx, and fails with ErrInvalidConnectToken
 // unless this call is the one that consumed it while it was live: at most one succeeds.
 func (b *Broker) consumeToken(ctx context.Context, tx *sqlx.Tx, id string, now time.Time) error {
-	res, err := tx.ExecContext(ctx, b.store.q(`UPDATE connect_tokens SET consumed_at = ?
-		WHERE id = ? AND consumed_at IS NULL AND expires_at > ?`), ms(now), id, ms(now))
+	res, err := b.store.execContext(ctx, tx, `UPDATE connect_tokens SET consumed_at = ?
+		WHERE id = ? AND consumed_at IS NULL AND expires_at > ?`, ms(now), id, ms(now))
 	if err != nil {
 		return err
 	}
@@ -180,7 +195,7 @@ func (b *Broker) DeletePasskey(ctx context.Context, projectID, secret, credentia
 }
 
 func (b *Broker) manage(ctx context.Context, projectID, secret string, typ connecttoken.Type, deleteID string) ([]Passkey, Signal, error) {
-	p, err := b.Project(ctx, projectID)
+	p, err := b.CachedProject(ctx, projectID)
 	if err != nil {
 		return nil, Signal{}, err
 	}
@@ -195,6 +210,9 @@ func (b *Broker) manage(ctx context.Context, projectID, secret string, typ conne
 			return err
 		}
 		if err := b.consumeToken(ctx, tx, tok.ID, now); err != nil {
+			return err
+		}
+		if err := b.record(ctx, tx, projectID, tokenEvent(EventConnectTokenConsumed, tok, "")); err != nil {
 			return err
 		}
 		u, err := b.userByIdentifier(ctx, tx, projectID, tok.Identifier)
@@ -215,6 +233,10 @@ func (b *Broker) manage(ctx context.Context, projectID, secret string, typ conne
 			}
 			if n, _ := res.RowsAffected(); n != 1 {
 				return fmt.Errorf("passkey %s: %w", deleteID, ErrNotFound)
+			}
+			if err := b.record(ctx, tx, projectID, Event{Type: EventPasskeyDeleted, UserID: u.ID, CredentialID: deleteID,
+				Details: map[string]any{"via": "manage", "connectTokenID": tok.ID}}); err != nil {
+				return err
 			}
 		}
 		if list, err = b.passkeysOf(ctx, tx, projectID, u.ID); err != nil {

@@ -112,22 +112,22 @@ type queryer interface {
 
 func (b *Broker) userByIdentifier(ctx context.Context, q queryer, projectID, identifier string) (User, error) {
 	var u User
-	err := q.GetContext(ctx, &u, b.store.q(`SELECT id, project_id, identifier, display_name, webauthn_id, created_at
-		FROM users WHERE project_id = ? AND identifier = ?`), projectID, identifier)
+	err := b.store.getContext(ctx, q, &u, `SELECT id, project_id, identifier, display_name, webauthn_id, created_at
+		FROM users WHERE project_id = ? AND identifier = ?`, projectID, identifier)
 	return u, classify(err)
 }
 
 func (b *Broker) userByID(ctx context.Context, q queryer, projectID, id string) (User, error) {
 	var u User
-	err := q.GetContext(ctx, &u, b.store.q(`SELECT id, project_id, identifier, display_name, webauthn_id, created_at
-		FROM users WHERE project_id = ? AND id = ?`), projectID, id)
+	err := b.store.getContext(ctx, q, &u, `SELECT id, project_id, identifier, display_name, webauthn_id, created_at
+		FROM users WHERE project_id = ? AND id = ?`, projectID, id)
 	return u, classify(err)
 }
 
 func (b *Broker) passkeysOf(ctx context.Context, q queryer, projectID, userID string) ([]Passkey, error) {
 	var ps []Passkey
-	if err := q.SelectContext(ctx, &ps, b.store.q(`SELECT `+passkeyColumns+` FROM passkeys
-		WHERE project_id = ? AND user_id = ? ORDER BY created_at, credential_id`), projectID, userID); err != nil {
+	if err := b.store.selectContext(ctx, q, &ps, `SELECT `+passkeyColumns+` FROM passkeys
+		WHERE project_id = ? AND user_id = ? ORDER BY created_at, credential_id`, projectID, userID); err != nil {
 		return nil, classify(err)
 	}
 	for i := range ps {
@@ -141,12 +141,63 @@ func (b *Broker) passkeysOf(ctx context.Context, q queryer, projectID, userID st
 
 func (b *Broker) passkeyByID(ctx context.Context, q queryer, projectID, credentialID string) (Passkey, error) {
 	var p Passkey
-	if err := q.GetContext(ctx, &p, b.store.q(`SELECT `+passkeyColumns+` FROM passkeys
-		WHERE project_id = ? AND credential_id = ?`), projectID, credentialID); err != nil {
+	if err := b.store.getContext(ctx, q, &p, `SELECT `+passkeyColumns+` FROM passkeys
+		WHERE project_id = ? AND credential_id = ?`, projectID, credentialID); err != nil {
 		return Passkey{}, classify(err)
 	}
 	p.fill()
 	return p, nil
+}
+
+// passkeyUserRow is a passkey with the columns of its user, read by one join.
+type passkeyUserRow struct {
+	Passkey
+	UserIdentifier  string `db:"u_identifier"`
+	UserDisplayName string `db:"u_display_name"`
+	UserWebAuthnID  string `db:"u_webauthn_id"`
+	UserCreatedAt   int64  `db:"u_created_at"`
+}
+
+const selectPasskeysWithUsers = `SELECT p.credential_id, p.label, p.aaguid, p.backup_eligible, p.backup_state, p.user_id,
+	p.public_key, p.sign_count, p.user_verified, p.attestation_format, p.transports, p.created_at, p.last_used_at,
+	u.identifier AS u_identifier, u.display_name AS u_display_name, u.webauthn_id AS u_webauthn_id, u.created_at AS u_created_at
+	FROM passkeys p JOIN users u ON u.id = p.user_id`
+
+func (r passkeyUserRow) user(projectID string) User {
+	return User{ID: r.UserID, ProjectID: projectID, Identifier: r.UserIdentifier, DisplayName: r.UserDisplayName,
+		WebAuthnB64: r.UserWebAuthnID, CreatedAt: r.UserCreatedAt}
+}
+
+// passkeysByIdentifier returns the user with identifier and its passkeys in one query; an
+// unknown user and a user without passkeys both give a zero User and no passkeys.
+func (b *Broker) passkeysByIdentifier(ctx context.Context, projectID, identifier string) (User, []Passkey, error) {
+	var rows []passkeyUserRow
+	if err := b.store.selectContext(ctx, b.store.db, &rows, selectPasskeysWithUsers+`
+		WHERE p.project_id = ? AND u.project_id = ? AND u.identifier = ? ORDER BY p.created_at, p.credential_id`,
+		projectID, projectID, identifier); err != nil {
+		return User{}, nil, err
+	}
+	if len(rows) == 0 {
+		return User{}, nil, nil
+	}
+	pks := make([]Passkey, len(rows))
+	for i := range rows {
+		rows[i].fill()
+		pks[i] = rows[i].Passkey
+	}
+	return rows[0].user(projectID), pks, nil
+}
+
+// passkeyWithUser returns the project's passkey with credentialID and its user in one query,
+// or ErrNotFound.
+func (b *Broker) passkeyWithUser(ctx context.Context, projectID, credentialID string) (Passkey, User, error) {
+	var r passkeyUserRow
+	if err := b.store.getContext(ctx, b.store.db, &r, selectPasskeysWithUsers+`
+		WHERE p.project_id = ? AND p.credential_id = ?`, projectID, credentialID); err != nil {
+		return Passkey{}, User{}, err
+	}
+	r.fill()
+	return r.Passkey, r.user(projectID), nil
 }
 
 // ensureUser returns the user with identifier, creating it with displayName if it does not
@@ -179,7 +230,10 @@ func (b *Broker) ensureUser(ctx context.Context, tx *sqlx.Tx, projectID, identif
 	u = User{ID: id, ProjectID: projectID, Identifier: identifier, DisplayName: displayName, WebAuthnB64: b64(handle), CreatedAt: ms(b.Now())}
 	_, err = tx.ExecContext(ctx, b.store.q(`INSERT INTO users (id, project_id, identifier, display_name, webauthn_id, created_at)
 		VALUES (?, ?, ?, ?, ?, ?)`), u.ID, u.ProjectID, u.Identifier, u.DisplayName, u.WebAuthnB64, u.CreatedAt)
-	return u, err
+	if err != nil {
+		return User{}, err
+	}
+	return u, b.record(ctx, tx, projectID, userCreated(u, "connect_token"))
 }
 
 func (b *Broker) signal(p Project, u User, ps []Passkey) Signal {

@@ -181,8 +181,14 @@ func Verify(token string, keys []PublicKey, issuer string, now time.Time, leeway
 	if len(token) > maxTokenLen {
 		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, maxTokenLen)
 	}
-	// jwx decodes base64 leniently (padding, the standard alphabet); accept only the one
-	// canonical spelling so that a token has exactly one text.
+	// jwx decodes base64 leniently (padding, the standard alphabet), and Go's decoders skip
+	// CR and LF even in strict mode; accept only the one canonical spelling so that a token
+	// has exactly one text.
+	if strings.IndexFunc(token, func(r rune) bool {
+		return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+	}) >= 0 {
+		return Claims{}, fmt.Errorf("%w: a character outside base64url", ErrMalformed)
+	}
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
 		return Claims{}, fmt.Errorf("%w: want 3 parts, got %d", ErrMalformed, len(parts))

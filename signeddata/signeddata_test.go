@@ -214,6 +214,8 @@ func TestVerify(t *testing.T) {
 		{name: "signature removed", token: b64.EncodeToString(vh) + "." + b64.EncodeToString(vp) + ".", wantErr: ErrInvalidSignature},
 		{name: "re-signed by another key with the same kid", token: mustSign(t, sameKid, claims), wantErr: ErrInvalidSignature},
 		{name: "padded base64", token: padded, wantErr: ErrMalformed},
+		{name: "trailing newline (base64 decoders skip it)", token: valid + "\n", wantErr: ErrMalformed},
+		{name: "CR LF inside the signature", token: valid[:len(valid)-4] + "\r\n" + valid[len(valid)-4:], wantErr: ErrMalformed},
 		{name: "missing jti", token: signRaw(t, jwa.ES256, key.Private, hdr, payloadJSON(t, claims, func(m map[string]any) { delete(m, "jti") })), wantErr: ErrMalformed},
 		{name: "missing exp", token: signRaw(t, jwa.ES256, key.Private, hdr, payloadJSON(t, claims, func(m map[string]any) { delete(m, "exp") })), wantErr: ErrMalformed},
 		{name: "lifetime beyond MaxLifetime", token: signRaw(t, jwa.ES256, key.Private, hdr, payloadJSON(t, claims, func(m map[string]any) { m["exp"] = testNow.Add(time.Hour).Unix() })), wantErr: ErrMalformed},

@@ -33,6 +33,7 @@ var kinds = []errorKind{
 	{errTooLarge, http.StatusRequestEntityTooLarge, "payload_too_large", "The request body is too large."},
 	{errForbiddenOrigin, http.StatusForbidden, "forbidden_origin", "This origin is not allowed for the project."},
 	{errRateLimited, http.StatusTooManyRequests, "rate_limited", "Too many requests; retry later."},
+	{broker.ErrTooManyCeremonies, http.StatusTooManyRequests, "rate_limited", "Too many unfinished ceremonies for this project; retry later."},
 	{broker.ErrUnauthenticated, http.StatusUnauthorized, "login_error", "Wrong or missing project credentials."},
 	{broker.ErrInvalidConnectToken, http.StatusUnauthorized, "invalid_connect_token", "The connect token is invalid."},
 	{broker.ErrNotFound, http.StatusNotFound, "not_found", "Not found."},
@@ -128,8 +129,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		env.HTTPStatusCode, env.Error.Type, env.Message = http.StatusInternalServerError, "internal_error", "Internal error."
 	}
 	switch env.HTTPStatusCode {
-	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+	case http.StatusServiceUnavailable:
 		c.Response().Header().Set("Retry-After", "5")
+	case http.StatusTooManyRequests:
+		c.Response().Header().Set("Retry-After", retryAfterSeconds(err))
 	case http.StatusUnauthorized:
 		if env.Error.Type == "login_error" {
 			c.Response().Header().Set("WWW-Authenticate", `Basic realm="latchkey"`)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -34,7 +35,13 @@ func (s *Server) basicAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok || !validID(id) || secret == "" || len(secret) > 256 {
 			return broker.ErrUnauthenticated
 		}
+		if err := s.authAllowed(c, id); err != nil {
+			return err
+		}
 		p, err := s.broker.Authenticate(c.Request().Context(), id, secret)
+		if errors.Is(err, broker.ErrUnauthenticated) {
+			s.authFailed(c, id)
+		}
 		if err != nil {
 			return err
 		}
@@ -51,7 +58,7 @@ func (s *Server) frontendCORS(next echo.HandlerFunc) echo.HandlerFunc {
 		if !validID(id) {
 			return broker.ErrNotFound
 		}
-		p, err := s.broker.Project(c.Request().Context(), id)
+		p, err := s.broker.CachedProject(c.Request().Context(), id)
 		if err != nil {
 			return err
 		}
@@ -159,6 +166,9 @@ func (s *Server) verifySignedData(requireUsername bool) echo.HandlerFunc {
 func (s *Server) loginStart(c echo.Context) error {
 	var req broker.LoginRequest
 	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if err := s.limitIdentifier(project(c).ID, req.Identifier); err != nil {
 		return err
 	}
 	res, err := s.broker.StartLogin(c.Request().Context(), project(c).ID, req)

@@ -26,6 +26,7 @@ type env struct {
 	h    http.Handler
 	srv  *httptest.Server
 	auth *brokertest.Authenticator
+	api  *apiValidator // checks every exchange of the test client against web/openapi.yaml
 }
 
 func newEnv(t testing.TB, dialect string) *env {
@@ -34,7 +35,9 @@ func newEnv(t testing.TB, dialect string) *env {
 	h := web.New(f.Broker, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{f: f, h: h, srv: srv, auth: brokertest.NewAuthenticator(brokertest.RPID, brokertest.Origin)}
+	e := &env{f: f, h: h, srv: srv, auth: brokertest.NewAuthenticator(brokertest.RPID, brokertest.Origin)}
+	e.api = validate(t, e)
+	return e
 }
 
 // forEachDialect runs fn as one subtest per store dialect.

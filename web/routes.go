@@ -10,6 +10,9 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/readyz", s.readyz)
 	e.GET("/web/*", s.asset) // the browser SDK and web components
 
+	// This API's description, OpenAPI 3.1 (web/openapi.yaml; no authentication).
+	e.GET("/v2/openapi.yaml", s.openAPI)
+
 	// Public keys for offline verification of signedPasskeyData (no authentication).
 	e.GET("/v2/projects/:projectID/.well-known/jwks.json", s.jwks)
 
@@ -21,8 +24,21 @@ func (s *Server) routes(e *echo.Echo) {
 	backend.POST("/passkey/verifySignedData", s.verifySignedData(true))
 	backend.POST("/passkeys/verifySignedData", s.verifySignedData(false))
 
-	// Frontend API: no secrets; CORS exactly per project's web origins.
-	frontend := e.Group("/v2/projects/:projectID/connect", s.frontendCORS)
+	// Management API (web/management.go): the project's users, passkeys and audit log.
+	backend.POST("/users", s.createUser)
+	backend.POST("/users/bulk", s.createUsers)
+	backend.GET("/users", s.listUsers)
+	backend.GET("/users/:userID", s.getUser)
+	backend.PATCH("/users/:userID", s.updateUser)
+	backend.DELETE("/users/:userID", s.deleteUser)
+	backend.GET("/users/:userID/passkeys", s.listUserPasskeys)
+	backend.GET("/passkeys/:credentialID", s.getPasskey)
+	backend.PATCH("/passkeys/:credentialID", s.relabelPasskey)
+	backend.DELETE("/passkeys/:credentialID", s.removePasskey)
+	backend.GET("/events", s.listEvents)
+
+	// Frontend API: no secrets; CORS exactly per project's web origins; rate limited per client IP.
+	frontend := e.Group("/v2/projects/:projectID/connect", s.frontendCORS, s.limitFrontend)
 	frontend.POST("/login/start", s.loginStart)
 	frontend.POST("/login/finish", s.loginFinish)
 	frontend.POST("/append/start", s.appendStart)

@@ -34,12 +34,20 @@ const (
 type Server struct {
 	broker *broker.Broker
 	log    *slog.Logger
+
+	limits                                    Limits // rate limits (web/ratelimit.go)
+	now                                       func() time.Time
+	ipLimiter, identifierLimiter, authLimiter *limiter
 }
 
 // New returns the HTTP handler of the broker: every route, with request IDs, request
-// logging, the body limit and the contract's error envelope.
-func New(b *broker.Broker, log *slog.Logger) *echo.Echo {
+// logging, the body limit and the contract's error envelope, and the rate limits of opts.
+func New(b *broker.Broker, log *slog.Logger, opts ...Option) *echo.Echo {
 	s := &Server{broker: b, log: log}
+	for _, o := range opts {
+		o(s)
+	}
+	s.initLimits()
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -55,6 +63,7 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		id := newRequestID()
 		c.Set(ctxRequestID, id)
 		c.Response().Header().Set("X-Request-ID", id)
+		c.SetRequest(c.Request().WithContext(broker.WithRequestInfo(c.Request().Context(), s.requestInfo(c, id))))
 		err := next(c)
 		if err != nil {
 			c.Error(err)
@@ -115,6 +124,9 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
 		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
 		// Every answer is uncacheable unless its handler says otherwise (the JWKS on success).
 		h.Set("Cache-Control", "no-store")
 		return next(c)
@@ -138,20 +150,26 @@ func project(c echo.Context) broker.Project {
 }
 
 // decode reads a JSON request body of at most MaxBodyBytes into v.
-func decode(c echo.Context, v any) error {
+func decode(c echo.Context, v any) error { return decodeLimit(c, v, MaxBodyBytes) }
+
+// decodeLimit is decode for a body of at most limit bytes.
+func decodeLimit(c echo.Context, v any, limit int64) error {
 	req := c.Request()
-	if req.ContentLength > MaxBodyBytes {
+	if req.ContentLength > limit {
 		return errTooLarge
 	}
 	if mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return errContentType
 	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, MaxBodyBytes+1))
+	body, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
 	if err != nil {
 		return errInvalidJSON
 	}
-	if len(body) > MaxBodyBytes {
+	if int64(len(body)) > limit {
 		return errTooLarge
+	}
+	if err := checkJSON(body); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {

@@ -2,12 +2,15 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/migrations"
 )
 
 func TestUsageErrors(t *testing.T) {
@@ -67,9 +70,13 @@ func TestHelp(t *testing.T) {
 
 func TestAdminCommands(t *testing.T) {
 	env := map[string]string{"LATCHKEY_DATABASE_URL": brokertest.DatabaseURL(t, "sqlite"), "LATCHKEY_SECRET_KEY": brokertest.SecretKey}
+	migrationFiles, err := fs.Glob(migrations.FS, "sqlite/*.sql")
+	if err != nil || len(migrationFiles) == 0 {
+		t.Fatalf("no embedded migrations: %v", err)
+	}
 	out, _, err := runCmd(t, env, "migrate")
-	if err != nil || !strings.Contains(out, "applied 1 migration(s)") {
-		t.Fatalf("migrate = %v, %q", err, out)
+	if want := fmt.Sprintf("applied %d migration(s)", len(migrationFiles)); err != nil || !strings.Contains(out, want) {
+		t.Fatalf("migrate = %v, %q, want %q", err, out, want)
 	}
 	if out, _, err = runCmd(t, env, "migrate"); err != nil || !strings.Contains(out, "applied 0 migration(s)") {
 		t.Fatalf("second migrate = %v, %q, want nothing applied", err, out)

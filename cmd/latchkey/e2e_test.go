@@ -75,10 +75,17 @@ type server struct {
 // `latchkey serve` on it, with origin as the project's web origin.
 func startServe(t *testing.T, dialect, origin string) *server {
 	t.Helper()
+	return startServeWith(t, dialect, origin, nil)
+}
+
+// startServeWith is startServe with extra environment for serve, such as rate limits.
+func startServeWith(t *testing.T, dialect, origin string, extra map[string]string) *server {
+	t.Helper()
 	env := map[string]string{
 		"LATCHKEY_DATABASE_URL": brokertest.DatabaseURL(t, dialect),
 		"LATCHKEY_SECRET_KEY":   brokertest.SecretKey,
 	}
+	maps.Copy(env, extra)
 	out, stderr, err := runCmd(t, env, "project", "create", "--name", "E2E", "--rp-id", "localhost", "--origin", origin, "--json")
 	if err != nil {
 		t.Fatalf("project create: %v\n%s", err, stderr)

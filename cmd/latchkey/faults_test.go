@@ -199,7 +199,8 @@ func TestPostgresRestart(t *testing.T) {
 	}
 	t.Setenv("LATCHKEY_TEST_DATABASE_URL", dbBase)
 	const origin = "http://localhost:8080"
-	s := startServe(t, "postgres", origin)
+	// One client IP drives the whole run, as a load test does: no per-IP limit.
+	s := startServeWith(t, "postgres", origin, map[string]string{"LATCHKEY_RATE_LIMIT_IP": "off", "LATCHKEY_RATE_LIMIT_IDENTIFIER": "off"})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -381,7 +382,8 @@ func TestKillReplica(t *testing.T) {
 			_ = json.Unmarshal([]byte(out), &created)
 			port := freePort(t)
 			cmd := exec.Command(bin, "serve")
-			cmd.Env = append(os.Environ(), "LATCHKEY_DATABASE_URL="+dbURL, "LATCHKEY_SECRET_KEY="+brokertest.SecretKey, fmt.Sprintf("LATCHKEY_LISTEN=127.0.0.1:%d", port))
+			cmd.Env = append(os.Environ(), "LATCHKEY_DATABASE_URL="+dbURL, "LATCHKEY_SECRET_KEY="+brokertest.SecretKey, fmt.Sprintf("LATCHKEY_LISTEN=127.0.0.1:%d", port),
+				"LATCHKEY_RATE_LIMIT_IP=off") // one client IP drives the whole run
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}

@@ -41,11 +41,12 @@ Commands:
   dev                     run the broker for development on http://localhost:8080 (SQLite in ./.latchkey)
   serve                   run the production server
   migrate                 apply pending database migrations
-  project create|list|add-secret|revoke-secret
-                          manage projects and their API secrets
+  project create|list|update|add-secret|revoke-secret
+                          manage projects, their security policy and API secrets
   keys rotate|list        manage a project's signedPasskeyData signing keys
   example-app             run the example app alone (as in compose.yaml), with a project of its own
   healthcheck             exit 0 when a running broker answers /readyz (for container health checks)
+  bench [seed]            load-test a running broker (seed: write test users straight into its database)
 
 Run 'latchkey <command> --help' for a command's flags.
 `
@@ -83,6 +84,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdHealthcheck(ctx, e, rest)
 	case "example-app":
 		return cmdExampleApp(ctx, e, rest)
+	case "bench":
+		return cmdBench(ctx, e, rest)
 	}
 	return usagef("latchkey: unknown command %q (see latchkey --help)", cmd)
 }
@@ -230,6 +233,8 @@ type serverConfig struct {
 	publicURL string
 	logger    *slog.Logger
 	ready     func(addr string) // called once listening
+	// webOptions are the rate limits of the handler.
+	webOptions []web.Option
 }
 
 // serveHTTP serves the broker until ctx is cancelled, then shuts down gracefully.
@@ -239,7 +244,7 @@ func serveHTTP(ctx context.Context, b *broker.Broker, cfg serverConfig) error {
 		return fmt.Errorf("listening on %s: %w", cfg.listen, err)
 	}
 	srv := &http.Server{
-		Handler:           web.New(b, cfg.logger),
+		Handler:           web.New(b, cfg.logger, cfg.webOptions...),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -293,11 +298,18 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	sf.register(fs, e, true)
 	listen := fs.String("listen", envOr(e.getenv, "LATCHKEY_LISTEN", ":8080"), "address to listen on, host:port (env LATCHKEY_LISTEN)")
 	publicURL := fs.String("public-url", e.getenv("LATCHKEY_PUBLIC_URL"), "the URL clients reach the broker at (env LATCHKEY_PUBLIC_URL)")
+	pprofAddr := fs.String("pprof", e.getenv("LATCHKEY_PPROF"), "serve net/http/pprof on this host:port, e.g. 127.0.0.1:6060 (off when empty; keep it on loopback) (env LATCHKEY_PPROF)")
+	var lf limitFlags
+	lf.register(fs, e)
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
 	if _, _, err := net.SplitHostPort(*listen); err != nil {
 		return usagef("latchkey serve: --listen %q is not host:port", *listen)
+	}
+	webOptions, maxPending, err := lf.parse("latchkey serve")
+	if err != nil {
+		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	store, b, err := sf.open(ctx, "latchkey serve", true)
@@ -305,7 +317,13 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer store.Close()
-	return serveHTTP(ctx, b, serverConfig{listen: *listen, publicURL: *publicURL, logger: logger})
+	if *pprofAddr != "" {
+		if err := startPprof(ctx, *pprofAddr, logger); err != nil {
+			return err
+		}
+	}
+	b.MaxPendingCeremonies = maxPending
+	return serveHTTP(ctx, b, serverConfig{listen: *listen, publicURL: *publicURL, logger: logger, webOptions: webOptions})
 }
 
 func envOr(getenv func(string) string, name, def string) string {
@@ -442,11 +460,13 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func cmdProject(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return usagef("latchkey project: want create, list, add-secret or revoke-secret")
+		return usagef("latchkey project: want create, list, update, add-secret or revoke-secret")
 	}
 	sub, args := args[0], args[1:]
 	var sf storeFlags
 	switch sub {
+	case "update":
+		return cmdProjectUpdate(ctx, e, args)
 	case "create":
 		fs := newFlags("latchkey project create", "Creates a project and prints its ID and first API secret (shown once).", e)
 		sf.register(fs, e, true)
@@ -501,9 +521,9 @@ func cmdProject(ctx context.Context, e env, args []string) error {
 			return json.NewEncoder(e.stdout).Encode(ps)
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tRP ID\tORIGINS")
+		fmt.Fprintln(tw, "ID\tNAME\tRP ID\tORIGINS\tPOLICY")
 		for _, p := range ps {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.ID, p.Name, p.RPID, strings.Join(p.Origins, " "))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.RPID, strings.Join(p.Origins, " "), p.Policy)
 		}
 		return tw.Flush()
 	case "add-secret", "revoke-secret":

@@ -1,0 +1,284 @@
+package broker
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/x509"
+	"database/sql"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/latchkey/latchkey/signeddata"
+)
+
+// CacheTTL bounds how old the project configuration a broker uses may be: a project's RP ID,
+// RP name, origins and policy are read from the store at most CacheTTL before use. A change
+// made through another replica or the command line (a new origin, a stricter policy) is in
+// effect on every replica within CacheTTL; one made through this broker, at once.
+//
+// Online verification of signedPasskeyData may also use a list of signing keys read up to
+// CacheTTL ago, which can lack only keys too new to matter (see verificationKeys).
+//
+// Nothing else is cached for a time: API secrets (a revoked one is refused at once),
+// ceremonies, connect tokens, verified token IDs, users and passkeys are read on every
+// request, and so is the signing key that signs. Only facts that never change are kept
+// longer: parsed public keys and decrypted private keys, by key ID.
+const CacheTTL = 5 * time.Second
+
+// maxCachedProjects bounds each cache's entries; a full cache drops its expired entries, and
+// all of them if none has expired.
+const maxCachedProjects = 4096
+
+// brokerCache is what a Broker caches; its zero value is ready to use.
+type brokerCache struct {
+	projects   ttlMap[*projectConfig]
+	keyRows    ttlMap[[]keyRow] // project ID -> its signing keys, for verification only
+	publicKeys sync.Map         // kid -> *ecdsa.PublicKey
+}
+
+// projectConfig is a project as requests need it: its configuration and its relying party
+// (or why there is none: a project with only Android origins has no web relying party).
+type projectConfig struct {
+	project Project
+	rp      *webauthn.WebAuthn
+	rpErr   error
+}
+
+func (c *projectConfig) relyingParty() (*webauthn.WebAuthn, error) { return c.rp, c.rpErr }
+
+// ttlMap is a map whose entries expire CacheTTL after they were read from the store, on the
+// broker's clock.
+type ttlMap[V any] struct {
+	mu sync.Mutex
+	m  map[string]ttlEntry[V]
+}
+
+type ttlEntry[V any] struct {
+	v      V
+	readAt time.Time
+}
+
+func fresh(readAt, now time.Time) bool {
+	return !now.Before(readAt) && now.Sub(readAt) < CacheTTL
+}
+
+func (t *ttlMap[V]) get(key string, now time.Time) (V, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.m[key]
+	if !ok || !fresh(e.readAt, now) {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
+// put stores v for key as read from the store at readAt (taken before the read began).
+func (t *ttlMap[V]) put(key string, v V, readAt time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		t.m = map[string]ttlEntry[V]{}
+	}
+	if _, ok := t.m[key]; !ok && len(t.m) >= maxCachedProjects {
+		for k, e := range t.m {
+			if !fresh(e.readAt, readAt) {
+				delete(t.m, k)
+			}
+		}
+		if len(t.m) >= maxCachedProjects {
+			clear(t.m)
+		}
+	}
+	t.m[key] = ttlEntry[V]{v, readAt}
+}
+
+func (t *ttlMap[V]) forget(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.m, key)
+}
+
+// projectConfig returns the project with id and its relying party, as read from the store at
+// most CacheTTL ago. Errors: ErrNotFound, which is never cached.
+func (b *Broker) projectConfig(ctx context.Context, id string) (*projectConfig, error) {
+	now := b.Now()
+	if c, ok := b.cache.projects.get(id, now); ok {
+		return c, nil
+	}
+	p, err := b.Project(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c := &projectConfig{project: p}
+	c.rp, c.rpErr = relyingParty(p)
+	b.cache.projects.put(id, c, now)
+	return c, nil
+}
+
+// CachedProject is Project as read from the store at most CacheTTL ago, for the hot paths
+// (the frontend API's CORS check). It returns ErrNotFound for an unknown project.
+func (b *Broker) CachedProject(ctx context.Context, id string) (Project, error) {
+	c, err := b.projectConfig(ctx, id)
+	if err != nil {
+		return Project{}, err
+	}
+	return c.project, nil
+}
+
+// forgetProject drops what the broker cached of a project, after changing it.
+func (b *Broker) forgetProject(id string) { b.cache.projects.forget(id) }
+
+// parsedPublicKey returns the public key of a signing key row, parsed once per key ID.
+func (b *Broker) parsedPublicKey(r keyRow) (*ecdsa.PublicKey, error) {
+	if k, ok := b.cache.publicKeys.Load(r.ID); ok {
+		return k.(*ecdsa.PublicKey), nil
+	}
+	der, err := unb64(r.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: bad public key: %w", r.ID, err)
+	}
+	pub, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: bad public key: %w", r.ID, err)
+	}
+	ec, ok := pub.(*ecdsa.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("key %s: not an ECDSA key", r.ID)
+	}
+	b.cache.publicKeys.Store(r.ID, ec)
+	return ec, nil
+}
+
+// verificationKeys returns the project's published public keys, computed at the broker's
+// time from signing key rows read at most CacheTTL ago, or now when fresh is set. Rows are
+// only ever added, each active no earlier than it was added, so a list up to CacheTTL old
+// lacks only keys that cannot yet have retired an older one: a token signed by one of them
+// meets signeddata.ErrUnknownKey, and the caller asks again with fresh.
+func (b *Broker) verificationKeys(ctx context.Context, projectID string, fresh bool) ([]signeddata.PublicKey, error) {
+	now := b.Now()
+	rows, ok := b.cache.keyRows.get(projectID, now)
+	if !ok || fresh {
+		var err error
+		if rows, err = b.keyRows(ctx, projectID); err != nil {
+			return nil, err
+		}
+		if len(rows) > 0 {
+			b.cache.keyRows.put(projectID, rows, now)
+		}
+	}
+	var out []signeddata.PublicKey
+	for i, st := range keyStates(rows, now) {
+		if !st.Published {
+			continue
+		}
+		ec, err := b.parsedPublicKey(rows[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, signeddata.PublicKey{ID: rows[i].ID, Key: ec})
+	}
+	return out, nil
+}
+
+// prepared returns query (written with ?) as a statement prepared once for the store and
+// reused by every later call, so that the database parses and plans it once per connection
+// rather than on every call; the statements are a fixed set, so the cache is bounded. The
+// caller must not hold a connection of the store (a transaction): preparing takes one.
+func (s *Store) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sqlx.Stmt), nil
+	}
+	st, err := s.db.PreparexContext(ctx, s.q(query))
+	if err != nil {
+		return nil, classify(err)
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sqlx.Stmt), nil
+	}
+	return st, nil
+}
+
+// stmtOn returns the prepared statement of query for q, the store or a transaction.
+func (s *Store) stmtOn(ctx context.Context, q any, query string) (*sqlx.Stmt, error) {
+	tx, inTx := q.(*sqlx.Tx)
+	if !inTx {
+		return s.prepared(ctx, query)
+	}
+	if st, ok := s.stmts.Load(query); ok {
+		return tx.StmtxContext(ctx, st.(*sqlx.Stmt)), nil
+	}
+	// The transaction holds a connection, and preparing on the store would wait for another,
+	// which a full pool of such transactions never frees: prepare on the transaction this
+	// time, and on the store once the transaction is over (see prepareWanted).
+	s.wanted.Store(query, true)
+	st, err := tx.PreparexContext(ctx, s.q(query))
+	return st, classify(err)
+}
+
+// prepareWanted prepares on the store the statements that transactions had to prepare for
+// themselves; inTx calls it once its transaction is over and its connection free.
+func (s *Store) prepareWanted(ctx context.Context) {
+	s.wanted.Range(func(query, _ any) bool {
+		if _, err := s.prepared(ctx, query.(string)); err == nil {
+			s.wanted.Delete(query)
+		}
+		return true
+	})
+}
+
+// getContext is q.GetContext with a prepared statement; errors come back classified.
+func (s *Store) getContext(ctx context.Context, q queryer, dest any, query string, args ...any) error {
+	st, err := s.stmtOn(ctx, q, query)
+	if err != nil {
+		return err
+	}
+	return classify(st.GetContext(ctx, dest, args...))
+}
+
+// selectContext is q.SelectContext with a prepared statement; errors come back classified.
+func (s *Store) selectContext(ctx context.Context, q queryer, dest any, query string, args ...any) error {
+	st, err := s.stmtOn(ctx, q, query)
+	if err != nil {
+		return err
+	}
+	return classify(st.SelectContext(ctx, dest, args...))
+}
+
+// execContext is ExecContext on the store (tx nil) or tx with a prepared statement.
+func (s *Store) execContext(ctx context.Context, tx *sqlx.Tx, query string, args ...any) (sql.Result, error) {
+	var q any = s.db
+	if tx != nil {
+		q = tx
+	} else {
+		unlock, err := s.lockWrites(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
+	st, err := s.stmtOn(ctx, q, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// lockWrites waits for this process's turn to write to SQLite (at once on PostgreSQL), or
+// for ctx to end; the caller calls unlock when its write is committed or rolled back.
+func (s *Store) lockWrites(ctx context.Context) (unlock func(), err error) {
+	if s.writing == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.writing <- struct{}{}:
+		return func() { <-s.writing }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	}
+}

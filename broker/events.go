@@ -1,0 +1,426 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/latchkey/latchkey/signeddata"
+)
+
+// The types of audit events.
+const (
+	EventConnectTokenMinted   = "connect_token.minted"
+	EventConnectTokenConsumed = "connect_token.consumed"
+	EventConnectTokenRevoked  = "connect_token.revoked"
+	EventCeremonyStarted      = "ceremony.started"
+	EventCeremonyFinished     = "ceremony.finished"
+	EventCeremonyFailed       = "ceremony.failed"
+	EventPasskeyAdded         = "passkey.added"
+	EventPasskeyUsed          = "passkey.used"
+	EventPasskeyRelabelled    = "passkey.relabelled"
+	EventPasskeyDeleted       = "passkey.deleted"
+	EventCounterRegression    = "passkey.counter_regression"
+	EventSignedDataVerified   = "signed_passkey_data.verified"
+	EventSignedDataRejected   = "signed_passkey_data.rejected"
+	EventUserCreated          = "user.created"
+	EventUserRenamed          = "user.renamed"
+	EventUserDeleted          = "user.deleted"
+	EventAPISecretAdded       = "api_secret.added"
+	EventAPISecretRevoked     = "api_secret.revoked"
+	EventSigningKeyRotated    = "signing_key.rotated"
+)
+
+// EventTypes returns every event type, sorted.
+func EventTypes() []string {
+	types := []string{
+		EventConnectTokenMinted, EventConnectTokenConsumed, EventConnectTokenRevoked,
+		EventCeremonyStarted, EventCeremonyFinished, EventCeremonyFailed,
+		EventPasskeyAdded, EventPasskeyUsed, EventPasskeyRelabelled, EventPasskeyDeleted, EventCounterRegression,
+		EventSignedDataVerified, EventSignedDataRejected,
+		EventUserCreated, EventUserRenamed, EventUserDeleted,
+		EventAPISecretAdded, EventAPISecretRevoked, EventSigningKeyRotated,
+	}
+	slices.Sort(types)
+	return types
+}
+
+// EventFeedDelay is how old an event must be before Events returns it. A transaction stamps
+// its events just before it commits; holding the newest events back this long means that a
+// reader's cursor never passes an event whose transaction has yet to commit, also across
+// replicas whose clocks agree to well within it.
+const EventFeedDelay = 2 * time.Second
+
+// Event is one entry of the audit log. It never holds a secret, a connect token, a challenge
+// or signedPasskeyData.
+type Event struct {
+	ID           string         `json:"id"`
+	Type         string         `json:"type"`
+	CreatedAt    time.Time      `json:"createdAt"`
+	ProjectID    string         `json:"projectID"`
+	UserID       string         `json:"userID,omitempty"`
+	CredentialID string         `json:"credentialID,omitempty"`
+	RequestID    string         `json:"requestID,omitempty"`
+	ClientIP     string         `json:"clientIP,omitempty"`
+	UserAgent    string         `json:"userAgent,omitempty"`
+	Details      map[string]any `json:"details"`
+}
+
+// RequestInfo describes the HTTP request on whose behalf the broker acts, for the audit log.
+type RequestInfo struct {
+	RequestID string
+	ClientIP  string
+	UserAgent string
+}
+
+type requestInfoKey struct{}
+
+// WithRequestInfo returns ctx carrying ri, which the events written under ctx record. Values
+// are cleaned (valid UTF-8, no control characters) and cut to a sane length.
+func WithRequestInfo(ctx context.Context, ri RequestInfo) context.Context {
+	ri.RequestID = cleanText(ri.RequestID, 64)
+	ri.ClientIP = cleanText(ri.ClientIP, 64)
+	ri.UserAgent = cleanText(ri.UserAgent, 512)
+	return context.WithValue(ctx, requestInfoKey{}, ri)
+}
+
+func requestInfoFrom(ctx context.Context) RequestInfo {
+	ri, _ := ctx.Value(requestInfoKey{}).(RequestInfo)
+	return ri
+}
+
+// cleanText makes s valid UTF-8 without control characters, at most max runes long.
+func cleanText(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+	if r := []rune(s); len(r) > max {
+		s = string(r[:max])
+	}
+	return s
+}
+
+// eventClock orders the events one process writes: by millisecond, then by a sequence number
+// that starts at a random value in each millisecond and increases within it. The clock never
+// goes back, even if the wall clock does.
+type eventClock struct {
+	mu  sync.Mutex
+	ms  int64
+	seq int64
+}
+
+func (c *eventClock) next(now time.Time) (int64, int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m := ms(now); m > c.ms {
+		r, err := randomBytes(8)
+		if err != nil {
+			return 0, 0, err
+		}
+		c.ms, c.seq = m, int64(binary.BigEndian.Uint64(r)>>2) // room for 2^62 increments
+		return c.ms, c.seq, nil
+	}
+	c.seq++
+	return c.ms, c.seq, nil
+}
+
+// record writes evs for the project in tx, stamped with the broker's clock and the request
+// information of ctx. Writing events in the transaction of the change they record means that
+// a rolled-back change leaves no event and a committed one always has its events.
+func (b *Broker) record(ctx context.Context, tx *sqlx.Tx, projectID string, evs ...Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	ri := requestInfoFrom(ctx)
+	var sb strings.Builder
+	sb.WriteString(`INSERT INTO events (project_id, id, created_at, seq, type, user_id, credential_id, request_id, client_ip, user_agent, details) VALUES `)
+	args := make([]any, 0, 11*len(evs))
+	for i, ev := range evs {
+		id, err := newID("evt-")
+		if err != nil {
+			return err
+		}
+		at, seq, err := b.events.next(b.Now())
+		if err != nil {
+			return err
+		}
+		if ev.Details == nil {
+			ev.Details = map[string]any{}
+		}
+		details, err := json.Marshal(ev.Details)
+		if err != nil {
+			return fmt.Errorf("event %s: %w", ev.Type, err)
+		}
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		args = append(args, projectID, id, at, seq, ev.Type, nullable(ev.UserID), nullable(ev.CredentialID),
+			ri.RequestID, ri.ClientIP, ri.UserAgent, string(details))
+	}
+	_, err := b.store.execContext(ctx, tx, sb.String(), args...) // prepared: one text per number of events
+	return err
+}
+
+// recordAlone writes evs in a transaction of their own. It is for failures that change
+// nothing, such as a finish that did not verify: their event is the request's only write. It
+// is written even when the client has gone, and a store failure loses it silently.
+func (b *Broker) recordAlone(ctx context.Context, projectID string, evs ...Event) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = b.store.inTx(ctx, func(tx *sqlx.Tx) error { return b.record(ctx, tx, projectID, evs...) })
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// eventSubject is the user and credential a failed ceremony concerned, as far as known.
+type eventSubject struct {
+	UserID       string
+	CredentialID string
+}
+
+// counterRegressionError is the ErrVerificationFailed of a login whose signature counter did
+// not increase, as a cloned authenticator's would not.
+type counterRegressionError struct {
+	detail           *DetailError
+	received, stored int64
+}
+
+func (e *counterRegressionError) Error() string { return e.detail.Error() }
+func (e *counterRegressionError) Unwrap() error { return e.detail }
+
+func counterRegression(received, stored int64) error {
+	return &counterRegressionError{
+		detail: &DetailError{Kind: ErrVerificationFailed, Detail: fmt.Sprintf(
+			"signature counter went backwards (%d after %d): possibly a cloned authenticator", received, stored)},
+		received: received, stored: stored,
+	}
+}
+
+// failureKind names how a ceremony's finish failed, or "" for errors that are not the
+// ceremony's (the store's, for one), which the audit log does not record.
+func failureKind(err error) string {
+	var (
+		cr *counterRegressionError
+		uc *UnknownCredentialError
+	)
+	switch {
+	case errors.As(err, &cr):
+		return "counter_regression"
+	case errors.As(err, &uc):
+		return "unknown_credential"
+	case errors.Is(err, ErrVerificationFailed):
+		return "verification_failed"
+	case errors.Is(err, ErrInvalidConnectToken):
+		return "invalid_connect_token"
+	case errors.Is(err, ErrCeremonyNotFound):
+		return "ceremony_not_found"
+	case errors.Is(err, ErrAlreadyExists):
+		return "already_registered"
+	}
+	return ""
+}
+
+// failureReason is the first clause of err's client-safe detail: go-webauthn's summary of the
+// check that failed, without its developer information (which may quote the challenge).
+func failureReason(err error) string {
+	reason, _, _ := strings.Cut(Detail(err), ": ")
+	return cleanText(reason, 200)
+}
+
+// ceremonyFailed records, in a transaction of its own, that the finish of cer failed with err
+// (nothing if err is nil or not the ceremony's failure): a ceremony.failed event, and a
+// passkey.counter_regression event for a counter that went backwards.
+func (b *Broker) ceremonyFailed(ctx context.Context, cer ceremonyRow, who eventSubject, err error) {
+	kind := failureKind(err)
+	if err == nil || kind == "" {
+		return
+	}
+	if who.UserID == "" {
+		who.UserID = deref(cer.UserID)
+	}
+	if len(who.CredentialID) > 1400 { // longer than any credential ID: do not keep garbage
+		who.CredentialID = ""
+	}
+	details := map[string]any{"ceremonyID": cer.ID, "kind": cer.Kind, "failure": kind}
+	if r := failureReason(err); r != "" {
+		details["reason"] = r
+	}
+	if cer.ConnectTokenID != nil {
+		details["connectTokenID"] = *cer.ConnectTokenID
+	}
+	evs := []Event{{Type: EventCeremonyFailed, UserID: who.UserID, CredentialID: who.CredentialID, Details: details}}
+	var cr *counterRegressionError
+	if errors.As(err, &cr) {
+		evs = append(evs, Event{Type: EventCounterRegression, UserID: who.UserID, CredentialID: who.CredentialID,
+			Details: map[string]any{"ceremonyID": cer.ID, "signCount": cr.received, "storedSignCount": cr.stored}})
+	}
+	b.recordAlone(ctx, cer.ProjectID, evs...)
+}
+
+// EventQuery selects a page of the audit log: the events after a cursor, optionally of one
+// type or one user.
+type EventQuery struct {
+	// After is the nextCursor of an earlier page; "" starts at the oldest event.
+	After string
+	// Limit is the page size: 0 for 50, at most 100.
+	Limit  int
+	Type   string
+	UserID string
+}
+
+// EventPage is one page of the audit log, oldest first.
+type EventPage struct {
+	Events []Event `json:"events"`
+	// NextCursor is where the next read starts: the position of the last event returned, or
+	// the query's own cursor when there was none.
+	NextCursor string `json:"nextCursor"`
+	// HasMore says that more events are ready to be read now.
+	HasMore bool `json:"hasMore"`
+}
+
+type eventRow struct {
+	ID           string  `db:"id"`
+	CreatedAt    int64   `db:"created_at"`
+	Seq          int64   `db:"seq"`
+	Type         string  `db:"type"`
+	UserID       *string `db:"user_id"`
+	CredentialID *string `db:"credential_id"`
+	RequestID    string  `db:"request_id"`
+	ClientIP     string  `db:"client_ip"`
+	UserAgent    string  `db:"user_agent"`
+	Details      string  `db:"details"`
+}
+
+func (r eventRow) cursor() string {
+	return encodeCursor("e", strconv.FormatInt(r.CreatedAt, 10), strconv.FormatInt(r.Seq, 10), r.ID)
+}
+
+// Events returns the project's events in the log's order (time, then the order in which each
+// process wrote them), after q.After, leaving out those younger than EventFeedDelay. Errors:
+// *ValidationError for a bad cursor, limit, type or user ID.
+func (b *Broker) Events(ctx context.Context, projectID string, q EventQuery) (EventPage, error) {
+	limit, err := pageLimit(q.Limit)
+	if err != nil {
+		return EventPage{}, err
+	}
+	where := []string{`project_id = ?`, `created_at <= ?`}
+	args := []any{projectID, ms(b.Now().Add(-EventFeedDelay))}
+	if q.After != "" {
+		parts, err := decodeCursor("after", "e", q.After, 3)
+		if err != nil {
+			return EventPage{}, err
+		}
+		at, err1 := strconv.ParseInt(parts[0], 10, 64)
+		seq, err2 := strconv.ParseInt(parts[1], 10, 64)
+		if err1 != nil || err2 != nil {
+			return EventPage{}, &ValidationError{"after", "is not a cursor of this list"}
+		}
+		where = append(where, `(created_at, seq, id) > (?, ?, ?)`)
+		args = append(args, at, seq, parts[2])
+	}
+	if q.Type != "" {
+		if !slices.Contains(EventTypes(), q.Type) {
+			return EventPage{}, &ValidationError{"type", "must be one of " + strings.Join(EventTypes(), ", ")}
+		}
+		where = append(where, `type = ?`)
+		args = append(args, q.Type)
+	}
+	if q.UserID != "" {
+		if !validKey(q.UserID) {
+			return EventPage{}, &ValidationError{"userID", "must be a user ID"}
+		}
+		where = append(where, `user_id = ?`)
+		args = append(args, q.UserID)
+	}
+	args = append(args, limit+1)
+	var rows []eventRow
+	if err := b.store.db.SelectContext(ctx, &rows, b.store.q(`SELECT id, created_at, seq, type, user_id, credential_id,
+		request_id, client_ip, user_agent, details FROM events WHERE `+strings.Join(where, ` AND `)+`
+		ORDER BY created_at, seq, id LIMIT ?`), args...); err != nil {
+		return EventPage{}, classify(err)
+	}
+	page := EventPage{Events: []Event{}, NextCursor: q.After}
+	if len(rows) > limit {
+		rows, page.HasMore = rows[:limit], true
+	}
+	for _, r := range rows {
+		ev := Event{ID: r.ID, Type: r.Type, CreatedAt: fromMS(r.CreatedAt), ProjectID: projectID,
+			UserID: deref(r.UserID), CredentialID: deref(r.CredentialID),
+			RequestID: r.RequestID, ClientIP: r.ClientIP, UserAgent: r.UserAgent}
+		if err := json.Unmarshal([]byte(r.Details), &ev.Details); err != nil || ev.Details == nil {
+			ev.Details = map[string]any{}
+		}
+		page.Events = append(page.Events, ev)
+		page.NextCursor = r.cursor()
+	}
+	return page, nil
+}
+
+// tokenEvent is an event about connect token t, of the user userID if known.
+func tokenEvent(typ string, t tokenRow, userID string) Event {
+	return Event{Type: typ, UserID: userID, Details: map[string]any{
+		"connectTokenID": t.ID, "tokenType": t.Type, "identifier": t.Identifier}}
+}
+
+// ceremonyEvent is an event about ceremony id.
+func ceremonyEvent(typ, id string, r ceremonyRow) Event {
+	d := map[string]any{"ceremonyID": id, "kind": r.Kind}
+	if typ == EventCeremonyStarted {
+		d["conditional"] = r.Conditional
+	}
+	if r.ConnectTokenID != nil {
+		d["connectTokenID"] = *r.ConnectTokenID
+	}
+	return Event{Type: typ, UserID: deref(r.UserID), Details: d}
+}
+
+// finishedEvents are the events of a ceremony that finished with passkey credentialID of
+// userID: its connect token consumed, the ceremony finished, and what it did to the passkey.
+func finishedEvents(cer ceremonyRow, userID, credentialID string, passkey Event) []Event {
+	var evs []Event
+	if cer.ConnectTokenID != nil {
+		evs = append(evs, Event{Type: EventConnectTokenConsumed, UserID: userID,
+			Details: map[string]any{"connectTokenID": *cer.ConnectTokenID}})
+	}
+	finished := ceremonyEvent(EventCeremonyFinished, cer.ID, cer)
+	finished.UserID, finished.CredentialID = userID, credentialID
+	passkey.UserID, passkey.CredentialID = userID, credentialID
+	return append(evs, finished, passkey)
+}
+
+// verificationEvent records the outcome v of verifying signedPasskeyData with claims c (the
+// zero Claims when they did not verify): the result and reason, never the token.
+func verificationEvent(v Verification, c signeddata.Claims) Event {
+	typ := EventSignedDataRejected
+	if v.Result == ResultSuccess {
+		typ = EventSignedDataVerified
+	}
+	d := map[string]any{"result": v.Result}
+	if v.Reason != "" {
+		d["reason"] = v.Reason
+	}
+	if c.ID != "" {
+		d["jti"], d["ceremonyID"] = c.ID, c.ProcessID
+	}
+	return Event{Type: typ, UserID: v.UserID, CredentialID: v.CredentialID, Details: d}
+}

@@ -1,0 +1,540 @@
+package broker
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// The management API: the users and passkeys of a project, as its app backend sees them.
+
+// Page sizes of the lists.
+const (
+	DefaultPageLimit = 50
+	MaxPageLimit     = 100
+	// MaxBulkUsers is the most users CreateUsers takes at once.
+	MaxBulkUsers = 1000
+)
+
+// Page asks for one page of a list: at most Limit items (0 for DefaultPageLimit) after
+// Cursor, the NextCursor of the previous page ("" for the first).
+type Page struct {
+	Cursor string
+	Limit  int
+}
+
+func pageLimit(n int) (int, error) {
+	switch {
+	case n == 0:
+		return DefaultPageLimit, nil
+	case n < 1 || n > MaxPageLimit:
+		return 0, &ValidationError{"limit", fmt.Sprintf("must be between 1 and %d", MaxPageLimit)}
+	}
+	return n, nil
+}
+
+// encodeCursor makes an opaque cursor of a list kind and the key of its last item.
+func encodeCursor(kind string, key ...string) string {
+	return b64([]byte(kind + "|" + strings.Join(key, "|")))
+}
+
+// decodeCursor returns the n parts of the key in a cursor of kind, or a *ValidationError for
+// field.
+func decodeCursor(field, kind, cursor string, n int) ([]string, error) {
+	bad := &ValidationError{field, "is not a cursor of this list"}
+	if len(cursor) > 4096 {
+		return nil, bad
+	}
+	raw, err := unb64(cursor)
+	if err != nil {
+		return nil, bad
+	}
+	parts := strings.Split(string(raw), "|")
+	if len(parts) != n+1 || parts[0] != kind {
+		return nil, bad
+	}
+	for _, p := range parts[1:] {
+		if !validKey(p) {
+			return nil, bad
+		}
+	}
+	return parts[1:], nil
+}
+
+// validKey reports whether s looks like the IDs and keys the broker makes: 1 to 1400 ASCII
+// letters, digits, '-' or '_' (base64url credential IDs included).
+func validKey(s string) bool {
+	if s == "" || len(s) > 1400 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validCredentialID reports whether s is a base64url credential ID (1 to 1023 bytes).
+func validCredentialID(s string) bool {
+	raw, err := unb64(s)
+	return err == nil && len(raw) > 0 && len(raw) <= 1023
+}
+
+// UserInfo is a user as the backend API shows it.
+type UserInfo struct {
+	ID          string `json:"id"`
+	Identifier  string `json:"identifier"`
+	DisplayName string `json:"displayName"`
+	// WebAuthnID is the WebAuthn user handle, base64url: signedPasskeyData's webauthnId.
+	WebAuthnID string    `json:"webauthnID"`
+	CreatedAt  time.Time `json:"createdAt"`
+}
+
+func (u User) info() UserInfo {
+	return UserInfo{ID: u.ID, Identifier: u.Identifier, DisplayName: u.DisplayName, WebAuthnID: u.WebAuthnB64, CreatedAt: fromMS(u.CreatedAt)}
+}
+
+// NewUser is a user to create: the app's identifier and a display name (the identifier if
+// empty).
+type NewUser struct {
+	Identifier  string `json:"identifier"`
+	DisplayName string `json:"displayName"`
+}
+
+func (in NewUser) validate(prefix string) error {
+	if err := validText(prefix+"identifier", in.Identifier, 255, true); err != nil {
+		return err
+	}
+	return validText(prefix+"displayName", in.DisplayName, 255, false)
+}
+
+const userColumns = `id, project_id, identifier, display_name, webauthn_id, created_at`
+
+// insertUser creates the user in tx unless the project has one with its identifier, and
+// returns the user and whether it was created. It records no event.
+func (b *Broker) insertUser(ctx context.Context, tx *sqlx.Tx, projectID string, in NewUser) (User, bool, error) {
+	handle, err := randomBytes(32)
+	if err != nil {
+		return User{}, false, err
+	}
+	id, err := newID("usr-")
+	if err != nil {
+		return User{}, false, err
+	}
+	if in.DisplayName == "" {
+		in.DisplayName = in.Identifier
+	}
+	u := User{ID: id, ProjectID: projectID, Identifier: in.Identifier, DisplayName: in.DisplayName, WebAuthnB64: b64(handle), CreatedAt: ms(b.Now())}
+	res, err := tx.ExecContext(ctx, b.store.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (project_id, identifier) DO NOTHING`), u.ID, u.ProjectID, u.Identifier, u.DisplayName, u.WebAuthnB64, u.CreatedAt)
+	if err != nil {
+		return User{}, false, err
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return u, true, nil
+	}
+	u, err = b.userByIdentifier(ctx, tx, projectID, in.Identifier)
+	return u, false, err
+}
+
+func userCreated(u User, via string) Event {
+	return Event{Type: EventUserCreated, UserID: u.ID, Details: map[string]any{"identifier": u.Identifier, "via": via}}
+}
+
+// CreateUser creates a user of the project. Errors: *ValidationError, ErrAlreadyExists when
+// the project has a user with this identifier.
+func (b *Broker) CreateUser(ctx context.Context, projectID string, in NewUser) (UserInfo, error) {
+	if err := in.validate(""); err != nil {
+		return UserInfo{}, err
+	}
+	var u User
+	err := b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+		var (
+			created bool
+			err     error
+		)
+		if u, created, err = b.insertUser(ctx, tx, projectID, in); err != nil {
+			return err
+		}
+		if !created {
+			return detailf(ErrAlreadyExists, "a user with this identifier already exists")
+		}
+		return b.record(ctx, tx, projectID, userCreated(u, "backend"))
+	})
+	if err != nil {
+		return UserInfo{}, err
+	}
+	return u.info(), nil
+}
+
+// Outcomes of one row of CreateUsers.
+const (
+	BulkCreated        = "created"
+	BulkAlreadyExisted = "already_existed"
+)
+
+// BulkResult is the outcome of one row of CreateUsers: the user, and whether this call
+// created it or found it (then unchanged).
+type BulkResult struct {
+	Status string   `json:"status"`
+	User   UserInfo `json:"user"`
+}
+
+// CreateUsers creates up to MaxBulkUsers users of the project in one transaction and returns
+// one result per row, in order. A user whose identifier exists (also earlier in the same
+// call) is left as it is. Errors: *ValidationError (then nothing is created).
+func (b *Broker) CreateUsers(ctx context.Context, projectID string, in []NewUser) ([]BulkResult, error) {
+	switch {
+	case len(in) == 0:
+		return nil, &ValidationError{"users", "needs at least one user"}
+	case len(in) > MaxBulkUsers:
+		return nil, &ValidationError{"users", fmt.Sprintf("must have at most %d users", MaxBulkUsers)}
+	}
+	for i, u := range in {
+		if err := u.validate(fmt.Sprintf("users[%d].", i)); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]BulkResult, len(in))
+	err := b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+		var evs []Event
+		for i, row := range in {
+			u, created, err := b.insertUser(ctx, tx, projectID, row)
+			if err != nil {
+				return err
+			}
+			out[i] = BulkResult{Status: BulkAlreadyExisted, User: u.info()}
+			if created {
+				out[i].Status = BulkCreated
+				evs = append(evs, userCreated(u, "backend_bulk"))
+			}
+		}
+		for len(evs) > 0 { // a few hundred rows a statement, well under the drivers' limits
+			n := min(len(evs), 250)
+			if err := b.record(ctx, tx, projectID, evs[:n]...); err != nil {
+				return err
+			}
+			evs = evs[n:]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// UserQuery selects users of a project: all, in creation order, or the one with Identifier.
+type UserQuery struct {
+	Identifier string
+	Page
+}
+
+// UserPage is one page of users; NextCursor is empty on the last page.
+type UserPage struct {
+	Users      []UserInfo `json:"users"`
+	NextCursor string     `json:"nextCursor,omitempty"`
+}
+
+// Users returns a page of the project's users. Errors: *ValidationError for a bad cursor,
+// limit or identifier.
+func (b *Broker) Users(ctx context.Context, projectID string, q UserQuery) (UserPage, error) {
+	limit, err := pageLimit(q.Limit)
+	if err != nil {
+		return UserPage{}, err
+	}
+	where, args := []string{`project_id = ?`}, []any{projectID}
+	if q.Identifier != "" {
+		if err := validText("identifier", q.Identifier, 255, true); err != nil {
+			return UserPage{}, err
+		}
+		where, args = append(where, `identifier = ?`), append(args, q.Identifier)
+	}
+	if q.Cursor != "" {
+		parts, err := decodeCursor("cursor", "u", q.Cursor, 2)
+		if err != nil {
+			return UserPage{}, err
+		}
+		at, err := strconv.ParseInt(parts[0], 10, 64)
+		if err != nil {
+			return UserPage{}, &ValidationError{"cursor", "is not a cursor of this list"}
+		}
+		where, args = append(where, `(created_at, id) > (?, ?)`), append(args, at, parts[1])
+	}
+	var rows []User
+	if err := b.store.db.SelectContext(ctx, &rows, b.store.q(`SELECT `+userColumns+` FROM users WHERE `+
+		strings.Join(where, ` AND `)+` ORDER BY created_at, id LIMIT ?`), append(args, limit+1)...); err != nil {
+		return UserPage{}, classify(err)
+	}
+	page := UserPage{Users: []UserInfo{}}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		last := rows[limit-1]
+		page.NextCursor = encodeCursor("u", strconv.FormatInt(last.CreatedAt, 10), last.ID)
+	}
+	for _, u := range rows {
+		page.Users = append(page.Users, u.info())
+	}
+	return page, nil
+}
+
+// User returns the project's user with id, or ErrNotFound.
+func (b *Broker) User(ctx context.Context, projectID, id string) (UserInfo, error) {
+	if !validKey(id) {
+		return UserInfo{}, fmt.Errorf("user: %w", ErrNotFound)
+	}
+	u, err := b.userByID(ctx, b.store.db, projectID, id)
+	if err != nil {
+		return UserInfo{}, err
+	}
+	return u.info(), nil
+}
+
+// UserUpdate changes a user: each field that is not nil.
+type UserUpdate struct {
+	Identifier  *string `json:"identifier"`
+	DisplayName *string `json:"displayName"`
+}
+
+// UpdateUser changes the identifier and display name of the project's user id. A new
+// identifier keeps the user's passkeys and moves its unconsumed connect tokens along, so that
+// signedPasskeyData and connect tokens name the user by it from now on. Errors:
+// *ValidationError, ErrNotFound, ErrAlreadyExists (another user has the identifier).
+func (b *Broker) UpdateUser(ctx context.Context, projectID, id string, in UserUpdate) (UserInfo, error) {
+	if in.Identifier != nil {
+		if err := validText("identifier", *in.Identifier, 255, true); err != nil {
+			return UserInfo{}, err
+		}
+	}
+	if in.DisplayName != nil {
+		if err := validText("displayName", *in.DisplayName, 255, true); err != nil {
+			return UserInfo{}, err
+		}
+	}
+	if !validKey(id) {
+		return UserInfo{}, fmt.Errorf("user: %w", ErrNotFound)
+	}
+	var u User
+	err := b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		if u, err = b.userByID(ctx, tx, projectID, id); err != nil {
+			return err
+		}
+		if in.Identifier != nil && *in.Identifier != u.Identifier {
+			old := u.Identifier
+			_, err := tx.ExecContext(ctx, b.store.q(`UPDATE users SET identifier = ? WHERE project_id = ? AND id = ?`), *in.Identifier, projectID, id)
+			if err = classify(err); errors.Is(err, ErrAlreadyExists) {
+				return detailf(ErrAlreadyExists, "another user has this identifier")
+			} else if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, b.store.q(`UPDATE connect_tokens SET identifier = ?
+				WHERE project_id = ? AND identifier = ? AND consumed_at IS NULL`), *in.Identifier, projectID, old); err != nil {
+				return err
+			}
+			u.Identifier = *in.Identifier
+			if err := b.record(ctx, tx, projectID, Event{Type: EventUserRenamed, UserID: id,
+				Details: map[string]any{"from": old, "to": u.Identifier}}); err != nil {
+				return err
+			}
+		}
+		if in.DisplayName != nil && *in.DisplayName != u.DisplayName {
+			if _, err := tx.ExecContext(ctx, b.store.q(`UPDATE users SET display_name = ? WHERE project_id = ? AND id = ?`), *in.DisplayName, projectID, id); err != nil {
+				return err
+			}
+			u.DisplayName = *in.DisplayName
+		}
+		return nil
+	})
+	if err != nil {
+		return UserInfo{}, err
+	}
+	return u.info(), nil
+}
+
+// DeleteUser deletes the project's user id with its passkeys, its pending ceremonies and its
+// unconsumed connect tokens, all or nothing. Errors: ErrNotFound.
+func (b *Broker) DeleteUser(ctx context.Context, projectID, id string) error {
+	if !validKey(id) {
+		return fmt.Errorf("user: %w", ErrNotFound)
+	}
+	return b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+		u, err := b.userByID(ctx, tx, projectID, id)
+		if err != nil {
+			return err
+		}
+		// DELETE ... RETURNING names exactly the rows deleted, also under concurrent writes.
+		type deleted struct {
+			ID        string `db:"credential_id"`
+			CreatedAt int64  `db:"created_at"`
+		}
+		var creds []deleted
+		if err := tx.SelectContext(ctx, &creds, b.store.q(`DELETE FROM passkeys WHERE project_id = ? AND user_id = ?
+			RETURNING credential_id, created_at`), projectID, id); err != nil {
+			return err
+		}
+		slices.SortFunc(creds, func(a, b deleted) int {
+			return cmp.Or(cmp.Compare(a.CreatedAt, b.CreatedAt), strings.Compare(a.ID, b.ID))
+		})
+		var evs []Event
+		for _, c := range creds {
+			evs = append(evs, Event{Type: EventPasskeyDeleted, UserID: id, CredentialID: c.ID, Details: map[string]any{"via": "user_deleted"}})
+		}
+		if err := b.record(ctx, tx, projectID, evs...); err != nil {
+			return err
+		}
+		// Connect tokens name their user by identifier; their ceremonies go first.
+		res, err := tx.ExecContext(ctx, b.store.q(`DELETE FROM ceremonies WHERE project_id = ? AND (user_id = ? OR connect_token_id IN
+			(SELECT id FROM connect_tokens WHERE project_id = ? AND identifier = ? AND consumed_at IS NULL))`), projectID, id, projectID, u.Identifier)
+		if err != nil {
+			return err
+		}
+		ceremonies, _ := res.RowsAffected()
+		var tokens []string
+		if err := tx.SelectContext(ctx, &tokens, b.store.q(`DELETE FROM connect_tokens WHERE project_id = ? AND identifier = ? AND consumed_at IS NULL
+			RETURNING id`), projectID, u.Identifier); err != nil {
+			return err
+		}
+		slices.Sort(tokens)
+		evs = evs[:0]
+		for _, t := range tokens {
+			evs = append(evs, Event{Type: EventConnectTokenRevoked, UserID: id, Details: map[string]any{"connectTokenID": t, "via": "user_deleted"}})
+		}
+		if err := b.record(ctx, tx, projectID, evs...); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, b.store.q(`DELETE FROM users WHERE project_id = ? AND id = ?`), projectID, id); err != nil {
+			return err
+		}
+		return b.record(ctx, tx, projectID, Event{Type: EventUserDeleted, UserID: id, Details: map[string]any{
+			"identifier": u.Identifier, "passkeys": len(creds), "connectTokens": len(tokens), "ceremonies": ceremonies}})
+	})
+}
+
+// PasskeyInfo is a passkey as the backend API shows it: the contract's Passkey and its user.
+type PasskeyInfo struct {
+	Passkey
+	UserID string `json:"userID"`
+}
+
+// PasskeyPage is one page of passkeys; NextCursor is empty on the last page.
+type PasskeyPage struct {
+	Passkeys   []PasskeyInfo `json:"passkeys"`
+	NextCursor string        `json:"nextCursor,omitempty"`
+}
+
+// UserPasskeys returns a page of the passkeys of the project's user id, oldest first.
+// Errors: ErrNotFound (no such user), *ValidationError (cursor, limit).
+func (b *Broker) UserPasskeys(ctx context.Context, projectID, id string, p Page) (PasskeyPage, error) {
+	limit, err := pageLimit(p.Limit)
+	if err != nil {
+		return PasskeyPage{}, err
+	}
+	where, args := []string{`project_id = ?`, `user_id = ?`}, []any{projectID, id}
+	if p.Cursor != "" {
+		parts, err := decodeCursor("cursor", "p", p.Cursor, 2)
+		if err != nil {
+			return PasskeyPage{}, err
+		}
+		at, err := strconv.ParseInt(parts[0], 10, 64)
+		if err != nil {
+			return PasskeyPage{}, &ValidationError{"cursor", "is not a cursor of this list"}
+		}
+		where, args = append(where, `(created_at, credential_id) > (?, ?)`), append(args, at, parts[1])
+	}
+	if !validKey(id) {
+		return PasskeyPage{}, fmt.Errorf("user: %w", ErrNotFound)
+	}
+	if _, err := b.userByID(ctx, b.store.db, projectID, id); err != nil {
+		return PasskeyPage{}, err
+	}
+	var rows []Passkey
+	if err := b.store.db.SelectContext(ctx, &rows, b.store.q(`SELECT `+passkeyColumns+` FROM passkeys WHERE `+
+		strings.Join(where, ` AND `)+` ORDER BY created_at, credential_id LIMIT ?`), append(args, limit+1)...); err != nil {
+		return PasskeyPage{}, classify(err)
+	}
+	page := PasskeyPage{Passkeys: []PasskeyInfo{}}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		last := rows[limit-1]
+		page.NextCursor = encodeCursor("p", strconv.FormatInt(last.CreatedMS, 10), last.ID)
+	}
+	for _, pk := range rows {
+		pk.fill()
+		page.Passkeys = append(page.Passkeys, PasskeyInfo{Passkey: pk, UserID: pk.UserID})
+	}
+	return page, nil
+}
+
+// PasskeyByID returns the project's passkey with credentialID (base64url), or ErrNotFound.
+func (b *Broker) PasskeyByID(ctx context.Context, projectID, credentialID string) (PasskeyInfo, error) {
+	if !validCredentialID(credentialID) {
+		return PasskeyInfo{}, fmt.Errorf("passkey: %w", ErrNotFound)
+	}
+	pk, err := b.passkeyByID(ctx, b.store.db, projectID, credentialID)
+	if err != nil {
+		return PasskeyInfo{}, err
+	}
+	return PasskeyInfo{Passkey: pk, UserID: pk.UserID}, nil
+}
+
+// RelabelPasskey sets the label of the project's passkey credentialID. Errors:
+// *ValidationError, ErrNotFound.
+func (b *Broker) RelabelPasskey(ctx context.Context, projectID, credentialID, label string) (PasskeyInfo, error) {
+	if err := validText("label", label, 255, true); err != nil {
+		return PasskeyInfo{}, err
+	}
+	if !validCredentialID(credentialID) {
+		return PasskeyInfo{}, fmt.Errorf("passkey: %w", ErrNotFound)
+	}
+	var pk Passkey
+	err := b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		if pk, err = b.passkeyByID(ctx, tx, projectID, credentialID); err != nil {
+			return err
+		}
+		if pk.Label == label {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, b.store.q(`UPDATE passkeys SET label = ? WHERE project_id = ? AND credential_id = ?`),
+			label, projectID, credentialID); err != nil {
+			return err
+		}
+		old := pk.Label
+		pk.Label = label
+		return b.record(ctx, tx, projectID, Event{Type: EventPasskeyRelabelled, UserID: pk.UserID, CredentialID: pk.ID,
+			Details: map[string]any{"from": old, "to": label}})
+	})
+	if err != nil {
+		return PasskeyInfo{}, err
+	}
+	return PasskeyInfo{Passkey: pk, UserID: pk.UserID}, nil
+}
+
+// RemovePasskey deletes the project's passkey credentialID. Errors: ErrNotFound.
+func (b *Broker) RemovePasskey(ctx context.Context, projectID, credentialID string) error {
+	if !validCredentialID(credentialID) {
+		return fmt.Errorf("passkey: %w", ErrNotFound)
+	}
+	return b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+		pk, err := b.passkeyByID(ctx, tx, projectID, credentialID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, b.store.q(`DELETE FROM passkeys WHERE project_id = ? AND credential_id = ?`), projectID, credentialID); err != nil {
+			return err
+		}
+		return b.record(ctx, tx, projectID, Event{Type: EventPasskeyDeleted, UserID: pk.UserID, CredentialID: pk.ID,
+			Details: map[string]any{"via": "backend"}})
+	})
+}
