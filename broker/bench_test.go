@@ -33,7 +33,7 @@ func newBenchFixture(b *testing.B, dialect string) *benchFixture {
 	// A counter that stays 0, as synced passkeys keep it, so that logins may repeat in any order.
 	f.auth.CountStep = 0
 	// BenchmarkStartLogin leaves its ceremonies pending, more of them than the default cap.
-	f.Broker.MaxPendingCeremonies = 0
+	f.Broker = f.NewBroker(b, broker.Config{MaxPendingCeremonies: -1})
 	for i := range benchUsers {
 		id := fmt.Sprintf("bench-user-%d", i)
 		tok, err := f.Broker.MintConnectToken(f.ctx, f.Project.ID, broker.MintRequest{Type: string(connecttoken.TypeAppend), Data: broker.ConnectTokenData{Identifier: id, DisplayName: id}})

@@ -1,6 +1,7 @@
-// Package broker holds Latchkey's domain: projects and their API secrets, users, passkeys,
-// connect tokens, WebAuthn ceremonies and signedPasskeyData signing keys, and the SQL store
-// behind them. It knows nothing about HTTP.
+// Package broker holds Latchkey's rules: projects and their API secrets, users, passkeys,
+// connect tokens, WebAuthn ceremonies, signedPasskeyData signing keys, the policy and the
+// audit log. It asks its store (package sqlstore) for rows and knows nothing about SQL or
+// HTTP.
 package broker
 
 import (
@@ -13,6 +14,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/latchkey/latchkey/broker/sqlstore"
 )
 
 // Default lifetimes.
@@ -27,42 +30,69 @@ const (
 	SignedDataLifetime = 5 * time.Minute
 )
 
-// Broker runs the passkey operations of every project on one Store.
+// Broker runs the passkey operations of every project on one store.
 type Broker struct {
-	store  *Store
-	sealer cipher.AEAD
-	// Now is the clock; tests replace it.
+	store  *sqlstore.Store
+	sealer cipher.AEAD // nil without a secret key
+	// Now is the clock (Config.Now); tests may move it.
 	Now func() time.Time
 	// cache holds the project configuration and keys the broker read (see cache.go).
 	cache brokerCache
-	// MaxPendingCeremonies caps each project's unexpired, unfinished ceremonies, counted in
-	// the database so that the cap holds across replicas (0: no cap). A start beyond it fails
-	// with ErrTooManyCeremonies.
-	MaxPendingCeremonies int
+	// maxPending caps each project's unexpired, unfinished ceremonies (0: no cap).
+	maxPending int
 
 	keyCache sync.Map   // kid -> signeddata.Key, decrypted private keys
 	events   eventClock // orders the audit events this broker writes
 }
 
-// New returns a Broker over store whose signing keys are sealed with secretKey (32 bytes,
-// AES-256-GCM).
-func New(store *Store, secretKey []byte) (*Broker, error) {
-	if len(secretKey) != 32 {
-		return nil, errors.New("secret key must be 32 bytes")
+// Config is what a Broker is built with.
+type Config struct {
+	// SecretKey seals the signing keys (32 bytes, AES-256-GCM; see ParseSecretKey). Without
+	// it the broker cannot create projects, rotate keys or sign: those fail with
+	// ErrNoSecretKey. Commands that only read or change settings leave it out.
+	SecretKey []byte
+	// MaxPendingCeremonies caps each project's unexpired, unfinished ceremonies, counted in
+	// the database so that the cap holds across replicas; a start beyond it fails with
+	// ErrTooManyCeremonies. 0 means DefaultMaxPendingCeremonies, a negative value no cap.
+	MaxPendingCeremonies int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// ErrNoSecretKey is returned by operations that need the secret key of a broker built
+// without one.
+var ErrNoSecretKey = errors.New("this broker has no LATCHKEY_SECRET_KEY")
+
+// New returns a Broker over store configured by cfg. It fails for a secret key that is not
+// 32 bytes long.
+func New(store *sqlstore.Store, cfg Config) (*Broker, error) {
+	b := &Broker{store: store, Now: cfg.Now, maxPending: cfg.MaxPendingCeremonies}
+	if b.Now == nil {
+		b.Now = time.Now
 	}
-	block, err := aes.NewCipher(secretKey)
-	if err != nil {
-		return nil, err
+	switch {
+	case b.maxPending == 0:
+		b.maxPending = DefaultMaxPendingCeremonies
+	case b.maxPending < 0:
+		b.maxPending = 0
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
+	if cfg.SecretKey != nil {
+		if len(cfg.SecretKey) != 32 {
+			return nil, errors.New("secret key must be 32 bytes")
+		}
+		block, err := aes.NewCipher(cfg.SecretKey)
+		if err != nil {
+			return nil, err
+		}
+		if b.sealer, err = cipher.NewGCM(block); err != nil {
+			return nil, err
+		}
 	}
-	return &Broker{store: store, sealer: aead, Now: time.Now, MaxPendingCeremonies: DefaultMaxPendingCeremonies}, nil
+	return b, nil
 }
 
 // Store returns the broker's store.
-func (b *Broker) Store() *Store { return b.store }
+func (b *Broker) Store() *sqlstore.Store { return b.store }
 
 // ParseSecretKey decodes LATCHKEY_SECRET_KEY: 32 bytes in standard or URL base64.
 func ParseSecretKey(s string) ([]byte, error) {
@@ -84,6 +114,9 @@ func NewSecretKey() (string, error) {
 }
 
 func (b *Broker) seal(plain []byte, aad string) (string, error) {
+	if b.sealer == nil {
+		return "", ErrNoSecretKey
+	}
 	nonce, err := randomBytes(b.sealer.NonceSize())
 	if err != nil {
 		return "", err
@@ -92,6 +125,9 @@ func (b *Broker) seal(plain []byte, aad string) (string, error) {
 }
 
 func (b *Broker) open(sealed, aad string) ([]byte, error) {
+	if b.sealer == nil {
+		return nil, ErrNoSecretKey
+	}
 	raw, err := unb64(sealed)
 	if err != nil || len(raw) < b.sealer.NonceSize() {
 		return nil, errors.New("sealed value is malformed")

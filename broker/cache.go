@@ -4,14 +4,13 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/x509"
-	"database/sql"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
-	"github.com/jmoiron/sqlx"
 
+	"github.com/latchkey/latchkey/broker/sqlstore"
 	"github.com/latchkey/latchkey/signeddata"
 )
 
@@ -36,8 +35,8 @@ const maxCachedProjects = 4096
 // brokerCache is what a Broker caches; its zero value is ready to use.
 type brokerCache struct {
 	projects   ttlMap[*projectConfig]
-	keyRows    ttlMap[[]keyRow] // project ID -> its signing keys, for verification only
-	publicKeys sync.Map         // kid -> *ecdsa.PublicKey
+	keyRows    ttlMap[[]sqlstore.SigningKey] // project ID -> its signing keys, for verification only
+	publicKeys sync.Map                      // kid -> *ecdsa.PublicKey
 }
 
 // projectConfig is a project as requests need it: its configuration and its relying party
@@ -134,7 +133,7 @@ func (b *Broker) CachedProject(ctx context.Context, id string) (Project, error) 
 func (b *Broker) forgetProject(id string) { b.cache.projects.forget(id) }
 
 // parsedPublicKey returns the public key of a signing key row, parsed once per key ID.
-func (b *Broker) parsedPublicKey(r keyRow) (*ecdsa.PublicKey, error) {
+func (b *Broker) parsedPublicKey(r sqlstore.SigningKey) (*ecdsa.PublicKey, error) {
 	if k, ok := b.cache.publicKeys.Load(r.ID); ok {
 		return k.(*ecdsa.PublicKey), nil
 	}
@@ -164,7 +163,7 @@ func (b *Broker) verificationKeys(ctx context.Context, projectID string, fresh b
 	rows, ok := b.cache.keyRows.get(projectID, now)
 	if !ok || fresh {
 		var err error
-		if rows, err = b.keyRows(ctx, projectID); err != nil {
+		if rows, err = b.store.SigningKeys(ctx, projectID); err != nil {
 			return nil, err
 		}
 		if len(rows) > 0 {
@@ -183,102 +182,4 @@ func (b *Broker) verificationKeys(ctx context.Context, projectID string, fresh b
 		out = append(out, signeddata.PublicKey{ID: rows[i].ID, Key: ec})
 	}
 	return out, nil
-}
-
-// prepared returns query (written with ?) as a statement prepared once for the store and
-// reused by every later call, so that the database parses and plans it once per connection
-// rather than on every call; the statements are a fixed set, so the cache is bounded. The
-// caller must not hold a connection of the store (a transaction): preparing takes one.
-func (s *Store) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
-	if st, ok := s.stmts.Load(query); ok {
-		return st.(*sqlx.Stmt), nil
-	}
-	st, err := s.db.PreparexContext(ctx, s.q(query))
-	if err != nil {
-		return nil, classify(err)
-	}
-	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
-		st.Close()
-		return prev.(*sqlx.Stmt), nil
-	}
-	return st, nil
-}
-
-// stmtOn returns the prepared statement of query for q, the store or a transaction.
-func (s *Store) stmtOn(ctx context.Context, q any, query string) (*sqlx.Stmt, error) {
-	tx, inTx := q.(*sqlx.Tx)
-	if !inTx {
-		return s.prepared(ctx, query)
-	}
-	if st, ok := s.stmts.Load(query); ok {
-		return tx.StmtxContext(ctx, st.(*sqlx.Stmt)), nil
-	}
-	// The transaction holds a connection, and preparing on the store would wait for another,
-	// which a full pool of such transactions never frees: prepare on the transaction this
-	// time, and on the store once the transaction is over (see prepareWanted).
-	s.wanted.Store(query, true)
-	st, err := tx.PreparexContext(ctx, s.q(query))
-	return st, classify(err)
-}
-
-// prepareWanted prepares on the store the statements that transactions had to prepare for
-// themselves; inTx calls it once its transaction is over and its connection free.
-func (s *Store) prepareWanted(ctx context.Context) {
-	s.wanted.Range(func(query, _ any) bool {
-		if _, err := s.prepared(ctx, query.(string)); err == nil {
-			s.wanted.Delete(query)
-		}
-		return true
-	})
-}
-
-// getContext is q.GetContext with a prepared statement; errors come back classified.
-func (s *Store) getContext(ctx context.Context, q queryer, dest any, query string, args ...any) error {
-	st, err := s.stmtOn(ctx, q, query)
-	if err != nil {
-		return err
-	}
-	return classify(st.GetContext(ctx, dest, args...))
-}
-
-// selectContext is q.SelectContext with a prepared statement; errors come back classified.
-func (s *Store) selectContext(ctx context.Context, q queryer, dest any, query string, args ...any) error {
-	st, err := s.stmtOn(ctx, q, query)
-	if err != nil {
-		return err
-	}
-	return classify(st.SelectContext(ctx, dest, args...))
-}
-
-// execContext is ExecContext on the store (tx nil) or tx with a prepared statement.
-func (s *Store) execContext(ctx context.Context, tx *sqlx.Tx, query string, args ...any) (sql.Result, error) {
-	var q any = s.db
-	if tx != nil {
-		q = tx
-	} else {
-		unlock, err := s.lockWrites(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer unlock()
-	}
-	st, err := s.stmtOn(ctx, q, query)
-	if err != nil {
-		return nil, err
-	}
-	return st.ExecContext(ctx, args...)
-}
-
-// lockWrites waits for this process's turn to write to SQLite (at once on PostgreSQL), or
-// for ctx to end; the caller calls unlock when its write is committed or rolled back.
-func (s *Store) lockWrites(ctx context.Context) (unlock func(), err error) {
-	if s.writing == nil {
-		return func() {}, nil
-	}
-	select {
-	case s.writing <- struct{}{}:
-		return func() { <-s.writing }, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
-	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/sqlstore"
 	"github.com/latchkey/latchkey/connecttoken"
 	"github.com/latchkey/latchkey/signeddata"
 )
@@ -19,21 +20,20 @@ import (
 // another replica would be.
 func (e *env) replica(t *testing.T) (*broker.Broker, *clock) {
 	t.Helper()
-	store, err := broker.OpenStore(e.ctx, e.URL)
+	store, err := sqlstore.Open(e.ctx, e.URL, sqlstore.Config{})
 	if err != nil {
-		t.Fatalf("OpenStore() = %v", err)
+		t.Fatalf("sqlstore.Open() = %v", err)
 	}
 	t.Cleanup(func() { store.Close() })
 	key, err := broker.ParseSecretKey(brokertest.SecretKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := broker.New(store, key)
+	c := &clock{now: e.clock.Now()}
+	b, err := broker.New(store, broker.Config{SecretKey: key, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{now: e.clock.Now()}
-	b.Now = c.Now
 	return b, c
 }
 

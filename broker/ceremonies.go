@@ -13,8 +13,8 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/google/uuid"
-	"github.com/jmoiron/sqlx"
 
+	"github.com/latchkey/latchkey/broker/sqlstore"
 	"github.com/latchkey/latchkey/connecttoken"
 	"github.com/latchkey/latchkey/signeddata"
 )
@@ -24,17 +24,6 @@ const (
 	kindAppend = "append"
 	kindLogin  = "login"
 )
-
-type ceremonyRow struct {
-	ID             string  `db:"id"`
-	ProjectID      string  `db:"project_id"`
-	Kind           string  `db:"kind"`
-	UserID         *string `db:"user_id"`
-	ConnectTokenID *string `db:"connect_token_id"`
-	Conditional    bool    `db:"conditional"`
-	Session        string  `db:"session"`
-	ExpiresAt      int64   `db:"expires_at"`
-}
 
 // AppendStart is what append/start returns: the options to pass to navigator.credentials.create.
 type AppendStart struct {
@@ -91,9 +80,8 @@ func relyingParty(p Project) (*webauthn.WebAuthn, error) {
 }
 
 // saveCeremony stores a new ceremony that lives for lifetime, unless its project already has
-// MaxPendingCeremonies unexpired ones (ErrTooManyCeremonies). The count and the insert are
-// one statement, so the cap holds across replicas (give or take concurrent starts).
-func (b *Broker) saveCeremony(ctx context.Context, r ceremonyRow, session *webauthn.SessionData, lifetime time.Duration) (string, error) {
+// the broker's cap of unexpired ones (ErrTooManyCeremonies; see sqlstore's InsertCeremony).
+func (b *Broker) saveCeremony(ctx context.Context, r sqlstore.Ceremony, session *webauthn.SessionData, lifetime time.Duration) (string, error) {
 	id, err := newID("cer-")
 	if err != nil {
 		return "", err
@@ -103,17 +91,13 @@ func (b *Broker) saveCeremony(ctx context.Context, r ceremonyRow, session *webau
 		return "", err
 	}
 	now := b.Now()
-	limit := max(b.MaxPendingCeremonies, 0)
-	err = b.store.inTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := b.store.execContext(ctx, tx, `INSERT INTO ceremonies (id, project_id, kind, user_id, connect_token_id, conditional, session, created_at, expires_at)
-		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
-		WHERE ? = 0 OR (SELECT COUNT(*) FROM (SELECT 1 FROM ceremonies WHERE project_id = ? AND expires_at > ? LIMIT ?) pending) < ?`,
-			id, r.ProjectID, r.Kind, r.UserID, r.ConnectTokenID, r.Conditional, string(raw), ms(now), ms(now.Add(lifetime)),
-			limit, r.ProjectID, ms(now), limit, limit)
+	r.ID, r.Session, r.CreatedAt, r.ExpiresAt = id, string(raw), ms(now), ms(now.Add(lifetime))
+	err = b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
+		saved, err := tx.InsertCeremony(ctx, r, b.maxPending)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
+		if !saved {
 			return ErrTooManyCeremonies
 		}
 		return b.record(ctx, tx, r.ProjectID, ceremonyEvent(EventCeremonyStarted, id, r))
@@ -125,14 +109,10 @@ func (b *Broker) saveCeremony(ctx context.Context, r ceremonyRow, session *webau
 }
 
 // loadCeremony returns the live ceremony id of the project and kind, or ErrCeremonyNotFound.
-func (b *Broker) loadCeremony(ctx context.Context, projectID, id, kind string) (ceremonyRow, webauthn.SessionData, error) {
-	var (
-		r ceremonyRow
-		s webauthn.SessionData
-	)
-	err := b.store.getContext(ctx, b.store.db, &r, `SELECT id, project_id, kind, user_id, connect_token_id, conditional, session, expires_at
-		FROM ceremonies WHERE id = ? AND project_id = ? AND kind = ?`, id, projectID, kind)
-	if err = classify(err); isNotFound(err) || (err == nil && !b.Now().Before(fromMS(r.ExpiresAt))) {
+func (b *Broker) loadCeremony(ctx context.Context, projectID, id, kind string) (sqlstore.Ceremony, webauthn.SessionData, error) {
+	var s webauthn.SessionData
+	r, err := b.store.Ceremony(ctx, projectID, id, kind)
+	if isNotFound(err) || (err == nil && !b.Now().Before(fromMS(r.ExpiresAt))) {
 		return r, s, ErrCeremonyNotFound
 	} else if err != nil {
 		return r, s, err
@@ -145,15 +125,12 @@ func (b *Broker) loadCeremony(ctx context.Context, projectID, id, kind string) (
 
 // endCeremony deletes the ceremony inside tx; only one caller can do so, the others get
 // ErrCeremonyNotFound, so a ceremony finishes at most once.
-func (b *Broker) endCeremony(ctx context.Context, tx *sqlx.Tx, id string, now time.Time) error {
-	res, err := b.store.execContext(ctx, tx, `DELETE FROM ceremonies WHERE id = ? AND expires_at > ?`, id, ms(now))
-	if err != nil {
+func (b *Broker) endCeremony(ctx context.Context, tx *sqlstore.Tx, id string, now time.Time) error {
+	if err := tx.EndCeremony(ctx, id, ms(now)); isNotFound(err) {
+		return ErrCeremonyNotFound
+	} else {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return ErrCeremonyNotFound
-	}
-	return nil
 }
 
 // StartAppend begins registering a passkey for the user of a passkey-append connect token.
@@ -164,18 +141,18 @@ func (b *Broker) StartAppend(ctx context.Context, projectID, secret string, cond
 		return AppendStart{}, err
 	}
 	p := pc.project
-	tok, err := b.checkToken(ctx, b.store.db, projectID, secret, connecttoken.TypeAppend)
+	tok, err := b.checkToken(ctx, b.store, projectID, secret, connecttoken.TypeAppend)
 	if err != nil {
 		return AppendStart{}, err
 	}
 	var u User
-	if err := b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+	if err := b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
 		u, err = b.ensureUser(ctx, tx, projectID, tok.Identifier, tok.DisplayName)
 		return err
 	}); err != nil {
 		return AppendStart{}, err
 	}
-	existing, err := b.passkeysOf(ctx, b.store.db, projectID, u.ID)
+	existing, err := b.passkeysOf(ctx, b.store, projectID, u.ID)
 	if err != nil {
 		return AppendStart{}, err
 	}
@@ -196,7 +173,7 @@ func (b *Broker) StartAppend(ctx context.Context, projectID, secret string, cond
 	if err != nil {
 		return AppendStart{}, fmt.Errorf("beginning registration: %w", err)
 	}
-	id, err := b.saveCeremony(ctx, ceremonyRow{ProjectID: projectID, Kind: kindAppend, UserID: &u.ID, ConnectTokenID: &tok.ID, Conditional: conditional},
+	id, err := b.saveCeremony(ctx, sqlstore.Ceremony{ProjectID: projectID, Kind: kindAppend, UserID: &u.ID, ConnectTokenID: &tok.ID, Conditional: conditional},
 		session, p.Policy.CeremonyLifetime())
 	if err != nil {
 		return AppendStart{}, err
@@ -223,7 +200,7 @@ func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string,
 		return Passkey{}, err
 	}
 	defer func() { b.ceremonyFailed(ctx, cer, eventSubject{}, err) }()
-	u, err := b.userByID(ctx, b.store.db, projectID, deref(cer.UserID))
+	u, err := b.userByID(ctx, b.store, projectID, deref(cer.UserID))
 	if err != nil {
 		return Passkey{}, err
 	}
@@ -239,22 +216,21 @@ func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string,
 		return Passkey{}, err
 	}
 	now := b.Now()
-	tj, _ := json.Marshal(cleanTransports(cred.Transport))
 	aaguid := ""
 	if id, err := uuid.FromBytes(cred.Authenticator.AAGUID); err == nil {
 		aaguid = id.String()
 	}
-	pk := Passkey{
-		ID: b64(cred.ID), AAGUID: aaguid, BackupEligible: cred.Flags.BackupEligible, BackedUp: cred.Flags.BackupState,
-		UserID: u.ID, PublicKey: b64(cred.PublicKey), SignCount: int64(cred.Authenticator.SignCount),
-		UserVerified: cred.Flags.UserVerified, AttestationFormat: cred.AttestationFormat, TransportsJSON: string(tj),
-		CreatedMS: ms(now),
+	row := sqlstore.Passkey{
+		ProjectID: projectID, CredentialID: b64(cred.ID), UserID: u.ID, PublicKey: b64(cred.PublicKey),
+		SignCount: int64(cred.Authenticator.SignCount), BackupEligible: cred.Flags.BackupEligible, BackupState: cred.Flags.BackupState,
+		UserVerified: cred.Flags.UserVerified, Transports: cleanTransports(cred.Transport), AAGUID: aaguid,
+		AttestationFormat: cred.AttestationFormat, Label: providerName(aaguid), CreatedAt: ms(now),
 	}
-	pk.Label = providerName(aaguid)
-	if pk.Label == "" {
-		pk.Label = "Passkey"
+	if row.Label == "" {
+		row.Label = "Passkey"
 	}
-	err = b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+	pk := passkeyFromRow(row)
+	err = b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
 		if err := b.endCeremony(ctx, tx, ceremonyID, now); err != nil {
 			return err
 		}
@@ -263,11 +239,8 @@ func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string,
 				return err
 			}
 		}
-		_, err := tx.ExecContext(ctx, b.store.q(`INSERT INTO passkeys (project_id, credential_id, user_id, public_key, sign_count,
-			backup_eligible, backup_state, user_verified, transports, aaguid, attestation_format, label, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), projectID, pk.ID, pk.UserID, pk.PublicKey, pk.SignCount,
-			pk.BackupEligible, pk.BackedUp, pk.UserVerified, pk.TransportsJSON, pk.AAGUID, pk.AttestationFormat, pk.Label, pk.CreatedMS)
-		if errors.Is(classify(err), ErrAlreadyExists) {
+		err := tx.InsertPasskey(ctx, row)
+		if errors.Is(err, ErrAlreadyExists) {
 			return detailf(ErrAlreadyExists, "this passkey is already registered")
 		} else if err != nil {
 			return err
@@ -278,7 +251,6 @@ func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string,
 	if err != nil {
 		return Passkey{}, err
 	}
-	pk.fill()
 	return pk, nil
 }
 
@@ -298,10 +270,10 @@ func (b *Broker) StartLogin(ctx context.Context, projectID string, req LoginRequ
 	if err != nil {
 		return LoginStart{}, err
 	}
-	row := ceremonyRow{ProjectID: projectID, Kind: kindLogin, Conditional: req.Conditional}
+	row := sqlstore.Ceremony{ProjectID: projectID, Kind: kindLogin, Conditional: req.Conditional}
 	identifier := req.Identifier
 	if req.LoginConnectToken != "" {
-		tok, err := b.checkToken(ctx, b.store.db, projectID, req.LoginConnectToken, connecttoken.TypeLogin)
+		tok, err := b.checkToken(ctx, b.store, projectID, req.LoginConnectToken, connecttoken.TypeLogin)
 		if err != nil {
 			return LoginStart{}, err
 		}
@@ -331,13 +303,14 @@ func (b *Broker) StartLogin(ctx context.Context, projectID string, req LoginRequ
 	} else {
 		// One query finds the user and its passkeys, so that an unknown identifier and one
 		// without passkeys cost the same and get the same answer.
-		u, pks, perr := b.passkeysByIdentifier(ctx, projectID, identifier)
+		ur, pks, perr := b.store.PasskeysByIdentifier(ctx, projectID, identifier)
 		if perr != nil {
 			return LoginStart{}, perr
 		}
+		u := userFromRow(ur)
 		var creds []webauthn.Credential
-		for _, pk := range pks {
-			if p.Policy.accepts(pk) {
+		for _, r := range pks {
+			if pk := passkeyFromRow(r); p.Policy.accepts(pk) {
 				creds = append(creds, pk.credential())
 			}
 		}
@@ -379,12 +352,13 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 	credID := b64(parsed.RawID)
 	who := eventSubject{CredentialID: credID} // whom a failure concerns, for the audit log
 	defer func() { b.ceremonyFailed(ctx, cer, who, err) }()
-	pk, u, err := b.passkeyWithUser(ctx, projectID, credID)
+	pr, ur, err := b.store.PasskeyWithUser(ctx, projectID, credID)
 	if isNotFound(err) {
 		return LoginResult{}, &UnknownCredentialError{RPID: p.RPID, CredentialID: credID}
 	} else if err != nil {
 		return LoginResult{}, err
 	}
+	pk, u := passkeyFromRow(pr), userFromRow(ur)
 	who.UserID = pk.UserID
 	if cer.UserID != nil && *cer.UserID != pk.UserID {
 		return LoginResult{}, detailf(ErrVerificationFailed, "the credential belongs to another user")
@@ -438,7 +412,7 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 	if err != nil {
 		return LoginResult{}, err
 	}
-	err = b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+	err = b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
 		if err := b.endCeremony(ctx, tx, ceremonyID, now); err != nil {
 			return err
 		}
@@ -452,15 +426,13 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 		// a request that lost the race for the ceremony is told so (410), not "counter". It
 		// must increase, unless it is and stays 0 (providers that do not count): a counter
 		// that falls back to 0 is a clone's as much as one that falls back to 3.
-		res, err := b.store.execContext(ctx, tx, `UPDATE passkeys SET sign_count = CASE WHEN ? > sign_count THEN ? ELSE sign_count END,
-			backup_state = ?, user_verified = (user_verified OR ?), last_used_at = ?
-			WHERE project_id = ? AND credential_id = ? AND ((? = 0 AND sign_count = 0) OR sign_count < ?)`,
-			newCount, newCount, flags.HasBackupState(), flags.HasUserVerified(), ms(now), projectID, credID, newCount, newCount)
+		updated, err := tx.RecordPasskeyUse(ctx, sqlstore.PasskeyUse{ProjectID: projectID, CredentialID: credID, SignCount: newCount,
+			BackupState: flags.HasBackupState(), UserVerified: flags.HasUserVerified(), At: ms(now)})
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			now, err := b.passkeyByID(ctx, tx, projectID, credID)
+		if !updated {
+			now, err := tx.PasskeyByID(ctx, projectID, credID)
 			if err != nil {
 				return detailf(ErrVerificationFailed, "the passkey was deleted during the login")
 			}

@@ -1,23 +1,23 @@
 package broker
 
 import (
-	"database/sql/driver"
 	"errors"
 	"fmt"
-	"net"
-	"syscall"
+
+	"github.com/latchkey/latchkey/broker/sqlstore"
 )
 
 // The kinds of error the broker returns. Callers check them with errors.Is; the web layer
 // maps each to one error type of the contract.
+// ErrNotFound, ErrAlreadyExists and ErrUnavailable are the store's own kinds.
 var (
-	ErrNotFound            = errors.New("not found")
-	ErrAlreadyExists       = errors.New("already exists")
+	ErrNotFound            = sqlstore.ErrNotFound
+	ErrAlreadyExists       = sqlstore.ErrAlreadyExists
+	ErrUnavailable         = sqlstore.ErrUnavailable
 	ErrUnauthenticated     = errors.New("wrong or missing project credentials")
 	ErrInvalidConnectToken = errors.New("invalid connect token")
 	ErrCeremonyNotFound    = errors.New("ceremony not found, expired or already finished")
 	ErrVerificationFailed  = errors.New("webauthn response did not verify")
-	ErrUnavailable         = errors.New("store unavailable")
 )
 
 // ValidationError says which input field is wrong and why.
@@ -36,13 +36,6 @@ type UnknownCredentialError struct {
 }
 
 func (e *UnknownCredentialError) Error() string { return "unknown credential " + e.CredentialID }
-
-var driverBadConn = driver.ErrBadConn
-
-func isNetError(err error) bool {
-	var nerr net.Error
-	return errors.As(err, &nerr) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
-}
 
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 

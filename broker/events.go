@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,8 +12,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/jmoiron/sqlx"
-
+	"github.com/latchkey/latchkey/broker/sqlstore"
 	"github.com/latchkey/latchkey/signeddata"
 )
 
@@ -141,15 +139,13 @@ func (c *eventClock) next(now time.Time) (int64, int64, error) {
 // record writes evs for the project in tx, stamped with the broker's clock and the request
 // information of ctx. Writing events in the transaction of the change they record means that
 // a rolled-back change leaves no event and a committed one always has its events.
-func (b *Broker) record(ctx context.Context, tx *sqlx.Tx, projectID string, evs ...Event) error {
+func (b *Broker) record(ctx context.Context, tx *sqlstore.Tx, projectID string, evs ...Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
 	ri := requestInfoFrom(ctx)
-	var sb strings.Builder
-	sb.WriteString(`INSERT INTO events (project_id, id, created_at, seq, type, user_id, credential_id, request_id, client_ip, user_agent, details) VALUES `)
-	args := make([]any, 0, 11*len(evs))
-	for i, ev := range evs {
+	rows := make([]sqlstore.Event, 0, len(evs))
+	for _, ev := range evs {
 		id, err := newID("evt-")
 		if err != nil {
 			return err
@@ -158,22 +154,11 @@ func (b *Broker) record(ctx context.Context, tx *sqlx.Tx, projectID string, evs 
 		if err != nil {
 			return err
 		}
-		if ev.Details == nil {
-			ev.Details = map[string]any{}
-		}
-		details, err := json.Marshal(ev.Details)
-		if err != nil {
-			return fmt.Errorf("event %s: %w", ev.Type, err)
-		}
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		args = append(args, projectID, id, at, seq, ev.Type, nullable(ev.UserID), nullable(ev.CredentialID),
-			ri.RequestID, ri.ClientIP, ri.UserAgent, string(details))
+		rows = append(rows, sqlstore.Event{ProjectID: projectID, ID: id, CreatedAt: at, Seq: seq, Type: ev.Type,
+			UserID: nullable(ev.UserID), CredentialID: nullable(ev.CredentialID), RequestID: ri.RequestID,
+			ClientIP: ri.ClientIP, UserAgent: ri.UserAgent, Details: ev.Details})
 	}
-	_, err := b.store.execContext(ctx, tx, sb.String(), args...) // prepared: one text per number of events
-	return err
+	return tx.InsertEvents(ctx, rows...)
 }
 
 // recordAlone writes evs in a transaction of their own. It is for failures that change
@@ -182,14 +167,14 @@ func (b *Broker) record(ctx context.Context, tx *sqlx.Tx, projectID string, evs 
 func (b *Broker) recordAlone(ctx context.Context, projectID string, evs ...Event) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_ = b.store.inTx(ctx, func(tx *sqlx.Tx) error { return b.record(ctx, tx, projectID, evs...) })
+	_ = b.store.InTx(ctx, func(tx *sqlstore.Tx) error { return b.record(ctx, tx, projectID, evs...) })
 }
 
-func nullable(s string) any {
+func nullable(s string) *string {
 	if s == "" {
 		return nil
 	}
-	return s
+	return &s
 }
 
 // eventSubject is the user and credential a failed ceremony concerned, as far as known.
@@ -250,7 +235,7 @@ func failureReason(err error) string {
 // ceremonyFailed records, in a transaction of its own, that the finish of cer failed with err
 // (nothing if err is nil or not the ceremony's failure): a ceremony.failed event, and a
 // passkey.counter_regression event for a counter that went backwards.
-func (b *Broker) ceremonyFailed(ctx context.Context, cer ceremonyRow, who eventSubject, err error) {
+func (b *Broker) ceremonyFailed(ctx context.Context, cer sqlstore.Ceremony, who eventSubject, err error) {
 	kind := failureKind(err)
 	if err == nil || kind == "" {
 		return
@@ -298,20 +283,7 @@ type EventPage struct {
 	HasMore bool `json:"hasMore"`
 }
 
-type eventRow struct {
-	ID           string  `db:"id"`
-	CreatedAt    int64   `db:"created_at"`
-	Seq          int64   `db:"seq"`
-	Type         string  `db:"type"`
-	UserID       *string `db:"user_id"`
-	CredentialID *string `db:"credential_id"`
-	RequestID    string  `db:"request_id"`
-	ClientIP     string  `db:"client_ip"`
-	UserAgent    string  `db:"user_agent"`
-	Details      string  `db:"details"`
-}
-
-func (r eventRow) cursor() string {
+func eventCursor(r sqlstore.Event) string {
 	return encodeCursor("e", strconv.FormatInt(r.CreatedAt, 10), strconv.FormatInt(r.Seq, 10), r.ID)
 }
 
@@ -323,8 +295,7 @@ func (b *Broker) Events(ctx context.Context, projectID string, q EventQuery) (Ev
 	if err != nil {
 		return EventPage{}, err
 	}
-	where := []string{`project_id = ?`, `created_at <= ?`}
-	args := []any{projectID, ms(b.Now().Add(-EventFeedDelay))}
+	f := sqlstore.EventFilter{ProjectID: projectID, Until: ms(b.Now().Add(-EventFeedDelay)), Limit: limit + 1}
 	if q.After != "" {
 		parts, err := decodeCursor("after", "e", q.After, 3)
 		if err != nil {
@@ -335,29 +306,23 @@ func (b *Broker) Events(ctx context.Context, projectID string, q EventQuery) (Ev
 		if err1 != nil || err2 != nil {
 			return EventPage{}, &ValidationError{"after", "is not a cursor of this list"}
 		}
-		where = append(where, `(created_at, seq, id) > (?, ?, ?)`)
-		args = append(args, at, seq, parts[2])
+		f.AfterCreatedAt, f.AfterSeq, f.After = at, seq, parts[2]
 	}
 	if q.Type != "" {
 		if !slices.Contains(EventTypes(), q.Type) {
 			return EventPage{}, &ValidationError{"type", "must be one of " + strings.Join(EventTypes(), ", ")}
 		}
-		where = append(where, `type = ?`)
-		args = append(args, q.Type)
+		f.Type = q.Type
 	}
 	if q.UserID != "" {
 		if !validKey(q.UserID) {
 			return EventPage{}, &ValidationError{"userID", "must be a user ID"}
 		}
-		where = append(where, `user_id = ?`)
-		args = append(args, q.UserID)
+		f.UserID = q.UserID
 	}
-	args = append(args, limit+1)
-	var rows []eventRow
-	if err := b.store.db.SelectContext(ctx, &rows, b.store.q(`SELECT id, created_at, seq, type, user_id, credential_id,
-		request_id, client_ip, user_agent, details FROM events WHERE `+strings.Join(where, ` AND `)+`
-		ORDER BY created_at, seq, id LIMIT ?`), args...); err != nil {
-		return EventPage{}, classify(err)
+	rows, err := b.store.Events(ctx, f)
+	if err != nil {
+		return EventPage{}, err
 	}
 	page := EventPage{Events: []Event{}, NextCursor: q.After}
 	if len(rows) > limit {
@@ -366,24 +331,21 @@ func (b *Broker) Events(ctx context.Context, projectID string, q EventQuery) (Ev
 	for _, r := range rows {
 		ev := Event{ID: r.ID, Type: r.Type, CreatedAt: fromMS(r.CreatedAt), ProjectID: projectID,
 			UserID: deref(r.UserID), CredentialID: deref(r.CredentialID),
-			RequestID: r.RequestID, ClientIP: r.ClientIP, UserAgent: r.UserAgent}
-		if err := json.Unmarshal([]byte(r.Details), &ev.Details); err != nil || ev.Details == nil {
-			ev.Details = map[string]any{}
-		}
+			RequestID: r.RequestID, ClientIP: r.ClientIP, UserAgent: r.UserAgent, Details: r.Details}
 		page.Events = append(page.Events, ev)
-		page.NextCursor = r.cursor()
+		page.NextCursor = eventCursor(r)
 	}
 	return page, nil
 }
 
 // tokenEvent is an event about connect token t, of the user userID if known.
-func tokenEvent(typ string, t tokenRow, userID string) Event {
+func tokenEvent(typ string, t sqlstore.ConnectToken, userID string) Event {
 	return Event{Type: typ, UserID: userID, Details: map[string]any{
 		"connectTokenID": t.ID, "tokenType": t.Type, "identifier": t.Identifier}}
 }
 
 // ceremonyEvent is an event about ceremony id.
-func ceremonyEvent(typ, id string, r ceremonyRow) Event {
+func ceremonyEvent(typ, id string, r sqlstore.Ceremony) Event {
 	d := map[string]any{"ceremonyID": id, "kind": r.Kind}
 	if typ == EventCeremonyStarted {
 		d["conditional"] = r.Conditional
@@ -396,7 +358,7 @@ func ceremonyEvent(typ, id string, r ceremonyRow) Event {
 
 // finishedEvents are the events of a ceremony that finished with passkey credentialID of
 // userID: its connect token consumed, the ceremony finished, and what it did to the passkey.
-func finishedEvents(cer ceremonyRow, userID, credentialID string, passkey Event) []Event {
+func finishedEvents(cer sqlstore.Ceremony, userID, credentialID string, passkey Event) []Event {
 	var evs []Event
 	if cer.ConnectTokenID != nil {
 		evs = append(evs, Event{Type: EventConnectTokenConsumed, UserID: userID,

@@ -8,8 +8,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
+	"github.com/latchkey/latchkey/broker/sqlstore"
 	"github.com/latchkey/latchkey/signeddata"
 )
 
@@ -23,18 +22,10 @@ type KeyInfo struct {
 	Published bool `json:"published"`
 }
 
-type keyRow struct {
-	ID         string `db:"id"`
-	ProjectID  string `db:"project_id"`
-	PrivateKey string `db:"private_key"`
-	PublicKey  string `db:"public_key"`
-	ActiveFrom int64  `db:"active_from"`
-}
-
 func keyAAD(projectID, kid string) string { return "latchkey signing key " + projectID + "/" + kid }
 
 // addSigningKey creates a key for the project that starts signing at activeFrom.
-func (b *Broker) addSigningKey(ctx context.Context, tx *sqlx.Tx, projectID string, activeFrom time.Time) (signeddata.Key, error) {
+func (b *Broker) addSigningKey(ctx context.Context, tx *sqlstore.Tx, projectID string, activeFrom time.Time) (signeddata.Key, error) {
 	k, err := signeddata.GenerateKey()
 	if err != nil {
 		return signeddata.Key{}, err
@@ -51,9 +42,8 @@ func (b *Broker) addSigningKey(ctx context.Context, tx *sqlx.Tx, projectID strin
 	if err != nil {
 		return signeddata.Key{}, err
 	}
-	_, err = tx.ExecContext(ctx, b.store.q(`INSERT INTO signing_keys (id, project_id, private_key, public_key, active_from, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)`), k.ID, projectID, sealed, b64(pub), ms(activeFrom), ms(b.Now()))
-	return k, err
+	return k, tx.InsertSigningKey(ctx, sqlstore.SigningKey{ID: k.ID, ProjectID: projectID, PrivateKey: sealed,
+		PublicKey: b64(pub), ActiveFrom: ms(activeFrom), CreatedAt: ms(b.Now())})
 }
 
 // RotateKey adds a signing key to the project that is published at once and signs from
@@ -70,13 +60,9 @@ func (b *Broker) RotateKeyIn(ctx context.Context, projectID string, delay time.D
 		return KeyInfo{}, &ValidationError{"activateIn", "must not be negative"}
 	}
 	var info KeyInfo
-	err := b.store.inTx(ctx, func(tx *sqlx.Tx) error {
-		var n int
-		if err := tx.GetContext(ctx, &n, b.store.q(`SELECT COUNT(*) FROM projects WHERE id = ?`), projectID); err != nil {
+	err := b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
+		if err := tx.RequireProject(ctx, projectID); err != nil {
 			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("project %s: %w", projectID, ErrNotFound)
 		}
 		from := b.Now().Add(delay)
 		k, err := b.addSigningKey(ctx, tx, projectID, from)
@@ -89,17 +75,10 @@ func (b *Broker) RotateKeyIn(ctx context.Context, projectID string, delay time.D
 	return info, err
 }
 
-func (b *Broker) keyRows(ctx context.Context, projectID string) ([]keyRow, error) {
-	var rows []keyRow
-	err := b.store.selectContext(ctx, b.store.db, &rows, `SELECT id, project_id, private_key, public_key, active_from
-		FROM signing_keys WHERE project_id = ? ORDER BY active_from, id`, projectID)
-	return rows, classify(err)
-}
-
 // keyStates decides, for rows ordered by active_from, which key signs at now and which are
 // published: every key not yet active, the signing key, and each older key until its
 // successor has signed for longer than a token lives (plus leeway).
-func keyStates(rows []keyRow, now time.Time) []KeyInfo {
+func keyStates(rows []sqlstore.SigningKey, now time.Time) []KeyInfo {
 	out := make([]KeyInfo, len(rows))
 	signing := -1
 	for i, r := range rows {
@@ -126,7 +105,7 @@ func keyStates(rows []keyRow, now time.Time) []KeyInfo {
 
 // Keys describes the project's signing keys at the broker's current time.
 func (b *Broker) Keys(ctx context.Context, projectID string) ([]KeyInfo, error) {
-	rows, err := b.keyRows(ctx, projectID)
+	rows, err := b.store.SigningKeys(ctx, projectID)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +114,7 @@ func (b *Broker) Keys(ctx context.Context, projectID string) ([]KeyInfo, error) 
 
 // publicKeys returns the project's published verification keys.
 func (b *Broker) publicKeys(ctx context.Context, projectID string) ([]signeddata.PublicKey, error) {
-	rows, err := b.keyRows(ctx, projectID)
+	rows, err := b.store.SigningKeys(ctx, projectID)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +146,7 @@ func (b *Broker) JWKS(ctx context.Context, projectID string) ([]byte, error) {
 
 // signingKey returns the key that signs for the project now, decrypted.
 func (b *Broker) signingKey(ctx context.Context, projectID string) (signeddata.Key, error) {
-	rows, err := b.keyRows(ctx, projectID)
+	rows, err := b.store.SigningKeys(ctx, projectID)
 	if err != nil {
 		return signeddata.Key{}, err
 	}
@@ -204,15 +183,18 @@ var ErrWrongSecretKey = errors.New("LATCHKEY_SECRET_KEY does not decrypt the sig
 // signing key in the store (an empty store passes), so that a server or tool run with the
 // wrong key stops at once instead of writing keys nobody can read.
 func (b *Broker) CheckSecretKey(ctx context.Context) error {
-	var rows []keyRow
-	if err := b.store.db.SelectContext(ctx, &rows, `SELECT id, project_id, private_key, public_key, active_from
-		FROM signing_keys ORDER BY created_at DESC LIMIT 1`); err != nil {
-		return classify(err)
+	if b.sealer == nil {
+		return ErrNoSecretKey
 	}
-	for _, r := range rows {
-		if _, err := b.open(r.PrivateKey, keyAAD(r.ProjectID, r.ID)); err != nil {
-			return ErrWrongSecretKey
-		}
+	r, err := b.store.NewestSigningKey(ctx)
+	switch {
+	case isNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	}
+	if _, err := b.open(r.PrivateKey, keyAAD(r.ProjectID, r.ID)); err != nil {
+		return ErrWrongSecretKey
 	}
 	return nil
 }

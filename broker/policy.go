@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -15,7 +14,8 @@ import (
 	"github.com/go-webauthn/webauthn/protocol/webauthncose"
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/google/uuid"
-	"github.com/jmoiron/sqlx"
+
+	"github.com/latchkey/latchkey/broker/sqlstore"
 )
 
 // Values of Policy.UserVerification and Policy.ResidentKey.
@@ -41,7 +41,7 @@ const (
 )
 
 // DefaultMaxPendingCeremonies is the default cap on a project's unexpired, unfinished
-// ceremonies (Broker.MaxPendingCeremonies).
+// ceremonies (Config.MaxPendingCeremonies).
 const DefaultMaxPendingCeremonies = 10000
 
 // ErrTooManyCeremonies means the project has as many pending ceremonies as the broker allows;
@@ -206,35 +206,23 @@ func normalizeAAGUIDs(field string, in []string) ([]string, error) {
 	return out, nil
 }
 
-// policyColumns are the projects columns that hold the policy, in policyRow's order.
-const policyColumns = `user_verification, resident_key, algorithms, attestation, aaguid_allow, aaguid_deny, usernameless,
-	connect_token_max_lifetime, ceremony_lifetime`
-
-// policyRow is the policy as the projects table stores it.
-type policyRow struct {
-	UserVerification string `db:"user_verification"`
-	ResidentKey      string `db:"resident_key"`
-	Algorithms       string `db:"algorithms"`
-	Attestation      string `db:"attestation"`
-	AAGUIDAllow      string `db:"aaguid_allow"`
-	AAGUIDDeny       string `db:"aaguid_deny"`
-	Usernameless     bool   `db:"usernameless"`
-	TokenMax         int64  `db:"connect_token_max_lifetime"`
-	CeremonyLifetime int64  `db:"ceremony_lifetime"`
+// row returns the policy as the projects table stores it.
+func (p Policy) row() sqlstore.Policy {
+	return sqlstore.Policy{UserVerification: p.UserVerification, ResidentKey: p.ResidentKey, Algorithms: p.Algorithms,
+		Attestation: p.Attestation, AAGUIDAllow: p.AAGUIDAllow, AAGUIDDeny: p.AAGUIDDeny, Usernameless: p.Usernameless,
+		ConnectTokenMaxLifetime: p.ConnectTokenMaxLifetimeInSeconds, CeremonyLifetime: p.CeremonyLifetimeInSeconds}
 }
 
-func (r policyRow) policy() (Policy, error) {
-	p := Policy{UserVerification: r.UserVerification, ResidentKey: r.ResidentKey, Attestation: r.Attestation,
-		Usernameless: r.Usernameless, ConnectTokenMaxLifetimeInSeconds: r.TokenMax, CeremonyLifetimeInSeconds: r.CeremonyLifetime}
-	for _, c := range []struct {
-		raw string
-		dst any
-	}{{r.Algorithms, &p.Algorithms}, {r.AAGUIDAllow, &p.AAGUIDAllow}, {r.AAGUIDDeny, &p.AAGUIDDeny}} {
-		if err := json.Unmarshal([]byte(c.raw), c.dst); err != nil {
-			return Policy{}, fmt.Errorf("bad policy column: %w", err)
-		}
+// policyFromRow returns the policy the projects table holds, checked as SetPolicy checks it.
+func policyFromRow(r sqlstore.Policy) (Policy, error) {
+	p := Policy{UserVerification: r.UserVerification, ResidentKey: r.ResidentKey, Algorithms: r.Algorithms,
+		Attestation: r.Attestation, AAGUIDAllow: r.AAGUIDAllow, AAGUIDDeny: r.AAGUIDDeny, Usernameless: r.Usernameless,
+		ConnectTokenMaxLifetimeInSeconds: r.ConnectTokenMaxLifetime, CeremonyLifetimeInSeconds: r.CeremonyLifetime}
+	p, err := p.normalize()
+	if err != nil {
+		return Policy{}, fmt.Errorf("bad policy column: %w", err)
 	}
-	return p.normalize()
+	return p, nil
 }
 
 // SetPolicy replaces the policy of a project and returns the project. It returns a
@@ -245,24 +233,8 @@ func (b *Broker) SetPolicy(ctx context.Context, projectID string, p Policy) (Pro
 	if err != nil {
 		return Project{}, err
 	}
-	algs, _ := json.Marshal(p.Algorithms)
-	allow, _ := json.Marshal(p.AAGUIDAllow)
-	deny, _ := json.Marshal(p.AAGUIDDeny)
 	defer b.forgetProject(projectID) // see CacheTTL
-	err = b.store.inTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, b.store.q(`UPDATE projects SET user_verification = ?, resident_key = ?, algorithms = ?,
-			attestation = ?, aaguid_allow = ?, aaguid_deny = ?, usernameless = ?, connect_token_max_lifetime = ?, ceremony_lifetime = ?
-			WHERE id = ?`), p.UserVerification, p.ResidentKey, string(algs), p.Attestation, string(allow), string(deny),
-			p.Usernameless, p.ConnectTokenMaxLifetimeInSeconds, p.CeremonyLifetimeInSeconds, projectID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("project %s: %w", projectID, ErrNotFound)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := b.store.SetPolicy(ctx, projectID, p.row()); err != nil {
 		return Project{}, err
 	}
 	return b.Project(ctx, projectID)

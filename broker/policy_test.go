@@ -526,7 +526,7 @@ func TestPolicyLifetimes(t *testing.T) {
 
 func TestPendingCeremonyCap(t *testing.T) {
 	forDialects(t, func(t *testing.T, e *env) {
-		e.Broker.MaxPendingCeremonies = 3
+		e.Broker = e.NewBroker(t, broker.Config{MaxPendingCeremonies: 3, Now: e.clock.Now})
 		a := newAuthenticator()
 		pk := e.register(t, a, "alice") // its ceremony is finished, so it does not count
 		var starts []broker.LoginStart
@@ -558,8 +558,8 @@ func TestPendingCeremonyCap(t *testing.T) {
 		e.clock.Advance(broker.CeremonyLifetime)
 		e.startLogin(t, broker.LoginRequest{})
 
-		// 0 is no cap.
-		e.Broker.MaxPendingCeremonies = 0
+		// A negative cap is no cap.
+		e.Broker = e.NewBroker(t, broker.Config{MaxPendingCeremonies: -1, Now: e.clock.Now})
 		for range 5 {
 			e.startLogin(t, broker.LoginRequest{})
 		}

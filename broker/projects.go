@@ -5,15 +5,16 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
-	"github.com/jmoiron/sqlx"
+
+	"github.com/latchkey/latchkey/broker/sqlstore"
 )
 
 // Project is one relying party: an RP ID, its name, and the origins allowed to use it.
@@ -66,12 +67,14 @@ func (b *Broker) CreateProject(ctx context.Context, in NewProject) (Project, str
 	if p.ID, err = newID("prj-"); err != nil {
 		return Project{}, "", err
 	}
-	origins, _ := json.Marshal(p.Origins)
+	if b.sealer == nil {
+		return Project{}, "", ErrNoSecretKey
+	}
 	now := b.Now()
 	var secret string
-	err = b.store.inTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, b.store.q(`INSERT INTO projects (id, name, rp_id, rp_name, origins, created_at)
-			VALUES (?, ?, ?, ?, ?, ?)`), p.ID, p.Name, p.RPID, p.RPName, string(origins), ms(now)); err != nil {
+	err = b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
+		if err := tx.InsertProject(ctx, sqlstore.Project{ID: p.ID, Name: p.Name, RPID: p.RPID, RPName: p.RPName,
+			Origins: p.Origins, CreatedAt: ms(now), Policy: p.Policy.row()}); err != nil {
 			return err
 		}
 		if _, secret, err = b.addSecret(ctx, tx, p.ID); err != nil {
@@ -149,25 +152,11 @@ func normalizeOrigin(o, rpID string) (string, error) {
 	return out, nil
 }
 
-type projectRow struct {
-	ID      string `db:"id"`
-	Name    string `db:"name"`
-	RPID    string `db:"rp_id"`
-	RPName  string `db:"rp_name"`
-	Origins string `db:"origins"`
-	policyRow
-}
-
-// projectColumns are the columns projectRow reads.
-const projectColumns = `id, name, rp_id, rp_name, origins, ` + policyColumns
-
-func (r projectRow) project() (Project, error) {
-	p := Project{ID: r.ID, Name: r.Name, RPID: r.RPID, RPName: r.RPName}
-	if err := json.Unmarshal([]byte(r.Origins), &p.Origins); err != nil {
-		return Project{}, fmt.Errorf("project %s: bad origins column: %w", r.ID, err)
-	}
+// projectFromRow returns the project a row of projects holds.
+func projectFromRow(r sqlstore.Project) (Project, error) {
+	p := Project{ID: r.ID, Name: r.Name, RPID: r.RPID, RPName: r.RPName, Origins: []string(r.Origins)}
 	var err error
-	if p.Policy, err = r.policy(); err != nil {
+	if p.Policy, err = policyFromRow(r.Policy); err != nil {
 		return Project{}, fmt.Errorf("project %s: %w", r.ID, err)
 	}
 	return p, nil
@@ -175,22 +164,22 @@ func (r projectRow) project() (Project, error) {
 
 // Project returns the project with id, or ErrNotFound.
 func (b *Broker) Project(ctx context.Context, id string) (Project, error) {
-	var r projectRow
-	if err := b.store.db.GetContext(ctx, &r, b.store.q(`SELECT `+projectColumns+` FROM projects WHERE id = ?`), id); err != nil {
-		return Project{}, classify(err)
+	r, err := b.store.Project(ctx, id)
+	if err != nil {
+		return Project{}, err
 	}
-	return r.project()
+	return projectFromRow(r)
 }
 
 // Projects returns every project, oldest first.
 func (b *Broker) Projects(ctx context.Context) ([]Project, error) {
-	var rows []projectRow
-	if err := b.store.db.SelectContext(ctx, &rows, `SELECT `+projectColumns+` FROM projects ORDER BY created_at, id`); err != nil {
-		return nil, classify(err)
+	rows, err := b.store.Projects(ctx)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Project, 0, len(rows))
 	for _, r := range rows {
-		p, err := r.project()
+		p, err := projectFromRow(r)
 		if err != nil {
 			return nil, err
 		}
@@ -201,9 +190,9 @@ func (b *Broker) Projects(ctx context.Context) ([]Project, error) {
 
 // SecretInfo describes one API secret without revealing it.
 type SecretInfo struct {
-	ID        string `db:"id" json:"id"`
-	CreatedAt int64  `db:"created_at" json:"-"`
-	RevokedAt *int64 `db:"revoked_at" json:"-"`
+	ID        string     `json:"id"`
+	CreatedAt time.Time  `json:"-"`
+	RevokedAt *time.Time `json:"-"`
 }
 
 const apiSecretPrefix = "lks_"
@@ -213,7 +202,7 @@ func hashSecret(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func (b *Broker) addSecret(ctx context.Context, tx *sqlx.Tx, projectID string) (id, secret string, err error) {
+func (b *Broker) addSecret(ctx context.Context, tx *sqlstore.Tx, projectID string) (id, secret string, err error) {
 	raw, err := randomBytes(32)
 	if err != nil {
 		return "", "", err
@@ -222,8 +211,7 @@ func (b *Broker) addSecret(ctx context.Context, tx *sqlx.Tx, projectID string) (
 		return "", "", err
 	}
 	secret = apiSecretPrefix + b64(raw)
-	_, err = tx.ExecContext(ctx, b.store.q(`INSERT INTO api_secrets (id, project_id, secret_hash, created_at) VALUES (?, ?, ?, ?)`),
-		id, projectID, hashSecret(secret), ms(b.Now()))
+	err = tx.InsertAPISecret(ctx, sqlstore.APISecret{ID: id, ProjectID: projectID, SecretHash: hashSecret(secret), CreatedAt: ms(b.Now())})
 	if err != nil {
 		return "", "", err
 	}
@@ -233,13 +221,9 @@ func (b *Broker) addSecret(ctx context.Context, tx *sqlx.Tx, projectID string) (
 // AddSecret creates another API secret for the project and returns its ID and the secret,
 // shown once. It returns ErrNotFound for an unknown project.
 func (b *Broker) AddSecret(ctx context.Context, projectID string) (id, secret string, err error) {
-	err = b.store.inTx(ctx, func(tx *sqlx.Tx) error {
-		var n int
-		if err := tx.GetContext(ctx, &n, b.store.q(`SELECT COUNT(*) FROM projects WHERE id = ?`), projectID); err != nil {
+	err = b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
+		if err := tx.RequireProject(ctx, projectID); err != nil {
 			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("project %s: %w", projectID, ErrNotFound)
 		}
 		id, secret, err = b.addSecret(ctx, tx, projectID)
 		return err
@@ -250,14 +234,9 @@ func (b *Broker) AddSecret(ctx context.Context, projectID string) (id, secret st
 // RevokeSecret revokes one API secret of the project; it returns ErrNotFound if the project
 // has no such live secret.
 func (b *Broker) RevokeSecret(ctx context.Context, projectID, secretID string) error {
-	return b.store.inTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, b.store.q(`UPDATE api_secrets SET revoked_at = ? WHERE id = ? AND project_id = ? AND revoked_at IS NULL`),
-			ms(b.Now()), secretID, projectID)
-		if err != nil {
+	return b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
+		if err := tx.RevokeAPISecret(ctx, projectID, secretID, ms(b.Now())); err != nil {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("secret %s: %w", secretID, ErrNotFound)
 		}
 		return b.record(ctx, tx, projectID, Event{Type: EventAPISecretRevoked, Details: map[string]any{"secretID": secretID}})
 	})
@@ -265,16 +244,27 @@ func (b *Broker) RevokeSecret(ctx context.Context, projectID, secretID string) e
 
 // Secrets lists the project's API secrets, live and revoked.
 func (b *Broker) Secrets(ctx context.Context, projectID string) ([]SecretInfo, error) {
-	var out []SecretInfo
-	err := b.store.db.SelectContext(ctx, &out, b.store.q(`SELECT id, created_at, revoked_at FROM api_secrets WHERE project_id = ? ORDER BY created_at, id`), projectID)
-	return out, classify(err)
+	rows, err := b.store.APISecrets(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SecretInfo, 0, len(rows))
+	for _, r := range rows {
+		s := SecretInfo{ID: r.ID, CreatedAt: fromMS(r.CreatedAt)}
+		if r.RevokedAt != nil {
+			t := fromMS(*r.RevokedAt)
+			s.RevokedAt = &t
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // Authenticate returns the project when secret is one of its live API secrets, and
 // ErrUnauthenticated otherwise, without telling whether the project exists.
 func (b *Broker) Authenticate(ctx context.Context, projectID, secret string) (Project, error) {
-	var hashes []string
-	if err := b.store.selectContext(ctx, b.store.db, &hashes, `SELECT secret_hash FROM api_secrets WHERE project_id = ? AND revoked_at IS NULL`, projectID); err != nil {
+	hashes, err := b.store.LiveSecretHashes(ctx, projectID)
+	if err != nil {
 		return Project{}, err
 	}
 	got := hashSecret(secret)

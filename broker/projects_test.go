@@ -209,11 +209,10 @@ func TestWrongSecretKeyCannotSign(t *testing.T) {
 	forDialects(t, func(t *testing.T, e *env) {
 		a := newAuthenticator()
 		e.register(t, a, "alice")
-		wrong, err := broker.New(e.Store, bytes.Repeat([]byte{7}, 32))
+		wrong, err := broker.New(e.Store, broker.Config{SecretKey: bytes.Repeat([]byte{7}, 32), Now: e.clock.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
-		wrong.Now = e.clock.Now
 
 		wantErr(t, "CheckSecretKey(wrong key)", wrong.CheckSecretKey(e.ctx), broker.ErrWrongSecretKey)
 		if err := e.Broker.CheckSecretKey(e.ctx); err != nil {

@@ -2,10 +2,8 @@ package broker
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
-	"github.com/jmoiron/sqlx"
+	"github.com/latchkey/latchkey/broker/sqlstore"
 )
 
 // SeedUser is one user with one passkey for SeedPasskeys.
@@ -16,12 +14,8 @@ type SeedUser struct {
 	PublicKey    []byte // the credential's public key as a COSE_Key
 }
 
-// seedBatch is how many rows one INSERT statement carries (13 parameters a passkey row keeps
-// a statement under SQLite's and PostgreSQL's parameter limits).
-const seedBatch = 500
-
 // SeedPasskeys stores users, each with one passkey (no attestation, counter 0, backed up),
-// in the project with multi-row INSERTs in one transaction. It is the fast path of
+// in the project in one transaction (sqlstore's Seed). It is the fast path of
 // `latchkey bench seed`, which makes a million users practical; it bypasses ceremonies and
 // connect tokens, so it is for load tests only. Errors: ErrNotFound (project),
 // ErrAlreadyExists (identifier, user handle or credential ID taken), *ValidationError.
@@ -35,52 +29,18 @@ func (b *Broker) SeedPasskeys(ctx context.Context, projectID string, users []See
 		}
 	}
 	now := ms(b.Now())
-	return b.store.inTx(ctx, func(tx *sqlx.Tx) error {
-		var n int
-		if err := tx.GetContext(ctx, &n, b.store.q(`SELECT COUNT(*) FROM projects WHERE id = ?`), projectID); err != nil {
+	rows := make([]sqlstore.User, len(users))
+	keys := make([]sqlstore.Passkey, len(users))
+	for i, u := range users {
+		id, err := newID("usr-")
+		if err != nil {
 			return err
 		}
-		if n == 0 {
-			return fmt.Errorf("project %s: %w", projectID, ErrNotFound)
-		}
-		if b.store.dialect == "sqlite" {
-			// Random keys touch pages all over five indexes: let the transaction keep them in
-			// memory (this connection's cache, 256 MiB) rather than spill them to the WAL.
-			if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -262144`); err != nil {
-				return err
-			}
-		}
-		for start := 0; start < len(users); start += seedBatch {
-			batch := users[start:min(start+seedBatch, len(users))]
-			ids := make([]string, len(batch))
-			userArgs := make([]any, 0, 6*len(batch))
-			keyArgs := make([]any, 0, 13*len(batch))
-			for i, u := range batch {
-				id, err := newID("usr-")
-				if err != nil {
-					return err
-				}
-				ids[i] = id
-				userArgs = append(userArgs, id, projectID, u.Identifier, u.Identifier, b64(u.WebAuthnID), now)
-				keyArgs = append(keyArgs, projectID, b64(u.CredentialID), id, b64(u.PublicKey), 0, true, true, true,
-					`["internal","hybrid"]`, "00000000-0000-0000-0000-000000000000", "none", "Passkey", now)
-			}
-			if _, err := tx.ExecContext(ctx, b.store.q(`INSERT INTO users (id, project_id, identifier, display_name, webauthn_id, created_at) VALUES `+
-				values(len(batch), 6)), userArgs...); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, b.store.q(`INSERT INTO passkeys (project_id, credential_id, user_id, public_key, sign_count,
-				backup_eligible, backup_state, user_verified, transports, aaguid, attestation_format, label, created_at) VALUES `+
-				values(len(batch), 13)), keyArgs...); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// values returns rows groups of n placeholders: "(?, ?), (?, ?)".
-func values(rows, n int) string {
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
-	return strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
+		rows[i] = sqlstore.User{ID: id, ProjectID: projectID, Identifier: u.Identifier, DisplayName: u.Identifier,
+			WebAuthnID: b64(u.WebAuthnID), CreatedAt: now}
+		keys[i] = sqlstore.Passkey{ProjectID: projectID, CredentialID: b64(u.CredentialID), UserID: id, PublicKey: b64(u.PublicKey),
+			BackupEligible: true, BackupState: true, UserVerified: true, Transports: []string{"internal", "hybrid"},
+			AAGUID: "00000000-0000-0000-0000-000000000000", AttestationFormat: "none", Label: "Passkey", CreatedAt: now}
+	}
+	return b.store.Seed(ctx, projectID, rows, keys)
 }

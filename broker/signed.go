@@ -4,8 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/jmoiron/sqlx"
-
+	"github.com/latchkey/latchkey/broker/sqlstore"
 	"github.com/latchkey/latchkey/signeddata"
 )
 
@@ -74,9 +73,9 @@ func (b *Broker) verifySignedData(ctx context.Context, projectID, token, usernam
 		v.Result, v.Reason = ResultUserMismatch, "the token was issued for another user"
 		return v, nil
 	}
-	err = b.store.inTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := b.store.execContext(ctx, tx, `INSERT INTO verified_tokens (project_id, jti, verified_at, expires_at) VALUES (?, ?, ?, ?)`,
-			projectID, c.ID, ms(now), ms(c.Expires.Add(signeddata.DefaultLeeway))); err != nil {
+	err = b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
+		if err := tx.InsertVerifiedToken(ctx, sqlstore.VerifiedToken{ProjectID: projectID, JTI: c.ID, VerifiedAt: ms(now),
+			ExpiresAt: ms(c.Expires.Add(signeddata.DefaultLeeway))}); err != nil {
 			return err
 		}
 		return b.record(ctx, tx, projectID, verificationEvent(Verification{Result: ResultSuccess, UserID: v.UserID, CredentialID: v.CredentialID}, c))
@@ -95,20 +94,5 @@ func (b *Broker) verifySignedData(ctx context.Context, projectID, token, usernam
 // DeleteExpired removes ceremonies, connect tokens and verified jtis that expired before
 // now, at most limit rows of each, and returns how many rows it removed.
 func (b *Broker) DeleteExpired(ctx context.Context, limit int) (int64, error) {
-	now := ms(b.Now())
-	var total int64
-	for _, table := range []string{"ceremonies", "connect_tokens", "verified_tokens"} {
-		key := "id"
-		if table == "verified_tokens" {
-			key = "jti"
-		}
-		res, err := b.store.db.ExecContext(ctx, b.store.q(`DELETE FROM `+table+` WHERE `+key+` IN
-			(SELECT `+key+` FROM `+table+` WHERE expires_at < ? LIMIT ?)`), now, limit)
-		if err != nil {
-			return total, classify(err)
-		}
-		n, _ := res.RowsAffected()
-		total += n
-	}
-	return total, nil
+	return b.store.DeleteExpired(ctx, ms(b.Now()), limit)
 }

@@ -6,8 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
+	"github.com/latchkey/latchkey/broker/sqlstore"
 	"github.com/latchkey/latchkey/connecttoken"
 )
 
@@ -36,17 +35,7 @@ type MintRequest struct {
 	MaxLifetimeInSeconds *int64           `json:"maxLifetimeInSeconds"`
 }
 
-type tokenRow struct {
-	ID          string `db:"id"`
-	ProjectID   string `db:"project_id"`
-	Type        string `db:"type"`
-	Identifier  string `db:"identifier"`
-	DisplayName string `db:"display_name"`
-	ExpiresAt   int64  `db:"expires_at"`
-	ConsumedAt  *int64 `db:"consumed_at"`
-}
-
-func (r tokenRow) token() ConnectToken {
+func tokenFromRow(r sqlstore.ConnectToken) ConnectToken {
 	status := "initial"
 	if r.ConsumedAt != nil {
 		status = "consumed"
@@ -55,11 +44,9 @@ func (r tokenRow) token() ConnectToken {
 		Status: status, Expires: r.ExpiresAt / 1000}
 }
 
-func (r tokenRow) state() connecttoken.State {
+func tokenState(r sqlstore.ConnectToken) connecttoken.State {
 	return connecttoken.State{Type: connecttoken.Type(r.Type), ExpiresAt: fromMS(r.ExpiresAt), Consumed: r.ConsumedAt != nil}
 }
-
-const tokenColumns = `id, project_id, type, identifier, display_name, expires_at, consumed_at`
 
 // MintConnectToken validates req and stores a new connect token for the project. A
 // passkey-append token creates the user on first use (and updates its display name).
@@ -97,9 +84,9 @@ func (b *Broker) MintConnectToken(ctx context.Context, projectID string, req Min
 		return ConnectToken{}, err
 	}
 	now := b.Now()
-	row := tokenRow{ID: id, ProjectID: projectID, Type: string(typ), Identifier: req.Data.Identifier,
-		DisplayName: req.Data.DisplayName, ExpiresAt: ms(now.Add(lifetime))}
-	err = b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+	row := sqlstore.ConnectToken{ID: id, ProjectID: projectID, Type: string(typ), SecretHash: hash, Identifier: req.Data.Identifier,
+		DisplayName: req.Data.DisplayName, CreatedAt: ms(now), ExpiresAt: ms(now.Add(lifetime))}
+	err = b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
 		var u User
 		if typ == connecttoken.TypeAppend {
 			var err error
@@ -107,9 +94,7 @@ func (b *Broker) MintConnectToken(ctx context.Context, projectID string, req Min
 				return err
 			}
 		}
-		_, err := b.store.execContext(ctx, tx, `INSERT INTO connect_tokens (id, project_id, type, secret_hash, identifier, display_name, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, row.ID, projectID, row.Type, hash, row.Identifier, row.DisplayName, ms(now), row.ExpiresAt)
-		if err != nil {
+		if err := tx.InsertConnectToken(ctx, row); err != nil {
 			return err
 		}
 		return b.record(ctx, tx, projectID, tokenEvent(EventConnectTokenMinted, row, u.ID))
@@ -117,29 +102,25 @@ func (b *Broker) MintConnectToken(ctx context.Context, projectID string, req Min
 	if err != nil {
 		return ConnectToken{}, err
 	}
-	t := row.token()
+	t := tokenFromRow(row)
 	t.Secret = secret
 	return t, nil
 }
 
 // ConnectToken returns the project's token with id (without its secret), or ErrNotFound.
 func (b *Broker) ConnectToken(ctx context.Context, projectID, id string) (ConnectToken, error) {
-	var r tokenRow
-	if err := b.store.db.GetContext(ctx, &r, b.store.q(`SELECT `+tokenColumns+` FROM connect_tokens WHERE project_id = ? AND id = ?`), projectID, id); err != nil {
-		return ConnectToken{}, classify(err)
+	r, err := b.store.ConnectToken(ctx, projectID, id)
+	if err != nil {
+		return ConnectToken{}, err
 	}
-	return r.token(), nil
+	return tokenFromRow(r), nil
 }
 
 // RevokeConnectToken deletes the project's token with id, or returns ErrNotFound.
 func (b *Broker) RevokeConnectToken(ctx context.Context, projectID, id string) error {
-	return b.store.inTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, b.store.q(`DELETE FROM connect_tokens WHERE project_id = ? AND id = ?`), projectID, id)
-		if err != nil {
+	return b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
+		if err := tx.DeleteConnectToken(ctx, projectID, id); err != nil {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("connect token %s: %w", id, ErrNotFound)
 		}
 		return b.record(ctx, tx, projectID, Event{Type: EventConnectTokenRevoked, Details: map[string]any{"connectTokenID": id, "via": "backend"}})
 	})
@@ -147,36 +128,31 @@ func (b *Broker) RevokeConnectToken(ctx context.Context, projectID, id string) e
 
 // checkToken finds the project's token for secret and checks that it authorises an operation
 // of type want now. Every failure is an ErrInvalidConnectToken.
-func (b *Broker) checkToken(ctx context.Context, q queryer, projectID, secret string, want connecttoken.Type) (tokenRow, error) {
+func (b *Broker) checkToken(ctx context.Context, q reader, projectID, secret string, want connecttoken.Type) (sqlstore.ConnectToken, error) {
 	hash, err := connecttoken.Hash(secret)
 	if err != nil {
-		return tokenRow{}, detailf(ErrInvalidConnectToken, "%s", strings.TrimPrefix(err.Error(), "connecttoken: "))
+		return sqlstore.ConnectToken{}, detailf(ErrInvalidConnectToken, "%s", strings.TrimPrefix(err.Error(), "connecttoken: "))
 	}
-	var r tokenRow
-	if err := b.store.getContext(ctx, q, &r, `SELECT `+tokenColumns+` FROM connect_tokens WHERE project_id = ? AND secret_hash = ?`, projectID, hash); err != nil {
-		if err = classify(err); isNotFound(err) {
-			return tokenRow{}, detailf(ErrInvalidConnectToken, "unknown token")
-		}
-		return tokenRow{}, err
+	r, err := q.ConnectTokenByHash(ctx, projectID, hash)
+	if isNotFound(err) {
+		return sqlstore.ConnectToken{}, detailf(ErrInvalidConnectToken, "unknown token")
+	} else if err != nil {
+		return sqlstore.ConnectToken{}, err
 	}
-	if err := r.state().Authorizes(want, b.Now()); err != nil {
-		return tokenRow{}, detailf(ErrInvalidConnectToken, "%s", strings.TrimPrefix(err.Error(), "connecttoken: "))
+	if err := tokenState(r).Authorizes(want, b.Now()); err != nil {
+		return sqlstore.ConnectToken{}, detailf(ErrInvalidConnectToken, "%s", strings.TrimPrefix(err.Error(), "connecttoken: "))
 	}
 	return r, nil
 }
 
 // consumeToken marks token id consumed inside tx, and fails with ErrInvalidConnectToken
 // unless this call is the one that consumed it while it was live: at most one succeeds.
-func (b *Broker) consumeToken(ctx context.Context, tx *sqlx.Tx, id string, now time.Time) error {
-	res, err := b.store.execContext(ctx, tx, `UPDATE connect_tokens SET consumed_at = ?
-		WHERE id = ? AND consumed_at IS NULL AND expires_at > ?`, ms(now), id, ms(now))
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
+func (b *Broker) consumeToken(ctx context.Context, tx *sqlstore.Tx, id string, now time.Time) error {
+	err := tx.ConsumeConnectToken(ctx, id, ms(now))
+	if isNotFound(err) {
 		return detailf(ErrInvalidConnectToken, "token already used or expired")
 	}
-	return nil
+	return err
 }
 
 // ListPasskeys consumes a passkey-list token and returns its user's passkeys.
@@ -204,7 +180,7 @@ func (b *Broker) manage(ctx context.Context, projectID, secret string, typ conne
 		sig  Signal
 	)
 	now := b.Now()
-	err = b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+	err = b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
 		tok, err := b.checkToken(ctx, tx, projectID, secret, typ)
 		if err != nil {
 			return err
@@ -227,12 +203,8 @@ func (b *Broker) manage(ctx context.Context, projectID, secret string, typ conne
 			return err
 		}
 		if deleteID != "" {
-			res, err := tx.ExecContext(ctx, b.store.q(`DELETE FROM passkeys WHERE project_id = ? AND credential_id = ? AND user_id = ?`), projectID, deleteID, u.ID)
-			if err != nil {
+			if err := tx.DeletePasskey(ctx, projectID, deleteID, u.ID); err != nil {
 				return err
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return fmt.Errorf("passkey %s: %w", deleteID, ErrNotFound)
 			}
 			if err := b.record(ctx, tx, projectID, Event{Type: EventPasskeyDeleted, UserID: u.ID, CredentialID: deleteID,
 				Details: map[string]any{"via": "manage", "connectTokenID": tok.ID}}); err != nil {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jmoiron/sqlx"
+	"github.com/latchkey/latchkey/broker/sqlstore"
 )
 
 // The management API: the users and passkeys of a project, as its app backend sees them.
@@ -101,7 +101,7 @@ type UserInfo struct {
 }
 
 func (u User) info() UserInfo {
-	return UserInfo{ID: u.ID, Identifier: u.Identifier, DisplayName: u.DisplayName, WebAuthnID: u.WebAuthnB64, CreatedAt: fromMS(u.CreatedAt)}
+	return UserInfo{ID: u.ID, Identifier: u.Identifier, DisplayName: u.DisplayName, WebAuthnID: u.WebAuthnB64, CreatedAt: u.CreatedAt}
 }
 
 // NewUser is a user to create: the app's identifier and a display name (the identifier if
@@ -118,11 +118,9 @@ func (in NewUser) validate(prefix string) error {
 	return validText(prefix+"displayName", in.DisplayName, 255, false)
 }
 
-const userColumns = `id, project_id, identifier, display_name, webauthn_id, created_at`
-
 // insertUser creates the user in tx unless the project has one with its identifier, and
 // returns the user and whether it was created. It records no event.
-func (b *Broker) insertUser(ctx context.Context, tx *sqlx.Tx, projectID string, in NewUser) (User, bool, error) {
+func (b *Broker) insertUser(ctx context.Context, tx *sqlstore.Tx, projectID string, in NewUser) (User, bool, error) {
 	handle, err := randomBytes(32)
 	if err != nil {
 		return User{}, false, err
@@ -134,13 +132,13 @@ func (b *Broker) insertUser(ctx context.Context, tx *sqlx.Tx, projectID string, 
 	if in.DisplayName == "" {
 		in.DisplayName = in.Identifier
 	}
-	u := User{ID: id, ProjectID: projectID, Identifier: in.Identifier, DisplayName: in.DisplayName, WebAuthnB64: b64(handle), CreatedAt: ms(b.Now())}
-	res, err := tx.ExecContext(ctx, b.store.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (project_id, identifier) DO NOTHING`), u.ID, u.ProjectID, u.Identifier, u.DisplayName, u.WebAuthnB64, u.CreatedAt)
+	u := User{ID: id, ProjectID: projectID, Identifier: in.Identifier, DisplayName: in.DisplayName, WebAuthnB64: b64(handle),
+		CreatedAt: b.Now().UTC().Truncate(time.Millisecond)}
+	created, err := tx.InsertUserIfAbsent(ctx, u.row())
 	if err != nil {
 		return User{}, false, err
 	}
-	if n, _ := res.RowsAffected(); n == 1 {
+	if created {
 		return u, true, nil
 	}
 	u, err = b.userByIdentifier(ctx, tx, projectID, in.Identifier)
@@ -158,7 +156,7 @@ func (b *Broker) CreateUser(ctx context.Context, projectID string, in NewUser) (
 		return UserInfo{}, err
 	}
 	var u User
-	err := b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
 		var (
 			created bool
 			err     error
@@ -206,7 +204,7 @@ func (b *Broker) CreateUsers(ctx context.Context, projectID string, in []NewUser
 		}
 	}
 	out := make([]BulkResult, len(in))
-	err := b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
 		var evs []Event
 		for i, row := range in {
 			u, created, err := b.insertUser(ctx, tx, projectID, row)
@@ -253,12 +251,12 @@ func (b *Broker) Users(ctx context.Context, projectID string, q UserQuery) (User
 	if err != nil {
 		return UserPage{}, err
 	}
-	where, args := []string{`project_id = ?`}, []any{projectID}
+	f := sqlstore.UserFilter{ProjectID: projectID, Limit: limit + 1}
 	if q.Identifier != "" {
 		if err := validText("identifier", q.Identifier, 255, true); err != nil {
 			return UserPage{}, err
 		}
-		where, args = append(where, `identifier = ?`), append(args, q.Identifier)
+		f.Identifier = q.Identifier
 	}
 	if q.Cursor != "" {
 		parts, err := decodeCursor("cursor", "u", q.Cursor, 2)
@@ -269,12 +267,11 @@ func (b *Broker) Users(ctx context.Context, projectID string, q UserQuery) (User
 		if err != nil {
 			return UserPage{}, &ValidationError{"cursor", "is not a cursor of this list"}
 		}
-		where, args = append(where, `(created_at, id) > (?, ?)`), append(args, at, parts[1])
+		f.AfterCreatedAt, f.After = at, parts[1]
 	}
-	var rows []User
-	if err := b.store.db.SelectContext(ctx, &rows, b.store.q(`SELECT `+userColumns+` FROM users WHERE `+
-		strings.Join(where, ` AND `)+` ORDER BY created_at, id LIMIT ?`), append(args, limit+1)...); err != nil {
-		return UserPage{}, classify(err)
+	rows, err := b.store.Users(ctx, f)
+	if err != nil {
+		return UserPage{}, err
 	}
 	page := UserPage{Users: []UserInfo{}}
 	if len(rows) > limit {
@@ -282,8 +279,8 @@ func (b *Broker) Users(ctx context.Context, projectID string, q UserQuery) (User
 		last := rows[limit-1]
 		page.NextCursor = encodeCursor("u", strconv.FormatInt(last.CreatedAt, 10), last.ID)
 	}
-	for _, u := range rows {
-		page.Users = append(page.Users, u.info())
+	for _, r := range rows {
+		page.Users = append(page.Users, userFromRow(r).info())
 	}
 	return page, nil
 }
@@ -293,7 +290,7 @@ func (b *Broker) User(ctx context.Context, projectID, id string) (UserInfo, erro
 	if !validKey(id) {
 		return UserInfo{}, fmt.Errorf("user: %w", ErrNotFound)
 	}
-	u, err := b.userByID(ctx, b.store.db, projectID, id)
+	u, err := b.userByID(ctx, b.store, projectID, id)
 	if err != nil {
 		return UserInfo{}, err
 	}
@@ -325,21 +322,20 @@ func (b *Broker) UpdateUser(ctx context.Context, projectID, id string, in UserUp
 		return UserInfo{}, fmt.Errorf("user: %w", ErrNotFound)
 	}
 	var u User
-	err := b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
 		var err error
 		if u, err = b.userByID(ctx, tx, projectID, id); err != nil {
 			return err
 		}
 		if in.Identifier != nil && *in.Identifier != u.Identifier {
 			old := u.Identifier
-			_, err := tx.ExecContext(ctx, b.store.q(`UPDATE users SET identifier = ? WHERE project_id = ? AND id = ?`), *in.Identifier, projectID, id)
-			if err = classify(err); errors.Is(err, ErrAlreadyExists) {
+			err := tx.SetUserIdentifier(ctx, projectID, id, *in.Identifier)
+			if errors.Is(err, ErrAlreadyExists) {
 				return detailf(ErrAlreadyExists, "another user has this identifier")
 			} else if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, b.store.q(`UPDATE connect_tokens SET identifier = ?
-				WHERE project_id = ? AND identifier = ? AND consumed_at IS NULL`), *in.Identifier, projectID, old); err != nil {
+			if err := tx.RenameTokenIdentifier(ctx, projectID, old, *in.Identifier); err != nil {
 				return err
 			}
 			u.Identifier = *in.Identifier
@@ -349,7 +345,7 @@ func (b *Broker) UpdateUser(ctx context.Context, projectID, id string, in UserUp
 			}
 		}
 		if in.DisplayName != nil && *in.DisplayName != u.DisplayName {
-			if _, err := tx.ExecContext(ctx, b.store.q(`UPDATE users SET display_name = ? WHERE project_id = ? AND id = ?`), *in.DisplayName, projectID, id); err != nil {
+			if err := tx.SetUserDisplayName(ctx, projectID, id, *in.DisplayName); err != nil {
 				return err
 			}
 			u.DisplayName = *in.DisplayName
@@ -368,41 +364,32 @@ func (b *Broker) DeleteUser(ctx context.Context, projectID, id string) error {
 	if !validKey(id) {
 		return fmt.Errorf("user: %w", ErrNotFound)
 	}
-	return b.store.inTx(ctx, func(tx *sqlx.Tx) error {
+	return b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
 		u, err := b.userByID(ctx, tx, projectID, id)
 		if err != nil {
 			return err
 		}
-		// DELETE ... RETURNING names exactly the rows deleted, also under concurrent writes.
-		type deleted struct {
-			ID        string `db:"credential_id"`
-			CreatedAt int64  `db:"created_at"`
-		}
-		var creds []deleted
-		if err := tx.SelectContext(ctx, &creds, b.store.q(`DELETE FROM passkeys WHERE project_id = ? AND user_id = ?
-			RETURNING credential_id, created_at`), projectID, id); err != nil {
+		creds, err := tx.DeletePasskeysOf(ctx, projectID, id)
+		if err != nil {
 			return err
 		}
-		slices.SortFunc(creds, func(a, b deleted) int {
-			return cmp.Or(cmp.Compare(a.CreatedAt, b.CreatedAt), strings.Compare(a.ID, b.ID))
+		slices.SortFunc(creds, func(a, b sqlstore.DeletedPasskey) int {
+			return cmp.Or(cmp.Compare(a.CreatedAt, b.CreatedAt), strings.Compare(a.CredentialID, b.CredentialID))
 		})
 		var evs []Event
 		for _, c := range creds {
-			evs = append(evs, Event{Type: EventPasskeyDeleted, UserID: id, CredentialID: c.ID, Details: map[string]any{"via": "user_deleted"}})
+			evs = append(evs, Event{Type: EventPasskeyDeleted, UserID: id, CredentialID: c.CredentialID, Details: map[string]any{"via": "user_deleted"}})
 		}
 		if err := b.record(ctx, tx, projectID, evs...); err != nil {
 			return err
 		}
 		// Connect tokens name their user by identifier; their ceremonies go first.
-		res, err := tx.ExecContext(ctx, b.store.q(`DELETE FROM ceremonies WHERE project_id = ? AND (user_id = ? OR connect_token_id IN
-			(SELECT id FROM connect_tokens WHERE project_id = ? AND identifier = ? AND consumed_at IS NULL))`), projectID, id, projectID, u.Identifier)
+		ceremonies, err := tx.DeleteCeremoniesOf(ctx, projectID, id, u.Identifier)
 		if err != nil {
 			return err
 		}
-		ceremonies, _ := res.RowsAffected()
-		var tokens []string
-		if err := tx.SelectContext(ctx, &tokens, b.store.q(`DELETE FROM connect_tokens WHERE project_id = ? AND identifier = ? AND consumed_at IS NULL
-			RETURNING id`), projectID, u.Identifier); err != nil {
+		tokens, err := tx.DeleteUnconsumedTokens(ctx, projectID, u.Identifier)
+		if err != nil {
 			return err
 		}
 		slices.Sort(tokens)
@@ -413,7 +400,7 @@ func (b *Broker) DeleteUser(ctx context.Context, projectID, id string) error {
 		if err := b.record(ctx, tx, projectID, evs...); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, b.store.q(`DELETE FROM users WHERE project_id = ? AND id = ?`), projectID, id); err != nil {
+		if err := tx.DeleteUser(ctx, projectID, id); err != nil {
 			return err
 		}
 		return b.record(ctx, tx, projectID, Event{Type: EventUserDeleted, UserID: id, Details: map[string]any{
@@ -440,7 +427,7 @@ func (b *Broker) UserPasskeys(ctx context.Context, projectID, id string, p Page)
 	if err != nil {
 		return PasskeyPage{}, err
 	}
-	where, args := []string{`project_id = ?`, `user_id = ?`}, []any{projectID, id}
+	f := sqlstore.PasskeyPage{ProjectID: projectID, UserID: id, Limit: limit + 1}
 	if p.Cursor != "" {
 		parts, err := decodeCursor("cursor", "p", p.Cursor, 2)
 		if err != nil {
@@ -450,27 +437,26 @@ func (b *Broker) UserPasskeys(ctx context.Context, projectID, id string, p Page)
 		if err != nil {
 			return PasskeyPage{}, &ValidationError{"cursor", "is not a cursor of this list"}
 		}
-		where, args = append(where, `(created_at, credential_id) > (?, ?)`), append(args, at, parts[1])
+		f.AfterCreatedAt, f.After = at, parts[1]
 	}
 	if !validKey(id) {
 		return PasskeyPage{}, fmt.Errorf("user: %w", ErrNotFound)
 	}
-	if _, err := b.userByID(ctx, b.store.db, projectID, id); err != nil {
+	if _, err := b.store.UserByID(ctx, projectID, id); err != nil {
 		return PasskeyPage{}, err
 	}
-	var rows []Passkey
-	if err := b.store.db.SelectContext(ctx, &rows, b.store.q(`SELECT `+passkeyColumns+` FROM passkeys WHERE `+
-		strings.Join(where, ` AND `)+` ORDER BY created_at, credential_id LIMIT ?`), append(args, limit+1)...); err != nil {
-		return PasskeyPage{}, classify(err)
+	rows, err := b.store.PasskeysPage(ctx, f)
+	if err != nil {
+		return PasskeyPage{}, err
 	}
 	page := PasskeyPage{Passkeys: []PasskeyInfo{}}
 	if len(rows) > limit {
 		rows = rows[:limit]
 		last := rows[limit-1]
-		page.NextCursor = encodeCursor("p", strconv.FormatInt(last.CreatedMS, 10), last.ID)
+		page.NextCursor = encodeCursor("p", strconv.FormatInt(last.CreatedAt, 10), last.CredentialID)
 	}
-	for _, pk := range rows {
-		pk.fill()
+	for _, r := range rows {
+		pk := passkeyFromRow(r)
 		page.Passkeys = append(page.Passkeys, PasskeyInfo{Passkey: pk, UserID: pk.UserID})
 	}
 	return page, nil
@@ -481,10 +467,11 @@ func (b *Broker) PasskeyByID(ctx context.Context, projectID, credentialID string
 	if !validCredentialID(credentialID) {
 		return PasskeyInfo{}, fmt.Errorf("passkey: %w", ErrNotFound)
 	}
-	pk, err := b.passkeyByID(ctx, b.store.db, projectID, credentialID)
+	r, err := b.store.PasskeyByID(ctx, projectID, credentialID)
 	if err != nil {
 		return PasskeyInfo{}, err
 	}
+	pk := passkeyFromRow(r)
 	return PasskeyInfo{Passkey: pk, UserID: pk.UserID}, nil
 }
 
@@ -498,16 +485,15 @@ func (b *Broker) RelabelPasskey(ctx context.Context, projectID, credentialID, la
 		return PasskeyInfo{}, fmt.Errorf("passkey: %w", ErrNotFound)
 	}
 	var pk Passkey
-	err := b.store.inTx(ctx, func(tx *sqlx.Tx) error {
-		var err error
-		if pk, err = b.passkeyByID(ctx, tx, projectID, credentialID); err != nil {
+	err := b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
+		r, err := tx.PasskeyByID(ctx, projectID, credentialID)
+		if err != nil {
 			return err
 		}
-		if pk.Label == label {
+		if pk = passkeyFromRow(r); pk.Label == label {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, b.store.q(`UPDATE passkeys SET label = ? WHERE project_id = ? AND credential_id = ?`),
-			label, projectID, credentialID); err != nil {
+		if err := tx.SetPasskeyLabel(ctx, projectID, credentialID, label); err != nil {
 			return err
 		}
 		old := pk.Label
@@ -526,15 +512,15 @@ func (b *Broker) RemovePasskey(ctx context.Context, projectID, credentialID stri
 	if !validCredentialID(credentialID) {
 		return fmt.Errorf("passkey: %w", ErrNotFound)
 	}
-	return b.store.inTx(ctx, func(tx *sqlx.Tx) error {
-		pk, err := b.passkeyByID(ctx, tx, projectID, credentialID)
+	return b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
+		pk, err := tx.PasskeyByID(ctx, projectID, credentialID)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, b.store.q(`DELETE FROM passkeys WHERE project_id = ? AND credential_id = ?`), projectID, credentialID); err != nil {
+		if err := tx.DeletePasskey(ctx, projectID, credentialID, ""); err != nil {
 			return err
 		}
-		return b.record(ctx, tx, projectID, Event{Type: EventPasskeyDeleted, UserID: pk.UserID, CredentialID: pk.ID,
+		return b.record(ctx, tx, projectID, Event{Type: EventPasskeyDeleted, UserID: pk.UserID, CredentialID: pk.CredentialID,
 			Details: map[string]any{"via": "backend"}})
 	})
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/descope/virtualwebauthn"
 
+	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
 	"github.com/latchkey/latchkey/web"
 )
@@ -31,7 +32,16 @@ type env struct {
 
 func newEnv(t testing.TB, dialect string) *env {
 	t.Helper()
+	return newEnvWith(t, dialect, nil)
+}
+
+// newEnvWith is newEnv with a broker built with cfg (nil: the fixture's).
+func newEnvWith(t testing.TB, dialect string, cfg *broker.Config) *env {
+	t.Helper()
 	f := brokertest.New(t, dialect)
+	if cfg != nil {
+		f.Broker = f.NewBroker(t, *cfg)
+	}
 	h := web.New(f.Broker, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

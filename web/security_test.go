@@ -216,8 +216,7 @@ func TestFailedAuthRateLimit(t *testing.T) {
 
 func TestPendingCeremonyCapAnswers429(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
-		e := newEnv(t, dialect)
-		e.f.Broker.MaxPendingCeremonies = 2
+		e := newEnvWith(t, dialect, &broker.Config{MaxPendingCeremonies: 2})
 		for range 2 {
 			e.front(t, "login/start", `{}`).wantStatus(t, http.StatusOK)
 		}

@@ -6,84 +6,33 @@ package brokertest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/jmoiron/sqlx"
-	_ "github.com/lib/pq" // the PostgreSQL driver, for creating test schemas
-
 	"github.com/latchkey/latchkey/broker"
+	"github.com/latchkey/latchkey/broker/sqlstore"
+	"github.com/latchkey/latchkey/broker/sqlstore/sqlstoretest"
 )
 
 // Require skips the test with reason, or fails it when LATCHKEY_TEST_REQUIRE=1 (as in CI),
 // where nothing may be skipped.
 func Require(t testing.TB, reason string) {
 	t.Helper()
-	if os.Getenv("LATCHKEY_TEST_REQUIRE") == "1" {
-		t.Fatalf("required by LATCHKEY_TEST_REQUIRE=1 but unavailable: %s", reason)
-	}
-	t.Skip(reason)
+	sqlstoretest.Require(t, reason)
 }
 
 // Dialects returns the store dialects to test: always "sqlite", and "postgres" when
 // LATCHKEY_TEST_DATABASE_URL is set (or required).
 func Dialects(t testing.TB) []string {
 	t.Helper()
-	if os.Getenv("LATCHKEY_TEST_DATABASE_URL") != "" || os.Getenv("LATCHKEY_TEST_REQUIRE") == "1" {
-		return []string{"sqlite", "postgres"}
-	}
-	return []string{"sqlite"}
+	return sqlstoretest.Dialects(t)
 }
 
-// DatabaseURL returns the URL of a fresh, empty database of dialect for this test, removed
-// when the test ends: an SQLite file in t.TempDir(), or a new schema on the PostgreSQL server
-// of LATCHKEY_TEST_DATABASE_URL.
+// DatabaseURL returns the URL of a fresh, empty database of dialect for this test (see
+// sqlstoretest.DatabaseURL).
 func DatabaseURL(t testing.TB, dialect string) string {
 	t.Helper()
-	if dialect == "sqlite" {
-		return "sqlite:" + filepath.Join(t.TempDir(), "latchkey.db")
-	}
-	base := os.Getenv("LATCHKEY_TEST_DATABASE_URL")
-	if base == "" {
-		Require(t, "LATCHKEY_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
-	}
-	admin, err := sqlx.Open("postgres", base)
-	if err != nil {
-		t.Fatalf("opening %s: %v", redact(base), err)
-	}
-	defer admin.Close()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatalf("creating schema on %s: %v", redact(base), err)
-	}
-	t.Cleanup(func() {
-		if db, err := sqlx.Open("postgres", base); err == nil {
-			_, _ = db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-			db.Close()
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("parsing LATCHKEY_TEST_DATABASE_URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-func redact(u string) string {
-	if p, err := url.Parse(u); err == nil {
-		return p.Redacted()
-	}
-	return "the database URL"
+	return sqlstoretest.DatabaseURL(t, dialect)
 }
 
 // SecretKey is a fixed LATCHKEY_SECRET_KEY for tests.
@@ -92,7 +41,7 @@ const SecretKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 // Fixture is a migrated store, a broker over it and one project with an API secret.
 type Fixture struct {
 	URL       string
-	Store     *broker.Store
+	Store     *sqlstore.Store
 	Broker    *broker.Broker
 	Project   broker.Project
 	APISecret string
@@ -109,28 +58,42 @@ func New(t testing.TB, dialect string) *Fixture {
 	t.Helper()
 	ctx := context.Background()
 	dbURL := DatabaseURL(t, dialect)
-	store, err := broker.OpenStore(ctx, dbURL)
+	store, err := sqlstore.Open(ctx, dbURL, sqlstore.Config{})
 	if err != nil {
-		t.Fatalf("OpenStore(%s): %v", dialect, err)
+		t.Fatalf("sqlstore.Open(%s): %v", dialect, err)
 	}
 	t.Cleanup(func() { store.Close() })
 	if _, err := store.Migrate(ctx); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	key, err := broker.ParseSecretKey(SecretKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := broker.New(store, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, secret, err := b.CreateProject(ctx, broker.NewProject{Name: "Test", RPID: RPID, RPName: "Test RP",
+	f := &Fixture{URL: dbURL, Store: store}
+	f.Broker = f.NewBroker(t, broker.Config{})
+	p, secret, err := f.Broker.CreateProject(ctx, broker.NewProject{Name: "Test", RPID: RPID, RPName: "Test RP",
 		Origins: []string{Origin, "http://localhost:3000"}})
 	if err != nil {
 		t.Fatalf("CreateProject: %v", err)
 	}
-	return &Fixture{URL: dbURL, Store: store, Broker: b, Project: p, APISecret: secret}
+	f.Project, f.APISecret = p, secret
+	return f
+}
+
+// NewBroker returns another broker over the fixture's store, built with cfg and, unless cfg
+// has one, the fixture's secret key; for tests that need other limits or a clock of their
+// own.
+func (f *Fixture) NewBroker(t testing.TB, cfg broker.Config) *broker.Broker {
+	t.Helper()
+	if cfg.SecretKey == nil {
+		key, err := broker.ParseSecretKey(SecretKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.SecretKey = key
+	}
+	b, err := broker.New(f.Store, cfg)
+	if err != nil {
+		t.Fatalf("broker.New: %v", err)
+	}
+	return b
 }
 
 // AddProject creates another project on the fixture's broker, for cross-project tests.

@@ -677,12 +677,11 @@ func cmdBenchSeed(ctx context.Context, e env, args []string) error {
 	if *batch < 1 {
 		return usagef("%s: --batch must be positive", fs.Name())
 	}
-	store, _, err := sf.open(ctx, fs.Name(), false)
+	store, b, err := sf.open(ctx, fs.Name(), false)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	b, _ := broker.New(store, make([]byte, 32)) // no signing keys are touched
 	p, err := b.Project(ctx, *projectID)
 	if err != nil {
 		return err

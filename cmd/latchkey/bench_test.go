@@ -17,6 +17,7 @@ import (
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/sqlstore"
 )
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
@@ -368,7 +369,7 @@ func TestBenchSeedThenLogin(t *testing.T) {
 			if err != nil || seed.Users != 250 || seed.ProjectID != s.ProjectID || seed.RPID != "localhost" {
 				t.Fatalf("seed file = %+v, %v", seed, err)
 			}
-			store, err := broker.OpenStore(t.Context(), s.env["LATCHKEY_DATABASE_URL"])
+			store, err := sqlstore.Open(t.Context(), s.env["LATCHKEY_DATABASE_URL"], sqlstore.Config{})
 			if err != nil {
 				t.Fatal(err)
 			}

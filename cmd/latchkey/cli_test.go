@@ -70,7 +70,14 @@ func TestHelp(t *testing.T) {
 
 func TestAdminCommands(t *testing.T) {
 	env := map[string]string{"LATCHKEY_DATABASE_URL": brokertest.DatabaseURL(t, "sqlite"), "LATCHKEY_SECRET_KEY": brokertest.SecretKey}
-	migrationFiles, err := fs.Glob(migrations.FS, "sqlite/*.sql")
+	// SQLite applies every NNNN_name.sql and NNNN_name.sqlite.sql, not NNNN_name.postgres.sql.
+	files, err := fs.Glob(migrations.FS, "*.sql")
+	var migrationFiles []string
+	for _, f := range files {
+		if !strings.HasSuffix(f, ".postgres.sql") {
+			migrationFiles = append(migrationFiles, f)
+		}
+	}
 	if err != nil || len(migrationFiles) == 0 {
 		t.Fatalf("no embedded migrations: %v", err)
 	}

@@ -35,12 +35,11 @@ func cmdProjectUpdate(ctx context.Context, e env, args []string) error {
 	if *projectID == "" {
 		return usagef("%s: --project is required", fs.Name())
 	}
-	store, _, err := sf.open(ctx, fs.Name(), false)
+	store, b, err := sf.open(ctx, fs.Name(), false)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	b, _ := broker.New(store, make([]byte, 32)) // the policy holds no keys; the key is not used
 	p, err := b.Project(ctx, *projectID)
 	if err != nil {
 		return err

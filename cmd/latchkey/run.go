@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/broker"
+	"github.com/latchkey/latchkey/broker/sqlstore"
 	"github.com/latchkey/latchkey/exampleapp"
 	"github.com/latchkey/latchkey/web"
 )
@@ -131,8 +132,10 @@ func helpOK(err error) error {
 type storeFlags struct {
 	databaseURL string
 	secretKey   string
-	pool        broker.StoreConfig
+	pool        sqlstore.Config
 	poolErr     error
+	// maxPending is broker.Config.MaxPendingCeremonies (0: the default, negative: no cap).
+	maxPending int
 }
 
 func (f *storeFlags) register(fs *flag.FlagSet, e env, withKey bool) {
@@ -158,8 +161,10 @@ func (f *storeFlags) register(fs *flag.FlagSet, e env, withKey bool) {
 	}
 }
 
-// open opens and migrates the store, and builds a broker when a secret key is needed.
-func (f *storeFlags) open(ctx context.Context, name string, withKey bool) (*broker.Store, *broker.Broker, error) {
+// open opens and migrates the store, and builds a broker over it: with the secret key when
+// withKey is set (checked against the signing keys in the store), without one otherwise, for
+// commands that only read or change settings.
+func (f *storeFlags) open(ctx context.Context, name string, withKey bool) (*sqlstore.Store, *broker.Broker, error) {
 	if f.databaseURL == "" {
 		return nil, nil, usagef("%s: --database-url or LATCHKEY_DATABASE_URL is required", name)
 	}
@@ -182,7 +187,7 @@ func (f *storeFlags) open(ctx context.Context, name string, withKey bool) (*brok
 	if !strings.HasPrefix(f.databaseURL, "sqlite:") && !strings.HasPrefix(f.databaseURL, "postgres://") && !strings.HasPrefix(f.databaseURL, "postgresql://") {
 		return nil, nil, usagef("%s: database URL must start with sqlite: or postgres://", name)
 	}
-	store, err := broker.OpenStoreConfig(ctx, f.databaseURL, f.pool)
+	store, err := sqlstore.Open(ctx, f.databaseURL, f.pool)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -190,11 +195,8 @@ func (f *storeFlags) open(ctx context.Context, name string, withKey bool) (*brok
 		store.Close()
 		return nil, nil, fmt.Errorf("migrating: %w", err)
 	}
-	if !withKey {
-		return store, nil, nil
-	}
-	b, err := broker.New(store, key)
-	if err == nil {
+	b, err := broker.New(store, broker.Config{SecretKey: key, MaxPendingCeremonies: f.maxPending})
+	if err == nil && withKey {
 		err = b.CheckSecretKey(ctx)
 	}
 	if err != nil {
@@ -214,7 +216,7 @@ func cmdMigrate(ctx context.Context, e env, args []string) error {
 	if sf.databaseURL == "" {
 		return usagef("latchkey migrate: --database-url or LATCHKEY_DATABASE_URL is required")
 	}
-	store, err := broker.OpenStore(ctx, sf.databaseURL)
+	store, err := sqlstore.Open(ctx, sf.databaseURL, sf.pool)
 	if err != nil {
 		return err
 	}
@@ -312,6 +314,10 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
+	sf.maxPending = maxPending
+	if maxPending == 0 { // --max-pending-ceremonies 0: no cap
+		sf.maxPending = -1
+	}
 	store, b, err := sf.open(ctx, "latchkey serve", true)
 	if err != nil {
 		return err
@@ -322,7 +328,6 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 			return err
 		}
 	}
-	b.MaxPendingCeremonies = maxPending
 	return serveHTTP(ctx, b, serverConfig{listen: *listen, publicURL: *publicURL, logger: logger, webOptions: webOptions})
 }
 
@@ -504,12 +509,11 @@ func cmdProject(ctx context.Context, e env, args []string) error {
 		if err := parse(fs, args); err != nil {
 			return helpOK(err)
 		}
-		store, _, err := sf.open(ctx, fs.Name(), false)
+		store, b, err := sf.open(ctx, fs.Name(), false)
 		if err != nil {
 			return err
 		}
 		defer store.Close()
-		b, _ := broker.New(store, make([]byte, 32)) // reads only; the key is not used
 		ps, err := b.Projects(ctx)
 		if err != nil {
 			return err
@@ -540,12 +544,11 @@ func cmdProject(ctx context.Context, e env, args []string) error {
 		if sub == "revoke-secret" && *secretID == "" {
 			return usagef("%s: --secret is required", fs.Name())
 		}
-		store, _, err := sf.open(ctx, fs.Name(), false)
+		store, b, err := sf.open(ctx, fs.Name(), false)
 		if err != nil {
 			return err
 		}
 		defer store.Close()
-		b, _ := broker.New(store, make([]byte, 32)) // secrets are hashes; the key is not used
 		if sub == "add-secret" {
 			id, secret, err := b.AddSecret(ctx, *projectID)
 			if err != nil {

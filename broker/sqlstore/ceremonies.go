@@ -1,0 +1,59 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+)
+
+// Ceremony is a row of ceremonies: a started WebAuthn registration or login, its session
+// data (opaque to the store) and when it expires.
+type Ceremony struct {
+	ID             string  `db:"id"`
+	ProjectID      string  `db:"project_id"`
+	Kind           string  `db:"kind"`
+	UserID         *string `db:"user_id"`
+	ConnectTokenID *string `db:"connect_token_id"`
+	Conditional    bool    `db:"conditional"`
+	Session        string  `db:"session"`
+	CreatedAt      int64   `db:"created_at"`
+	ExpiresAt      int64   `db:"expires_at"`
+}
+
+// InsertCeremony adds c unless its project already has limit ceremonies that are unexpired
+// at c.CreatedAt (limit 0: no cap), and reports whether it did. The count and the insert are
+// one statement, so the cap holds across replicas (give or take concurrent starts).
+func (q queries) InsertCeremony(ctx context.Context, c Ceremony, limit int) (bool, error) {
+	limit = max(limit, 0)
+	n, err := q.exec(ctx, `INSERT INTO ceremonies (id, project_id, kind, user_id, connect_token_id, conditional, session, created_at, expires_at)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
+		WHERE ? = 0 OR (SELECT COUNT(*) FROM (SELECT 1 FROM ceremonies WHERE project_id = ? AND expires_at > ? LIMIT ?) pending) < ?`,
+		c.ID, c.ProjectID, c.Kind, c.UserID, c.ConnectTokenID, c.Conditional, c.Session, c.CreatedAt, c.ExpiresAt,
+		limit, c.ProjectID, c.CreatedAt, limit, limit)
+	return n == 1, err
+}
+
+// Ceremony returns the project's ceremony id of kind, expired or not. Errors: ErrNotFound.
+func (q queries) Ceremony(ctx context.Context, projectID, id, kind string) (Ceremony, error) {
+	var c Ceremony
+	err := q.get(ctx, &c, `SELECT id, project_id, kind, user_id, connect_token_id, conditional, session, created_at, expires_at
+		FROM ceremonies WHERE id = ? AND project_id = ? AND kind = ?`, id, projectID, kind)
+	return c, err
+}
+
+// EndCeremony deletes ceremony id if it is unexpired at now. Only one caller can delete it:
+// the others get ErrNotFound, so a ceremony finishes at most once.
+func (q queries) EndCeremony(ctx context.Context, id string, now int64) error {
+	n, err := q.exec(ctx, `DELETE FROM ceremonies WHERE id = ? AND expires_at > ?`, id, now)
+	if err == nil && n != 1 {
+		err = fmt.Errorf("ceremony %s: %w", id, ErrNotFound)
+	}
+	return err
+}
+
+// DeleteCeremoniesOf deletes the project's ceremonies of user userID and those bound to an
+// unconsumed connect token for identifier, and returns how many it deleted.
+func (q queries) DeleteCeremoniesOf(ctx context.Context, projectID, userID, identifier string) (int64, error) {
+	return q.exec(ctx, `DELETE FROM ceremonies WHERE project_id = ? AND (user_id = ? OR connect_token_id IN
+		(SELECT id FROM connect_tokens WHERE project_id = ? AND identifier = ? AND consumed_at IS NULL))`,
+		projectID, userID, projectID, identifier)
+}

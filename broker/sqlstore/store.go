@@ -1,0 +1,398 @@
+// Package sqlstore is the only place where Latchkey speaks SQL: the statements of every
+// table for SQLite and PostgreSQL, prepared once and reused, the SQLite write queue,
+// transactions, and the migration runner of the one schema in package migrations.
+//
+// Each table's statements live in a file of their own, whose doc comments say what "not
+// found" returns and what is atomic. Errors come back classified: errors.Is(err, ErrNotFound)
+// for a missing row, ErrAlreadyExists for a unique violation, ErrUnavailable when the
+// database cannot answer (worth a retry by the client). Times are unix milliseconds.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// The kinds of error the store returns, checked with errors.Is.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrAlreadyExists = errors.New("already exists")
+	ErrUnavailable   = errors.New("store unavailable")
+)
+
+// Dialects.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// Store is the SQL store: a *sqlx.DB over SQLite or PostgreSQL. Its query methods run on the
+// pool; Tx offers the same methods inside one transaction.
+type Store struct {
+	queries
+	db      *sqlx.DB
+	dialect string
+	stmts   sync.Map // query -> *sqlx.Stmt, see prepared
+	wanted  sync.Map // query -> true: prepared by a transaction, to prepare on the store
+	// writing is held by this process's SQLite write in progress (nil on PostgreSQL): SQLite
+	// admits one writer, and one that finds the database locked sleeps (busy_timeout), which
+	// a queue here avoids.
+	writing chan struct{}
+}
+
+// Tx is one transaction of the store, begun by InTx. Its query methods are the store's.
+type Tx struct {
+	queries
+}
+
+// queries holds the methods of every table; it runs them on the store's pool (tx nil) or in
+// one transaction.
+type queries struct {
+	s  *Store
+	tx *sqlx.Tx
+}
+
+// Config tunes the connection pool. Zero values take the defaults, sized for a 2-core
+// machine.
+type Config struct {
+	// MaxConns caps open connections (default 10 on PostgreSQL, 4 on SQLite).
+	MaxConns int
+	// StatementTimeout bounds each PostgreSQL statement (default 5 s; SQLite waits at most
+	// 10 s for a lock instead).
+	StatementTimeout time.Duration
+}
+
+// Open opens the database named by a URL, `sqlite:PATH` or `postgres://...`, and checks that
+// it answers. It does not migrate; call Migrate. An SQLite file is created readable by its
+// owner only, in WAL mode.
+func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
+	var (
+		db      *sqlx.DB
+		dialect string
+		err     error
+	)
+	switch {
+	case strings.HasPrefix(databaseURL, "sqlite:"):
+		path := strings.TrimPrefix(databaseURL, "sqlite:")
+		path = strings.TrimPrefix(path, "//")
+		if path == "" {
+			return nil, errors.New("sqlite: database URL has no path")
+		}
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("creating database directory: %w", err)
+			}
+		}
+		// Only the owner may read the database; SQLite gives its -wal and -shm files the
+		// database file's mode.
+		if f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o600); err != nil {
+			return nil, fmt.Errorf("creating sqlite database: %w", err)
+		} else {
+			f.Close()
+		}
+		if err := sqliteWAL(ctx, path); err != nil {
+			return nil, err
+		}
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Set("_txlock", "immediate")
+		db, err = sqlx.Open("sqlite", "file:"+path+"?"+q.Encode())
+		dialect = SQLite
+		if cfg.MaxConns == 0 {
+			cfg.MaxConns = 4
+		}
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		u, perr := url.Parse(databaseURL)
+		if perr != nil {
+			return nil, errors.New("postgres: the database URL does not parse")
+		}
+		if cfg.StatementTimeout == 0 {
+			cfg.StatementTimeout = 5 * time.Second
+		}
+		q := u.Query()
+		if q.Get("statement_timeout") == "" {
+			q.Set("statement_timeout", fmt.Sprint(cfg.StatementTimeout.Milliseconds()))
+		}
+		if q.Get("connect_timeout") == "" {
+			q.Set("connect_timeout", "5")
+		}
+		u.RawQuery = q.Encode()
+		db, err = sqlx.Open("postgres", u.String())
+		dialect = Postgres
+		if cfg.MaxConns == 0 {
+			cfg.MaxConns = 10
+		}
+	default:
+		return nil, fmt.Errorf("database URL must start with sqlite: or postgres://")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening %s database: %w", dialect, err)
+	}
+	db.SetMaxOpenConns(cfg.MaxConns)
+	db.SetMaxIdleConns(cfg.MaxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s := &Store{db: db, dialect: dialect}
+	s.queries = queries{s: s}
+	if dialect == SQLite {
+		s.writing = make(chan struct{}, 1)
+	}
+	if err := s.Ping(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// sqliteWAL puts the SQLite file at path in WAL mode, which persists in the file. Switching
+// needs a moment of exclusive access, which SQLite's busy handler does not wait for, so when
+// several processes open a new file at once it is retried here rather than on every
+// connection of the pool.
+func sqliteWAL(ctx context.Context, path string) error {
+	db, err := sqlx.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return fmt.Errorf("opening sqlite database: %w", err)
+	}
+	defer db.Close()
+	for attempt := 1; ; attempt++ {
+		var mode string
+		err = db.GetContext(ctx, &mode, `PRAGMA journal_mode=WAL`)
+		if err == nil && strings.EqualFold(mode, "wal") {
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("journal mode is %s", mode)
+		}
+		if attempt == 50 {
+			return fmt.Errorf("%w: setting WAL mode: %v", ErrUnavailable, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
+		}
+	}
+}
+
+// Dialect returns SQLite or Postgres.
+func (s *Store) Dialect() string { return s.dialect }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping checks that the database answers; it returns an error wrapping ErrUnavailable if not.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// InTx runs fn in one transaction, committing if fn returns nil and rolling back otherwise;
+// fn's error comes back classified. On SQLite the transaction waits for this process's turn
+// to write first.
+func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	defer s.prepareWanted(ctx)
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return classify(err)
+	}
+	defer tx.Rollback()
+	if err := fn(&Tx{queries{s: s, tx: tx}}); err != nil {
+		return classify(err)
+	}
+	return classify(tx.Commit())
+}
+
+// lockWrites waits for this process's turn to write to SQLite (at once on PostgreSQL), or
+// for ctx to end; the caller calls unlock when its write is committed or rolled back.
+func (s *Store) lockWrites(ctx context.Context) (unlock func(), err error) {
+	if s.writing == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.writing <- struct{}{}:
+		return func() { <-s.writing }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	}
+}
+
+// prepared returns query (written with ?) as a statement prepared once for the store and
+// reused by every later call, so that the database parses and plans it once per connection
+// rather than on every call; the statements are a fixed set, so the cache is bounded. The
+// caller must not hold a connection of the store (a transaction): preparing takes one.
+func (s *Store) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sqlx.Stmt), nil
+	}
+	st, err := s.db.PreparexContext(ctx, s.db.Rebind(query))
+	if err != nil {
+		return nil, classify(err)
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sqlx.Stmt), nil
+	}
+	return st, nil
+}
+
+// prepareWanted prepares on the store the statements that transactions had to prepare for
+// themselves; InTx calls it once its transaction is over and its connection free.
+func (s *Store) prepareWanted(ctx context.Context) {
+	s.wanted.Range(func(query, _ any) bool {
+		if _, err := s.prepared(ctx, query.(string)); err == nil {
+			s.wanted.Delete(query)
+		}
+		return true
+	})
+}
+
+// stmt returns the prepared statement of query for q's pool or transaction.
+func (q queries) stmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	if q.tx == nil {
+		return q.s.prepared(ctx, query)
+	}
+	if st, ok := q.s.stmts.Load(query); ok {
+		return q.tx.StmtxContext(ctx, st.(*sqlx.Stmt)), nil
+	}
+	// The transaction holds a connection, and preparing on the store would wait for another,
+	// which a full pool of such transactions never frees: prepare on the transaction this
+	// time, and on the store once the transaction is over (see prepareWanted).
+	q.s.wanted.Store(query, true)
+	st, err := q.tx.PreparexContext(ctx, q.s.db.Rebind(query))
+	return st, classify(err)
+}
+
+// get reads one row into dest; no row is ErrNotFound.
+func (q queries) get(ctx context.Context, dest any, query string, args ...any) error {
+	st, err := q.stmt(ctx, query)
+	if err != nil {
+		return err
+	}
+	return classify(st.GetContext(ctx, dest, args...))
+}
+
+// selectRows reads every row into dest, a pointer to a slice.
+func (q queries) selectRows(ctx context.Context, dest any, query string, args ...any) error {
+	st, err := q.stmt(ctx, query)
+	if err != nil {
+		return err
+	}
+	return classify(st.SelectContext(ctx, dest, args...))
+}
+
+// exec runs a statement and returns how many rows it changed. Outside a transaction it
+// waits for this process's turn to write to SQLite.
+func (q queries) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	if q.tx == nil {
+		unlock, err := q.s.lockWrites(ctx)
+		if err != nil {
+			return 0, err
+		}
+		defer unlock()
+	}
+	st, err := q.stmt(ctx, query)
+	if err != nil {
+		return 0, err
+	}
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, classify(err)
+	}
+	n, err := res.RowsAffected()
+	return n, classify(err)
+}
+
+// execOnce runs a statement without preparing it, for statements whose text is made for one
+// call (bulk inserts of any size).
+func (q queries) execOnce(ctx context.Context, query string, args ...any) error {
+	query = q.s.db.Rebind(query)
+	var err error
+	if q.tx != nil {
+		_, err = q.tx.ExecContext(ctx, query, args...)
+	} else {
+		var unlock func()
+		if unlock, err = q.s.lockWrites(ctx); err != nil {
+			return err
+		}
+		defer unlock()
+		_, err = q.s.db.ExecContext(ctx, query, args...)
+	}
+	return classify(err)
+}
+
+// values returns rows groups of n placeholders: "(?, ?), (?, ?)".
+func values(rows, n int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
+}
+
+// classify maps driver errors to the package's error kinds, leaving others as they are.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var (
+		perr *pq.Error
+		serr *sqlite.Error
+	)
+	switch {
+	case errors.Is(err, ErrAlreadyExists), errors.Is(err, ErrUnavailable), errors.Is(err, ErrNotFound):
+		return err
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%w: %v", ErrNotFound, err)
+	case errors.As(err, &perr):
+		switch {
+		case perr.Code == "23505":
+			return fmt.Errorf("%w: %v", ErrAlreadyExists, err)
+		case strings.HasPrefix(string(perr.Code), "08"), strings.HasPrefix(string(perr.Code), "57P"),
+			perr.Code == "53300", perr.Code == "57014", perr.Code == "40001", perr.Code == "40P01":
+			// connection failures, shutdown, too many connections, statement timeout,
+			// serialization failure and deadlock: all worth a retry by the client.
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+	case errors.As(err, &serr):
+		switch serr.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %v", ErrAlreadyExists, err)
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL:
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+	case errors.Is(err, driver.ErrBadConn), isNetError(err), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, sql.ErrConnDone), errors.Is(err, context.DeadlineExceeded),
+		err.Error() == "sql: database is closed": // database/sql has no exported value for it
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return err
+}
+
+func isNetError(err error) bool {
+	var nerr net.Error
+	return errors.As(err, &nerr) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
+}

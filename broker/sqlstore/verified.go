@@ -1,0 +1,41 @@
+package sqlstore
+
+import "context"
+
+// VerifiedToken is a row of verified_tokens: the jti of a signedPasskeyData that was
+// verified once, kept until the token has expired.
+type VerifiedToken struct {
+	ProjectID  string `db:"project_id"`
+	JTI        string `db:"jti"`
+	VerifiedAt int64  `db:"verified_at"`
+	ExpiresAt  int64  `db:"expires_at"`
+}
+
+// InsertVerifiedToken records v. Of callers with one (project, jti), exactly one succeeds;
+// the others get ErrAlreadyExists. That is what makes verification single use.
+func (q queries) InsertVerifiedToken(ctx context.Context, v VerifiedToken) error {
+	_, err := q.exec(ctx, `INSERT INTO verified_tokens (project_id, jti, verified_at, expires_at) VALUES (?, ?, ?, ?)`,
+		v.ProjectID, v.JTI, v.VerifiedAt, v.ExpiresAt)
+	return err
+}
+
+// expiringTables are the tables whose rows expire, with their key column.
+var expiringTables = []struct{ table, key string }{
+	{"ceremonies", "id"}, {"connect_tokens", "id"}, {"verified_tokens", "jti"},
+}
+
+// DeleteExpired removes ceremonies, connect tokens and verified jtis that expired before now,
+// at most limit rows of each table, and returns how many rows it removed. Each table's batch
+// is one statement of its own, so replicas sweeping at once do not conflict.
+func (q queries) DeleteExpired(ctx context.Context, now int64, limit int) (int64, error) {
+	var total int64
+	for _, t := range expiringTables {
+		n, err := q.exec(ctx, `DELETE FROM `+t.table+` WHERE `+t.key+` IN
+			(SELECT `+t.key+` FROM `+t.table+` WHERE expires_at < ? LIMIT ?)`, now, limit)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
