@@ -436,3 +436,28 @@ func TestCeremonyLifetime(t *testing.T) {
 		e.unchanged(t, before)
 	})
 }
+
+// Signature counters are 32-bit unsigned: values from 2^31 up to 2^32-1 must sign in on both
+// dialects (PostgreSQL once typed the counter parameter as a 32-bit signed integer).
+func TestLoginWithLargeCounters(t *testing.T) {
+	forDialects(t, func(t *testing.T, e *env) {
+		a := newAuthenticator()
+		pk := e.register(t, a, "alice")
+		for _, want := range []uint32{1 << 31, 1<<31 + 1, 1<<32 - 1} {
+			a.SetCounter(pk.ID, want-1) // the next assertion adds CountStep (1)
+			start := e.startLogin(t, broker.LoginRequest{Identifier: "alice"})
+			if _, err := e.Broker.FinishLogin(e.ctx, e.pid, start.CeremonyID, get(t, a, start)); err != nil {
+				t.Fatalf("FinishLogin() with counter %d = %v", want, err)
+			}
+			got, err := e.Broker.PasskeyByID(e.ctx, e.pid, pk.ID)
+			if err != nil || got.SignCount != int64(want) {
+				t.Fatalf("stored counter after a login with %d = %d, %v", want, got.SignCount, err)
+			}
+		}
+		// And the counter rule still holds at the top of the range.
+		a.SetCounter(pk.ID, 1<<32-2)
+		start := e.startLogin(t, broker.LoginRequest{Identifier: "alice"})
+		_, err := e.Broker.FinishLogin(e.ctx, e.pid, start.CeremonyID, get(t, a, start))
+		wantErr(t, "FinishLogin() with a counter equal to the stored 2^32-1", err, broker.ErrVerificationFailed)
+	})
+}

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/latchkey/latchkey/broker/sqlstore"
 	"github.com/latchkey/latchkey/signeddata"
@@ -95,4 +96,38 @@ func (b *Broker) verifySignedData(ctx context.Context, projectID, token, usernam
 // now, at most limit rows of each, and returns how many rows it removed.
 func (b *Broker) DeleteExpired(ctx context.Context, limit int) (int64, error) {
 	return b.store.DeleteExpired(ctx, ms(b.Now()), limit)
+}
+
+// SweepResult is what one SweepExpired did.
+type SweepResult struct {
+	Deleted int64 // rows removed
+	Batches int   // DeleteExpired calls made
+	// Backlog is how many expired rows are left: 0 unless the time budget ran out first.
+	Backlog int64
+}
+
+// SweepExpired calls DeleteExpired with batches of batch rows until one removes nothing or
+// budget has passed (on the broker's clock), so that a sweep keeps up with any rate of
+// expiry, and counts the expired rows left. Replicas may sweep at once: each batch is
+// statements of its own, and a row deleted by one is skipped by the others.
+func (b *Broker) SweepExpired(ctx context.Context, batch int, budget time.Duration) (SweepResult, error) {
+	var r SweepResult
+	start := b.Now()
+	for {
+		n, err := b.DeleteExpired(ctx, batch)
+		r.Deleted += n
+		r.Batches++
+		if err != nil {
+			return r, err
+		}
+		if n == 0 {
+			return r, nil
+		}
+		if b.Now().Sub(start) >= budget {
+			break
+		}
+	}
+	var err error
+	r.Backlog, err = b.store.ExpiredBacklog(ctx, ms(b.Now()))
+	return r, err
 }

@@ -287,3 +287,36 @@ func TestDeleteExpiredHonoursLimit(t *testing.T) {
 		}
 	})
 }
+
+// SweepExpired repeats batches until none is left, so the sweep keeps up with any rate of
+// expiry; when its time budget runs out first, it reports the backlog left.
+func TestSweepExpired(t *testing.T) {
+	forDialects(t, func(t *testing.T, e *env) {
+		for range 25 {
+			e.mintReq(t, broker.MintRequest{Type: "passkey-list", Data: broker.ConnectTokenData{Identifier: "alice"}, MaxLifetimeInSeconds: lifetime(1)})
+		}
+		for range 3 {
+			e.startLogin(t, broker.LoginRequest{})
+		}
+		e.mint(t, connecttoken.TypeList, "bob") // lives 10 minutes: not expired
+		e.clock.Advance(broker.CeremonyLifetime + time.Second)
+		e.mint(t, connecttoken.TypeList, "carol")
+		// Expired now: 25 tokens and 3 ceremonies.
+
+		// A budget of 0 on a stopped clock allows one batch.
+		r, err := e.Broker.SweepExpired(e.ctx, 2, 0)
+		if want := (broker.SweepResult{Deleted: 4, Batches: 1, Backlog: 24}); err != nil || r != want {
+			t.Errorf("SweepExpired(batch 2, budget 0) = %+v, %v; want %+v", r, err, want)
+		}
+		r, err = e.Broker.SweepExpired(e.ctx, 2, time.Hour)
+		// 23 tokens in batches of 2 (12 batches, the first with the last ceremony), then an
+		// empty batch.
+		if want := (broker.SweepResult{Deleted: 24, Batches: 13}); err != nil || r != want {
+			t.Errorf("SweepExpired(batch 2, budget 1h) = %+v, %v; want %+v", r, err, want)
+		}
+		counts := e.Counts(t)
+		if counts["ceremonies"] != 0 || counts["connect_tokens"] != 2 {
+			t.Errorf("after the sweep: %d ceremonies, %d connect tokens; want 0 and 2 (bob's and carol's)", counts["ceremonies"], counts["connect_tokens"])
+		}
+	})
+}

@@ -39,3 +39,17 @@ func (q queries) DeleteExpired(ctx context.Context, now int64, limit int) (int64
 	}
 	return total, nil
 }
+
+// ExpiredBacklog returns how many ceremonies, connect tokens and verified jtis expired
+// before now and are still stored.
+func (q queries) ExpiredBacklog(ctx context.Context, now int64) (int64, error) {
+	var total int64
+	for _, t := range expiringTables {
+		var n int64
+		if err := q.get(ctx, &n, `SELECT COUNT(*) FROM `+t.table+` WHERE expires_at < ?`, now); err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}

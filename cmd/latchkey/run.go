@@ -276,7 +276,8 @@ func serveHTTP(ctx context.Context, b *broker.Broker, cfg serverConfig) error {
 	return nil
 }
 
-// sweepExpired deletes expired ceremonies, tokens and jtis every minute, in bounded batches.
+// sweepExpired deletes expired ceremonies, tokens and jtis every minute, in batches of 1,000
+// rows repeated until none is left or 20 s have passed, and logs what is left.
 func sweepExpired(ctx context.Context, b *broker.Broker, log *slog.Logger) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -285,10 +286,15 @@ func sweepExpired(ctx context.Context, b *broker.Broker, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := b.DeleteExpired(ctx, 1000); err != nil {
-				log.Warn("deleting expired rows", slog.String("error", err.Error()))
-			} else if n > 0 {
-				log.Info("deleted expired rows", slog.Int64("rows", n))
+			r, err := b.SweepExpired(ctx, 1000, 20*time.Second)
+			switch {
+			case err != nil:
+				log.Warn("deleting expired rows", slog.String("error", err.Error()), slog.Int64("rows", r.Deleted))
+			case r.Backlog > 0:
+				log.Warn("deleted expired rows, backlog left", slog.Int64("rows", r.Deleted), slog.Int("batches", r.Batches),
+					slog.Int64("backlog", r.Backlog))
+			case r.Deleted > 0:
+				log.Info("deleted expired rows", slog.Int64("rows", r.Deleted), slog.Int("batches", r.Batches), slog.Int64("backlog", 0))
 			}
 		}
 	}
