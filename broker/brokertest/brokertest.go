@@ -1,7 +1,7 @@
 // Package brokertest provides what tests of Latchkey share: a fresh store per test (SQLite
 // in a temporary directory, or a schema of its own on the PostgreSQL server named by
-// LATCHKEY_TEST_DATABASE_URL), a broker with a development project, and a software
-// authenticator that answers WebAuthn options as a browser and authenticator would.
+// LATCHKEY_TEST_DATABASE_URL), a broker with a development project, and headless Chromium.
+// The software authenticator the tests sign with is package softauthn.
 package brokertest
 
 import (
@@ -18,6 +18,7 @@ import (
 	_ "github.com/lib/pq" // the PostgreSQL driver, for creating test schemas
 
 	"github.com/latchkey/latchkey/broker"
+	"github.com/latchkey/latchkey/broker/softauthn"
 )
 
 // Require skips the test with reason, or fails it when LATCHKEY_TEST_REQUIRE=1 (as in CI),
@@ -98,9 +99,10 @@ type Fixture struct {
 	APISecret string
 }
 
-// Origin and RPID of the fixture's project.
+// Origin and RPID of the fixture's project; RPID is the one softauthn's forged
+// authenticator data is for.
 const (
-	RPID   = "localhost"
+	RPID   = softauthn.DefaultRPID
 	Origin = "http://localhost:8080"
 )
 
