@@ -9,6 +9,7 @@ import (
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 	"github.com/latchkey/latchkey/connecttoken"
 )
 
@@ -23,13 +24,13 @@ const benchUsers = 50
 type benchFixture struct {
 	*brokertest.Fixture
 	ctx   context.Context
-	auth  *brokertest.Authenticator
+	auth  *softauthn.Authenticator
 	users []string
 }
 
 func newBenchFixture(b *testing.B, dialect string) *benchFixture {
 	b.Helper()
-	f := &benchFixture{Fixture: brokertest.New(b, dialect), ctx: context.Background(), auth: brokertest.NewAuthenticator(brokertest.RPID, brokertest.Origin)}
+	f := &benchFixture{Fixture: brokertest.New(b, dialect), ctx: context.Background(), auth: softauthn.NewAuthenticator(brokertest.RPID, brokertest.Origin)}
 	// A counter that stays 0, as synced passkeys keep it, so that logins may repeat in any order.
 	f.auth.CountStep = 0
 	// BenchmarkStartLogin leaves its ceremonies pending, more of them than the default cap.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 	"github.com/latchkey/latchkey/broker/sqlstore"
 	"github.com/latchkey/latchkey/connecttoken"
 	"github.com/latchkey/latchkey/signeddata"
@@ -55,7 +56,7 @@ func (e *env) rawExec(t *testing.T, query string, args ...any) {
 	}
 }
 
-func (e *env) loginOn(t *testing.T, b *broker.Broker, a *brokertest.Authenticator, identifier string) (broker.LoginResult, error) {
+func (e *env) loginOn(t *testing.T, b *broker.Broker, a *softauthn.Authenticator, identifier string) (broker.LoginResult, error) {
 	t.Helper()
 	start, err := b.StartLogin(e.ctx, e.pid, broker.LoginRequest{Identifier: identifier})
 	if err != nil || start.PublicKey == nil {
@@ -81,7 +82,7 @@ func TestProjectConfigurationChangedElsewhereIsSeenWithinCacheTTL(t *testing.T) 
 		if err != nil || !p.AllowsWebOrigin(newOrigin) {
 			t.Errorf("CachedProject() %v after the change = %+v, %v; want origin %s allowed", broker.CacheTTL, p, err, newOrigin)
 		}
-		fromNew := brokertest.NewAuthenticator(brokertest.RPID, newOrigin)
+		fromNew := softauthn.NewAuthenticator(brokertest.RPID, newOrigin)
 		fromNew.Import(a, pk.ID)
 		if _, err := e.loginOn(t, b2, fromNew, "alice"); err != nil {
 			t.Errorf("login from %s on the replica %v after the change = %v", newOrigin, broker.CacheTTL, err)

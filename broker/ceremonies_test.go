@@ -14,6 +14,7 @@ import (
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 	"github.com/latchkey/latchkey/connecttoken"
 )
 
@@ -62,7 +63,7 @@ func TestUsernamelessLogin(t *testing.T) {
 
 		for _, tc := range []struct {
 			name     string
-			a        *brokertest.Authenticator
+			a        *softauthn.Authenticator
 			username string
 			credID   string
 		}{

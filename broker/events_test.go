@@ -15,6 +15,7 @@ import (
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 	"github.com/latchkey/latchkey/connecttoken"
 )
 
@@ -277,7 +278,7 @@ func TestEventsOfFailures(t *testing.T) {
 		t.Run("verification failed", func(t *testing.T) {
 			before := e.events(t, broker.EventQuery{})
 			start := e.startLogin(t, broker.LoginRequest{Identifier: "alice"})
-			evil := brokertest.NewAuthenticator(brokertest.RPID, "https://evil.example")
+			evil := softauthn.NewAuthenticator(brokertest.RPID, "https://evil.example")
 			evil.Import(a, pk.ID)
 			_, err := e.Broker.FinishLogin(e.ctx, e.pid, start.CeremonyID, getWith(t, evil, start, pk.ID))
 			wantErr(t, "FinishLogin(phished)", err, broker.ErrVerificationFailed)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 	"github.com/latchkey/latchkey/connecttoken"
 )
 
@@ -16,7 +17,7 @@ import (
 // has started an identifier-first login.
 type loginScene struct {
 	*env
-	alice  *brokertest.Authenticator
+	alice  *softauthn.Authenticator
 	credID string
 	start  broker.LoginStart
 }
@@ -30,8 +31,8 @@ func newLoginScene(t *testing.T, dialect string) *loginScene {
 }
 
 // cloneOf returns an authenticator for rpID and origin holding a copy of alice's credential.
-func (s *loginScene) cloneOf(rpID, origin string) *brokertest.Authenticator {
-	a := brokertest.NewAuthenticator(rpID, origin)
+func (s *loginScene) cloneOf(rpID, origin string) *softauthn.Authenticator {
+	a := softauthn.NewAuthenticator(rpID, origin)
 	a.Import(s.alice, s.credID)
 	return a
 }
@@ -125,7 +126,7 @@ func TestFinishLoginFailures(t *testing.T) {
 		{
 			name: "authenticatorData flags byte flipped",
 			answer: func(t *testing.T, s *loginScene) (string, []byte) {
-				return s.start.CeremonyID, brokertest.Tamper(get(t, s.alice, s.start), "authenticatorData", func(b []byte) []byte {
+				return s.start.CeremonyID, softauthn.Tamper(get(t, s.alice, s.start), "authenticatorData", func(b []byte) []byte {
 					b[32] ^= 0x04 // UV
 					return b
 				})
@@ -135,7 +136,7 @@ func TestFinishLoginFailures(t *testing.T) {
 		{
 			name: "authenticatorData counter raised",
 			answer: func(t *testing.T, s *loginScene) (string, []byte) {
-				return s.start.CeremonyID, brokertest.Tamper(get(t, s.alice, s.start), "authenticatorData", func(b []byte) []byte {
+				return s.start.CeremonyID, softauthn.Tamper(get(t, s.alice, s.start), "authenticatorData", func(b []byte) []byte {
 					b[36]++
 					return b
 				})
@@ -145,7 +146,7 @@ func TestFinishLoginFailures(t *testing.T) {
 		{
 			name: "signature byte flipped",
 			answer: func(t *testing.T, s *loginScene) (string, []byte) {
-				return s.start.CeremonyID, brokertest.Tamper(get(t, s.alice, s.start), "signature", func(b []byte) []byte {
+				return s.start.CeremonyID, softauthn.Tamper(get(t, s.alice, s.start), "signature", func(b []byte) []byte {
 					b[len(b)-1] ^= 0x01
 					return b
 				})
@@ -171,7 +172,7 @@ func TestFinishLoginFailures(t *testing.T) {
 					t.Fatalf("FinishAppend(bob) = %v", err)
 				}
 				start := s.startLogin(t, broker.LoginRequest{})
-				return start.CeremonyID, brokertest.Tamper(get(t, s.alice, start), "userHandle", func([]byte) []byte {
+				return start.CeremonyID, softauthn.Tamper(get(t, s.alice, start), "userHandle", func([]byte) []byte {
 					return unb64(t, bobHandle)
 				})
 			},
@@ -231,7 +232,7 @@ func TestFinishLoginFailures(t *testing.T) {
 // appendScene is a store where alice's app has minted an append token and started a ceremony.
 type appendScene struct {
 	*env
-	alice *brokertest.Authenticator
+	alice *softauthn.Authenticator
 	token broker.ConnectToken
 	start broker.AppendStart
 }
@@ -256,14 +257,14 @@ func TestFinishAppendFailures(t *testing.T) {
 		{
 			name: "wrong origin",
 			answer: func(t *testing.T, s *appendScene) (string, []byte) {
-				return s.start.CeremonyID, create(t, brokertest.NewAuthenticator(brokertest.RPID, "https://evil.example"), s.start)
+				return s.start.CeremonyID, create(t, softauthn.NewAuthenticator(brokertest.RPID, "https://evil.example"), s.start)
 			},
 			want: broker.ErrVerificationFailed,
 		},
 		{
 			name: "wrong RP ID hash",
 			answer: func(t *testing.T, s *appendScene) (string, []byte) {
-				return s.start.CeremonyID, create(t, brokertest.NewAuthenticator("evil.example", brokertest.Origin), s.start)
+				return s.start.CeremonyID, create(t, softauthn.NewAuthenticator("evil.example", brokertest.Origin), s.start)
 			},
 			want: broker.ErrVerificationFailed,
 		},
@@ -486,7 +487,7 @@ func TestLoginWithCredentialOfAnotherProject(t *testing.T) {
 func tamper(t *testing.T, credential []byte, field, old, new string) []byte {
 	t.Helper()
 	found := false
-	out := brokertest.Tamper(credential, field, func(b []byte) []byte {
+	out := softauthn.Tamper(credential, field, func(b []byte) []byte {
 		found = bytes.Contains(b, []byte(old))
 		return bytes.Replace(b, []byte(old), []byte(new), 1)
 	})

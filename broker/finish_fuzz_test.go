@@ -9,10 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/descope/virtualwebauthn"
-
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 	"github.com/latchkey/latchkey/connecttoken"
 	"github.com/latchkey/latchkey/signeddata"
 )
@@ -85,46 +84,47 @@ func FuzzFinishAppend(f *testing.F) {
 			tb.Fatal(err)
 		}
 		raw, _ := json.Marshal(start.PublicKey)
-		ceremony, challenge = start.CeremonyID, brokertest.ChallengeOf(raw)
+		ceremony, challenge = start.CeremonyID, softauthn.ChallengeOf(raw)
 	}
 	restart(f)
 
 	// Seeds: valid attestation objects of each format the forging authenticator makes, and
 	// known-bad ones.
-	uv := byte(brokertest.FlagUP | brokertest.FlagUV)
-	cd := brokertest.ClientData("webauthn.create", "@CHALLENGE@", "@ORIGIN@")
+	uv := byte(softauthn.FlagUP | softauthn.FlagUV)
+	cd := softauthn.ClientData("webauthn.create", "@CHALLENGE@", "@ORIGIN@")
 	add := func(clientData, attObj, credID []byte, transport, ext string) {
 		f.Add(clientData, attObj, credID, transport, ext)
 	}
-	for _, k := range []brokertest.Key{brokertest.NewES256Key(), brokertest.NewEd25519Key(), brokertest.NewRSAKey(2048)} {
-		ad := brokertest.AuthData{Flags: uv | brokertest.FlagAT, Attested: true, AAGUID: make([]byte, 16), CredID: k.ID, PublicKey: k.COSE()}
-		add(cd, brokertest.AttestationObject("none", nil, ad.Bytes()), k.ID, "internal", `{}`)
-		add(cd, brokertest.AttestationObject("packed", map[string]any{"alg": int64(-7), "sig": []byte{0x30, 0x00}}, ad.Bytes()), k.ID, "usb", `{"credProps":{"rk":true}}`)
+	for _, k := range []softauthn.Key{softauthn.NewES256Key(), softauthn.NewEd25519Key(), softauthn.NewRSAKey(2048)} {
+		ad := softauthn.AuthData{Flags: uv | softauthn.FlagAT, Attested: true, AAGUID: make([]byte, 16), CredID: k.ID, PublicKey: k.COSE()}
+		add(cd, softauthn.AttestationObject("none", nil, ad.Bytes()), k.ID, "internal", `{}`)
+		add(cd, softauthn.AttestationObject("packed", map[string]any{"alg": int64(-7), "sig": []byte{0x30, 0x00}}, ad.Bytes()), k.ID, "usb", `{"credProps":{"rk":true}}`)
 		noUV := ad
-		noUV.Flags = brokertest.FlagUP | brokertest.FlagAT
-		add(cd, brokertest.AttestationObject("none", nil, noUV.Bytes()), k.ID, "hybrid", `{}`)
+		noUV.Flags = softauthn.FlagUP | softauthn.FlagAT
+		add(cd, softauthn.AttestationObject("none", nil, noUV.Bytes()), k.ID, "hybrid", `{}`)
 		ed := ad
-		ed.Flags |= brokertest.FlagED
-		ed.Extensions = brokertest.CBOR(map[string]any{"credProtect": 2})
-		add(cd, brokertest.AttestationObject("none", nil, ed.Bytes()), k.ID, "nfc", `{}`)
+		ed.Flags |= softauthn.FlagED
+		ed.Extensions = softauthn.CBOR(map[string]any{"credProtect": 2})
+		add(cd, softauthn.AttestationObject("none", nil, ed.Bytes()), k.ID, "nfc", `{}`)
 	}
-	ec := brokertest.NewES256Key()
-	attKey, cert := brokertest.NewAttestationCert(make([]byte, 16))
+	ec := softauthn.NewES256Key()
+	attKey, cert := softauthn.NewAttestationCert(make([]byte, 16))
 	var reg map[string]any
 	_ = json.Unmarshal(ec.PackedRegistration([]byte(`{"challenge":"AAAA"}`), brokertest.Origin, uv, make([]byte, 16), attKey, cert), &reg)
 	if r, ok := reg["response"].(map[string]any); ok {
 		att, _ := unb64Maybe(r["attestationObject"].(string))
 		add(cd, att, ec.ID, "internal", `{}`)
 	}
-	// virtualwebauthn's packed self attestation (its signature covers another challenge).
-	va := virtualwebauthn.NewAuthenticator()
-	vc := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
-	opts := virtualwebauthn.AttestationOptions{Challenge: []byte("0123456789abcdef"), RelyingPartyID: brokertest.RPID, UserID: "u"}
-	var vr map[string]any
-	_ = json.Unmarshal([]byte(virtualwebauthn.CreateAttestationResponse(virtualwebauthn.RelyingParty{ID: brokertest.RPID, Origin: brokertest.Origin}, va, vc, opts)), &vr)
-	if r, ok := vr["response"].(map[string]any); ok {
+	// The software authenticator's packed self attestation (its signature covers another
+	// challenge).
+	sa := softauthn.NewAuthenticator(brokertest.RPID, brokertest.Origin)
+	var sr map[string]any
+	if raw, err := sa.Create([]byte(`{"challenge":"MDEyMzQ1Njc4OWFiY2RlZg","rp":{"id":"localhost"},"user":{"id":"dQ"}}`)); err == nil {
+		_ = json.Unmarshal(raw, &sr)
+	}
+	if r, ok := sr["response"].(map[string]any); ok {
 		att, _ := unb64Maybe(r["attestationObject"].(string))
-		add(cd, att, vc.ID, "internal", `{}`)
+		add(cd, att, sa.Creds[0].ID, "internal", `{}`)
 	}
 	for _, bad := range [][]byte{nil, {0xa0}, {0xa3}, {0x9f, 0xff}, {0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
 		bytes.Repeat([]byte{0x81}, 64), {0xbf, 0x63, 'f', 'm', 't', 0x64, 'n', 'o', 'n', 'e', 0xff}} {
@@ -184,7 +184,7 @@ func FuzzFinishLogin(f *testing.F) {
 	if _, err := b.SetPolicy(ctx, pid, p.Policy); err != nil {
 		f.Fatal(err)
 	}
-	key := brokertest.NewES256Key()
+	key := softauthn.NewES256Key()
 	tok, err := b.MintConnectToken(ctx, pid, broker.MintRequest{Type: string(connecttoken.TypeAppend),
 		Data: broker.ConnectTokenData{Identifier: "fuzz", DisplayName: "Fuzz"}})
 	if err != nil {
@@ -196,7 +196,7 @@ func FuzzFinishLogin(f *testing.F) {
 	}
 	creation, _ := json.Marshal(start.PublicKey)
 	if _, err := b.FinishAppend(ctx, pid, start.CeremonyID,
-		key.Registration(creation, brokertest.Origin, brokertest.FlagUP|brokertest.FlagUV, nil, nil)); err != nil {
+		key.Registration(creation, brokertest.Origin, softauthn.FlagUP|softauthn.FlagUV, nil, nil)); err != nil {
 		f.Fatal(err)
 	}
 	var opts struct {
@@ -223,7 +223,7 @@ func FuzzFinishLogin(f *testing.F) {
 			tb.Fatalf("StartLogin(%+v) = %+v, %v", req, s, err)
 		}
 		raw, _ := json.Marshal(s.PublicKey)
-		ceremonies[usernameless].id, ceremonies[usernameless].challenge = s.CeremonyID, brokertest.ChallengeOf(raw)
+		ceremonies[usernameless].id, ceremonies[usernameless].challenge = s.CeremonyID, softauthn.ChallengeOf(raw)
 	}
 	restart(f, false)
 	restart(f, true)
@@ -231,20 +231,20 @@ func FuzzFinishLogin(f *testing.F) {
 	// mode: bit 0 signs authData with the passkey's key (else sig is used), bit 1 sends the
 	// passkey's user handle (else userHandle, none if empty), bit 2 sends the passkey's
 	// credential ID (else credID), bit 3 the usernameless ceremony.
-	cd := brokertest.ClientData("webauthn.get", "@CHALLENGE@", "@ORIGIN@")
-	good := brokertest.AuthData{Flags: brokertest.FlagUP | brokertest.FlagUV}
+	cd := softauthn.ClientData("webauthn.get", "@CHALLENGE@", "@ORIGIN@")
+	good := softauthn.AuthData{Flags: softauthn.FlagUP | softauthn.FlagUV}
 	for _, mode := range []uint8{0b0111, 0b1111, 0b0101, 0b1101} {
 		f.Add(cd, good.Bytes(), []byte(nil), []byte(nil), []byte(nil), mode)
 	}
-	for _, ad := range []brokertest.AuthData{
-		{Flags: brokertest.FlagUP},
-		{Flags: brokertest.FlagUV},
-		{Flags: brokertest.FlagUP | brokertest.FlagUV | brokertest.FlagED, Extensions: brokertest.CBOR(map[string]any{"x": 1})},
-		{Flags: brokertest.FlagUP | brokertest.FlagUV | brokertest.FlagED, Extensions: []byte{0xff}},
-		{Flags: brokertest.FlagUP | brokertest.FlagUV, Extensions: []byte{0xa0}},
-		{Flags: brokertest.FlagUP | brokertest.FlagUV | brokertest.FlagAT, Attested: true, CredID: key.ID, PublicKey: key.COSE()},
-		{Flags: brokertest.FlagUP | brokertest.FlagUV | brokertest.FlagBS},
-		{Flags: brokertest.FlagUP | brokertest.FlagUV, RPIDHash: make([]byte, 32)},
+	for _, ad := range []softauthn.AuthData{
+		{Flags: softauthn.FlagUP},
+		{Flags: softauthn.FlagUV},
+		{Flags: softauthn.FlagUP | softauthn.FlagUV | softauthn.FlagED, Extensions: softauthn.CBOR(map[string]any{"x": 1})},
+		{Flags: softauthn.FlagUP | softauthn.FlagUV | softauthn.FlagED, Extensions: []byte{0xff}},
+		{Flags: softauthn.FlagUP | softauthn.FlagUV, Extensions: []byte{0xa0}},
+		{Flags: softauthn.FlagUP | softauthn.FlagUV | softauthn.FlagAT, Attested: true, CredID: key.ID, PublicKey: key.COSE()},
+		{Flags: softauthn.FlagUP | softauthn.FlagUV | softauthn.FlagBS},
+		{Flags: softauthn.FlagUP | softauthn.FlagUV, RPIDHash: make([]byte, 32)},
 	} {
 		f.Add(cd, ad.Bytes(), []byte(nil), []byte(nil), []byte(nil), uint8(0b0111))
 	}
@@ -269,13 +269,13 @@ func FuzzFinishLogin(f *testing.F) {
 		if mode&4 != 0 {
 			credID = key.ID
 		}
-		body := brokertest.AssertionJSON(credID, clientData, authData, sig, userHandle)
+		body := softauthn.AssertionJSON(credID, clientData, authData, sig, userHandle)
 		res, err := b.FinishLogin(ctx, pid, c.id, body)
 		if err != nil {
 			checkFinishError(t, "FinishLogin", err)
 			return
 		}
-		if len(authData) < 33 || authData[32]&brokertest.FlagUP == 0 || authData[32]&brokertest.FlagUV == 0 {
+		if len(authData) < 33 || authData[32]&softauthn.FlagUP == 0 || authData[32]&softauthn.FlagUV == 0 {
 			t.Fatalf("FinishLogin accepted authenticator data %x without UP and UV", authData)
 		}
 		claims, err := signeddata.Verify(res.SignedPasskeyData, keys, pid, b.Now(), signeddata.DefaultLeeway)

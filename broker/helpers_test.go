@@ -2,8 +2,6 @@ package broker_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -13,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/descope/virtualwebauthn"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 	"github.com/latchkey/latchkey/connecttoken"
 	"github.com/latchkey/latchkey/signeddata"
 )
@@ -99,8 +97,8 @@ func (e *env) addProject(t *testing.T) *env {
 	return e.inProject(p)
 }
 
-func newAuthenticator() *brokertest.Authenticator {
-	return brokertest.NewAuthenticator(brokertest.RPID, brokertest.Origin)
+func newAuthenticator() *softauthn.Authenticator {
+	return softauthn.NewAuthenticator(brokertest.RPID, brokertest.Origin)
 }
 
 func mustJSON(t *testing.T, v any) []byte {
@@ -143,43 +141,17 @@ func (e *env) startAppend(t *testing.T, identifier string) broker.AppendStart {
 }
 
 // create has a answer the options of start.
-//
-// The software authenticator encodes a P-256 key's coordinates with big.Int.Bytes, which
-// drops leading zero bytes, so about one key in 128 has a short coordinate that go-webauthn
-// rightly refuses. create throws such a credential away and asks again, so that no test
-// fails at random.
-func create(t *testing.T, a *brokertest.Authenticator, start broker.AppendStart) []byte {
+func create(t *testing.T, a *softauthn.Authenticator, start broker.AppendStart) []byte {
 	t.Helper()
-	for range 20 {
-		cred, err := a.Create(mustJSON(t, start.PublicKey))
-		if err != nil {
-			t.Fatalf("Authenticator.Create() = %v", err)
-		}
-		if last := a.Creds[len(a.Creds)-1]; wellEncoded(t, last) {
-			return cred
-		}
-		a.Creds = a.Creds[:len(a.Creds)-1]
-	}
-	t.Fatalf("Authenticator.Create() made 20 badly encoded keys in a row")
-	return nil
-}
-
-// wellEncoded reports whether both coordinates of cred's P-256 key take 32 bytes.
-func wellEncoded(t *testing.T, cred virtualwebauthn.Credential) bool {
-	t.Helper()
-	k, err := x509.ParsePKCS8PrivateKey(cred.Key.Data)
+	cred, err := a.Create(mustJSON(t, start.PublicKey))
 	if err != nil {
-		t.Fatalf("parsing the authenticator's key: %v", err)
+		t.Fatalf("Authenticator.Create() = %v", err)
 	}
-	ec, ok := k.(*ecdsa.PrivateKey)
-	if !ok {
-		t.Fatalf("the authenticator's key is a %T, want ECDSA", k)
-	}
-	return len(ec.X.Bytes()) == 32 && len(ec.Y.Bytes()) == 32
+	return cred
 }
 
 // register runs a whole append ceremony for identifier with a and returns the new passkey.
-func (e *env) register(t *testing.T, a *brokertest.Authenticator, identifier string) broker.Passkey {
+func (e *env) register(t *testing.T, a *softauthn.Authenticator, identifier string) broker.Passkey {
 	t.Helper()
 	start := e.startAppend(t, identifier)
 	pk, err := e.Broker.FinishAppend(e.ctx, e.pid, start.CeremonyID, create(t, a, start))
@@ -202,7 +174,7 @@ func (e *env) startLogin(t *testing.T, req broker.LoginRequest) broker.LoginStar
 }
 
 // get has a answer the options of start.
-func get(t *testing.T, a *brokertest.Authenticator, start broker.LoginStart) []byte {
+func get(t *testing.T, a *softauthn.Authenticator, start broker.LoginStart) []byte {
 	t.Helper()
 	cred, err := a.Get(mustJSON(t, start.PublicKey))
 	if err != nil {
@@ -212,7 +184,7 @@ func get(t *testing.T, a *brokertest.Authenticator, start broker.LoginStart) []b
 }
 
 // getWith has a answer the options of start with credential credID.
-func getWith(t *testing.T, a *brokertest.Authenticator, start broker.LoginStart, credID string) []byte {
+func getWith(t *testing.T, a *softauthn.Authenticator, start broker.LoginStart, credID string) []byte {
 	t.Helper()
 	cred, err := a.GetWith(mustJSON(t, start.PublicKey), credID)
 	if err != nil {
@@ -222,7 +194,7 @@ func getWith(t *testing.T, a *brokertest.Authenticator, start broker.LoginStart,
 }
 
 // login runs a whole login ceremony with a.
-func (e *env) login(t *testing.T, a *brokertest.Authenticator, req broker.LoginRequest) broker.LoginResult {
+func (e *env) login(t *testing.T, a *softauthn.Authenticator, req broker.LoginRequest) broker.LoginResult {
 	t.Helper()
 	start := e.startLogin(t, req)
 	res, err := e.Broker.FinishLogin(e.ctx, e.pid, start.CeremonyID, get(t, a, start))
@@ -284,13 +256,13 @@ func kidOf(t *testing.T, token string) string {
 
 // attestWith answers creation options with an existing credential, as a misbehaving
 // authenticator that ignores excludeCredentials would.
-func attestWith(t *testing.T, rp virtualwebauthn.RelyingParty, cred virtualwebauthn.Credential, start broker.AppendStart) []byte {
+func attestWith(t *testing.T, rp softauthn.RelyingParty, cred softauthn.Credential, start broker.AppendStart) []byte {
 	t.Helper()
-	opts, err := virtualwebauthn.ParseAttestationOptions(string(mustJSON(t, start.PublicKey)))
+	att, err := softauthn.NewAuthenticator(rp.ID, rp.Origin).Attest(mustJSON(t, start.PublicKey), cred)
 	if err != nil {
-		t.Fatalf("ParseAttestationOptions: %v", err)
+		t.Fatalf("Authenticator.Attest() = %v", err)
 	}
-	return []byte(virtualwebauthn.CreateAttestationResponse(rp, virtualwebauthn.NewAuthenticator(), cred, *opts))
+	return att
 }
 
 // unchanged fails the test if the store differs from the snapshot before.

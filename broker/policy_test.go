@@ -12,6 +12,7 @@ import (
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 	"github.com/latchkey/latchkey/connecttoken"
 )
 
@@ -235,17 +236,17 @@ func TestUserVerificationRequired(t *testing.T) {
 
 // forgeAppend starts an append ceremony for identifier and answers it with the forging
 // authenticator's key k (attestation "none"), flags UP|UV and aaguid.
-func (e *env) forgeAppend(t *testing.T, identifier string, k brokertest.Key, aaguid []byte) (broker.AppendStart, []byte) {
+func (e *env) forgeAppend(t *testing.T, identifier string, k softauthn.Key, aaguid []byte) (broker.AppendStart, []byte) {
 	t.Helper()
 	start := e.startAppend(t, identifier)
-	return start, k.Registration(mustJSON(t, start.PublicKey), brokertest.Origin, brokertest.FlagUP|brokertest.FlagUV, aaguid, nil)
+	return start, k.Registration(mustJSON(t, start.PublicKey), brokertest.Origin, softauthn.FlagUP|softauthn.FlagUV, aaguid, nil)
 }
 
 func TestAlgorithmPolicy(t *testing.T) {
 	forDialects(t, func(t *testing.T, e *env) {
-		rsaKey, edKey, ecKey := brokertest.NewRSAKey(2048), brokertest.NewEd25519Key(), brokertest.NewES256Key()
+		rsaKey, edKey, ecKey := softauthn.NewRSAKey(2048), softauthn.NewEd25519Key(), softauthn.NewES256Key()
 		e.setPolicy(t, func(p *broker.Policy) { p.Algorithms = []int64{-7} })
-		for name, k := range map[string]brokertest.Key{"RS256": rsaKey, "EdDSA": edKey} {
+		for name, k := range map[string]softauthn.Key{"RS256": rsaKey, "EdDSA": edKey} {
 			start, cred := e.forgeAppend(t, "alice", k, nil)
 			before := e.Snapshot(t)
 			_, err := e.Broker.FinishAppend(e.ctx, e.pid, start.CeremonyID, cred)
@@ -254,7 +255,7 @@ func TestAlgorithmPolicy(t *testing.T) {
 		}
 		e.setPolicy(t, func(p *broker.Policy) { p.Algorithms = []int64{-7, -8, -257} })
 		ids := map[string]string{}
-		for name, k := range map[string]brokertest.Key{"RS256": rsaKey, "EdDSA": edKey, "ES256": ecKey} {
+		for name, k := range map[string]softauthn.Key{"RS256": rsaKey, "EdDSA": edKey, "ES256": ecKey} {
 			start, cred := e.forgeAppend(t, "user-"+name, k, nil)
 			pk, err := e.Broker.FinishAppend(e.ctx, e.pid, start.CeremonyID, cred)
 			if err != nil {
@@ -263,7 +264,7 @@ func TestAlgorithmPolicy(t *testing.T) {
 			ids[name] = pk.ID
 			login := e.startLogin(t, broker.LoginRequest{Identifier: "user-" + name})
 			if _, err := e.Broker.FinishLogin(e.ctx, e.pid, login.CeremonyID,
-				k.Assertion(mustJSON(t, login.PublicKey), brokertest.Origin, brokertest.FlagUP|brokertest.FlagUV, 1, nil, nil)); err != nil {
+				k.Assertion(mustJSON(t, login.PublicKey), brokertest.Origin, softauthn.FlagUP|softauthn.FlagUV, 1, nil, nil)); err != nil {
 				t.Fatalf("FinishLogin(%s) = %v", name, err)
 			}
 		}
@@ -276,7 +277,7 @@ func TestAlgorithmPolicy(t *testing.T) {
 		}
 		before := e.Snapshot(t)
 		_, err := e.Broker.FinishLogin(e.ctx, e.pid, pending.CeremonyID,
-			rsaKey.Assertion(mustJSON(t, pending.PublicKey), brokertest.Origin, brokertest.FlagUP|brokertest.FlagUV, 2, nil, nil))
+			rsaKey.Assertion(mustJSON(t, pending.PublicKey), brokertest.Origin, softauthn.FlagUP|softauthn.FlagUV, 2, nil, nil))
 		wantErr(t, "FinishLogin(RS256 after it was removed)", err, broker.ErrVerificationFailed)
 		e.unchanged(t, before)
 		if start := e.startLogin(t, broker.LoginRequest{Identifier: "user-EdDSA"}); len(start.PublicKey.AllowedCredentials) != 1 {
@@ -286,11 +287,11 @@ func TestAlgorithmPolicy(t *testing.T) {
 }
 
 func TestCredentialKeyChecks(t *testing.T) {
-	ec := brokertest.NewES256Key()
+	ec := softauthn.NewES256Key()
 	xy := func() ([]byte, []byte) {
 		cose := ec.COSE()
 		var m map[int]any
-		if err := brokertest.CBORUnmarshal(cose, &m); err != nil {
+		if err := softauthn.CBORUnmarshal(cose, &m); err != nil {
 			panic(err)
 		}
 		return m[-2].([]byte), m[-3].([]byte)
@@ -302,21 +303,21 @@ func TestCredentialKeyChecks(t *testing.T) {
 		name string
 		key  []byte
 	}{
-		{"ES256 key on P-384", brokertest.COSEEC2(-7, 2, x, y)},
-		{"point off the curve", brokertest.COSEEC2(-7, 1, x, offCurve)},
-		{"short coordinate", brokertest.COSEEC2(-7, 1, x[1:], y)},
-		{"ES256 with an OKP key type", brokertest.CBOR(map[int]any{1: 1, 3: -7, -1: 6, -2: x})},
-		{"EdDSA key of 31 bytes", brokertest.CBOR(map[int]any{1: 1, 3: -8, -1: 6, -2: x[:31]})},
-		{"RSA key of 1024 bits", brokertest.NewRSAKey(1024).COSE()},
-		{"unknown key type", brokertest.CBOR(map[int]any{1: 99, 3: -7})},
+		{"ES256 key on P-384", softauthn.COSEEC2(-7, 2, x, y)},
+		{"point off the curve", softauthn.COSEEC2(-7, 1, x, offCurve)},
+		{"short coordinate", softauthn.COSEEC2(-7, 1, x[1:], y)},
+		{"ES256 with an OKP key type", softauthn.CBOR(map[int]any{1: 1, 3: -7, -1: 6, -2: x})},
+		{"EdDSA key of 31 bytes", softauthn.CBOR(map[int]any{1: 1, 3: -8, -1: 6, -2: x[:31]})},
+		{"RSA key of 1024 bits", softauthn.NewRSAKey(1024).COSE()},
+		{"unknown key type", softauthn.CBOR(map[int]any{1: 99, 3: -7})},
 		{"not CBOR", []byte{0xff, 0x00}},
 	}
 	forDialects(t, func(t *testing.T, e *env) {
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				start := e.startAppend(t, "alice")
-				cred := ec.Registration(mustJSON(t, start.PublicKey), brokertest.Origin, brokertest.FlagUP|brokertest.FlagUV, nil,
-					func(ad *brokertest.AuthData) { ad.PublicKey = tc.key })
+				cred := ec.Registration(mustJSON(t, start.PublicKey), brokertest.Origin, softauthn.FlagUP|softauthn.FlagUV, nil,
+					func(ad *softauthn.AuthData) { ad.PublicKey = tc.key })
 				before := e.Snapshot(t)
 				_, err := e.Broker.FinishAppend(e.ctx, e.pid, start.CeremonyID, cred)
 				var verr *broker.ValidationError
@@ -343,40 +344,40 @@ func TestAAGUIDPolicy(t *testing.T) {
 	}
 	forDialects(t, func(t *testing.T, e *env) {
 		// prepare starts an append and returns its finish with a key of model.
-		prepare := func(identifier string, k brokertest.Key, model string) func() (broker.Passkey, error) {
+		prepare := func(identifier string, k softauthn.Key, model string) func() (broker.Passkey, error) {
 			start, cred := e.forgeAppend(t, identifier, k, aaguid(model))
 			return func() (broker.Passkey, error) { return e.Broker.FinishAppend(e.ctx, e.pid, start.CeremonyID, cred) }
 		}
-		finish := func(identifier string, k brokertest.Key, model string) (broker.Passkey, error) {
+		finish := func(identifier string, k softauthn.Key, model string) (broker.Passkey, error) {
 			return prepare(identifier, k, model)()
 		}
 		t.Run("allow list", func(t *testing.T) {
 			e.setPolicy(t, func(p *broker.Policy) { p.AAGUIDAllow, p.AAGUIDDeny = []string{allowed}, nil })
 			for _, model := range []string{denied, "00000000-0000-0000-0000-000000000000"} {
-				do := prepare("alice", brokertest.NewES256Key(), model)
+				do := prepare("alice", softauthn.NewES256Key(), model)
 				before := e.Snapshot(t)
 				_, err := do()
 				wantErr(t, "FinishAppend(model "+model+" not in the allow list)", err, broker.ErrVerificationFailed)
 				e.unchanged(t, before)
 			}
-			if pk, err := finish("alice", brokertest.NewES256Key(), allowed); err != nil || pk.AAGUID != allowed {
+			if pk, err := finish("alice", softauthn.NewES256Key(), allowed); err != nil || pk.AAGUID != allowed {
 				t.Fatalf("FinishAppend(allowed model) = %+v, %v", pk, err)
 			}
 		})
 		t.Run("deny list", func(t *testing.T) {
 			e.setPolicy(t, func(p *broker.Policy) { p.AAGUIDAllow, p.AAGUIDDeny = nil, []string{denied} })
-			do := prepare("bob", brokertest.NewES256Key(), denied)
+			do := prepare("bob", softauthn.NewES256Key(), denied)
 			before := e.Snapshot(t)
 			_, err := do()
 			wantErr(t, "FinishAppend(denied model)", err, broker.ErrVerificationFailed)
 			e.unchanged(t, before)
-			if _, err := finish("bob", brokertest.NewES256Key(), allowed); err != nil {
+			if _, err := finish("bob", softauthn.NewES256Key(), allowed); err != nil {
 				t.Fatalf("FinishAppend(model not denied) = %v", err)
 			}
 		})
 		t.Run("a model denied later can no longer sign in", func(t *testing.T) {
 			e.setPolicy(t, func(p *broker.Policy) { p.AAGUIDAllow, p.AAGUIDDeny = nil, nil })
-			k := brokertest.NewES256Key()
+			k := softauthn.NewES256Key()
 			if _, err := finish("carol", k, denied); err != nil {
 				t.Fatal(err)
 			}
@@ -387,7 +388,7 @@ func TestAAGUIDPolicy(t *testing.T) {
 			}
 			before := e.Snapshot(t)
 			_, err := e.Broker.FinishLogin(e.ctx, e.pid, pending.CeremonyID,
-				k.Assertion(mustJSON(t, pending.PublicKey), brokertest.Origin, brokertest.FlagUP|brokertest.FlagUV, 1, nil, nil))
+				k.Assertion(mustJSON(t, pending.PublicKey), brokertest.Origin, softauthn.FlagUP|softauthn.FlagUV, 1, nil, nil))
 			wantErr(t, "FinishLogin(denied model)", err, broker.ErrVerificationFailed)
 			e.unchanged(t, before)
 		})
@@ -398,22 +399,22 @@ func TestAttestationDirect(t *testing.T) {
 	forDialects(t, func(t *testing.T, e *env) {
 		e.setPolicy(t, func(p *broker.Policy) { p.Attestation = "direct" })
 		model := []byte{0x0e, 0xa2, 0x42, 0xb4, 0x43, 0xc4, 0x4a, 0x1b, 0x8b, 0x17, 0xdd, 0x6d, 0x0b, 0x6b, 0xae, 0xc6}
-		attKey, cert := brokertest.NewAttestationCert(model)
-		flags := byte(brokertest.FlagUP | brokertest.FlagUV)
-		refused := map[string]func(k brokertest.Key, publicKey []byte) []byte{
-			"attestation none": func(k brokertest.Key, pk []byte) []byte {
+		attKey, cert := softauthn.NewAttestationCert(model)
+		flags := byte(softauthn.FlagUP | softauthn.FlagUV)
+		refused := map[string]func(k softauthn.Key, publicKey []byte) []byte{
+			"attestation none": func(k softauthn.Key, pk []byte) []byte {
 				return k.Registration(pk, brokertest.Origin, flags, model, nil)
 			},
-			"self attestation": func(k brokertest.Key, pk []byte) []byte {
+			"self attestation": func(k softauthn.Key, pk []byte) []byte {
 				return k.PackedRegistration(pk, brokertest.Origin, flags, model, nil, nil)
 			},
-			"certificate of another model": func(k brokertest.Key, pk []byte) []byte {
+			"certificate of another model": func(k softauthn.Key, pk []byte) []byte {
 				return k.PackedRegistration(pk, brokertest.Origin, flags, make([]byte, 16), attKey, cert)
 			},
 		}
 		for name, answer := range refused {
 			start := e.startAppend(t, "alice")
-			cred := answer(brokertest.NewES256Key(), mustJSON(t, start.PublicKey))
+			cred := answer(softauthn.NewES256Key(), mustJSON(t, start.PublicKey))
 			before := e.Snapshot(t)
 			_, err := e.Broker.FinishAppend(e.ctx, e.pid, start.CeremonyID, cred)
 			wantErr(t, "FinishAppend("+name+") under attestation direct", err, broker.ErrVerificationFailed)
@@ -421,7 +422,7 @@ func TestAttestationDirect(t *testing.T) {
 		}
 		start := e.startAppend(t, "alice")
 		pk, err := e.Broker.FinishAppend(e.ctx, e.pid, start.CeremonyID,
-			brokertest.NewES256Key().PackedRegistration(mustJSON(t, start.PublicKey), brokertest.Origin, flags, model, attKey, cert))
+			softauthn.NewES256Key().PackedRegistration(mustJSON(t, start.PublicKey), brokertest.Origin, flags, model, attKey, cert))
 		if err != nil {
 			t.Fatalf("FinishAppend(packed attestation with a certificate) = %v", err)
 		}
@@ -432,7 +433,7 @@ func TestAttestationDirect(t *testing.T) {
 		e.setPolicy(t, func(p *broker.Policy) { p.Attestation = "none" })
 		start = e.startAppend(t, "bob")
 		if _, err := e.Broker.FinishAppend(e.ctx, e.pid, start.CeremonyID,
-			brokertest.NewES256Key().PackedRegistration(mustJSON(t, start.PublicKey), brokertest.Origin, flags, model, nil, nil)); err != nil {
+			softauthn.NewES256Key().PackedRegistration(mustJSON(t, start.PublicKey), brokertest.Origin, flags, model, nil, nil)); err != nil {
 			t.Fatalf("FinishAppend(self attestation) under attestation none = %v", err)
 		}
 	})
@@ -452,7 +453,7 @@ func withCredProps(t *testing.T, cred []byte, rk bool) []byte {
 func TestResidentKeyRequired(t *testing.T) {
 	forDialects(t, func(t *testing.T, e *env) {
 		e.setPolicy(t, func(p *broker.Policy) { p.ResidentKey = "required" })
-		k := brokertest.NewES256Key()
+		k := softauthn.NewES256Key()
 		start, cred := e.forgeAppend(t, "alice", k, nil)
 		before := e.Snapshot(t)
 		_, err := e.Broker.FinishAppend(e.ctx, e.pid, start.CeremonyID, withCredProps(t, cred, false))
@@ -462,7 +463,7 @@ func TestResidentKeyRequired(t *testing.T) {
 			t.Fatalf("FinishAppend(credProps.rk = true) = %v", err)
 		}
 		// A client that does not report credProps cannot be checked, and is accepted.
-		start, cred = e.forgeAppend(t, "bob", brokertest.NewES256Key(), nil)
+		start, cred = e.forgeAppend(t, "bob", softauthn.NewES256Key(), nil)
 		if _, err := e.Broker.FinishAppend(e.ctx, e.pid, start.CeremonyID, cred); err != nil {
 			t.Fatalf("FinishAppend(no credProps) = %v", err)
 		}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 	"github.com/latchkey/latchkey/signeddata"
 )
 
@@ -56,12 +57,12 @@ type advCase struct {
 type scene struct {
 	*env
 	clock       *testClock
-	key         brokertest.Key // alice's passkey
-	cred        string         // its credential ID, base64url
-	handle      []byte         // alice's user handle
+	key         softauthn.Key // alice's passkey
+	cred        string        // its credential ID, base64url
+	handle      []byte        // alice's user handle
 	b           broker.Project
 	bSecret     string
-	bKey        brokertest.Key // bob's passkey in B
+	bKey        softauthn.Key // bob's passkey in B
 	bCred       string
 	signA       signeddata.Key // the projects' signing keys, opened with the test secret key
 	signB       signeddata.Key
@@ -70,7 +71,7 @@ type scene struct {
 	pathB       func(op string) string
 	uvRequiredP broker.Project // project C: user verification required
 	cSecret     string
-	cKey        brokertest.Key
+	cKey        softauthn.Key
 }
 
 const originB = "https://other.example"
@@ -85,20 +86,20 @@ func newScene(t *testing.T, dialect string) *scene {
 	s.b, s.bSecret = e.f.AddProject(t, "other.example", originB)
 	s.pathB = func(op string) string { return "/v2/projects/" + s.b.ID + "/connect/" + op }
 
-	s.key = brokertest.NewES256Key()
+	s.key = softauthn.NewES256Key()
 	s.cred = b64(s.key.ID)
 	id, pk := s.startAppend(t, "alice")
 	s.handle = userHandle(t, pk)
-	s.mustOK(t, s.front("append/finish", finishBody(id, s.key.Registration(pk, brokertest.Origin, brokertest.FlagUP|brokertest.FlagUV, nil, nil))))
+	s.mustOK(t, s.front("append/finish", finishBody(id, s.key.Registration(pk, brokertest.Origin, softauthn.FlagUP|softauthn.FlagUV, nil, nil))))
 
-	s.bKey = brokertest.NewES256Key()
+	s.bKey = softauthn.NewES256Key()
 	s.bCred = b64(s.bKey.ID)
 	tok := s.mintIn(t, s.b.ID, s.bSecret, "passkey-append", "bob")
 	r := s.do(t, s.frontB("append/start", map[string]any{"connectToken": tok}))
 	r.wantStatus(t, http.StatusOK)
 	otherHash := sha256.Sum256([]byte("other.example"))
-	s.mustOK(t, s.frontB("append/finish", finishBody(r.str(t, "ceremonyID"), s.bKey.Registration(brokertest.PublicKeyOf(r.Body), originB,
-		brokertest.FlagUP|brokertest.FlagUV, nil, func(ad *brokertest.AuthData) { ad.RPIDHash = otherHash[:] }))))
+	s.mustOK(t, s.frontB("append/finish", finishBody(r.str(t, "ceremonyID"), s.bKey.Registration(softauthn.PublicKeyOf(r.Body), originB,
+		softauthn.FlagUP|softauthn.FlagUV, nil, func(ad *softauthn.AuthData) { ad.RPIDHash = otherHash[:] }))))
 
 	keys := openSigningKeys(t, e)
 	s.signA, s.signB = keys[e.f.Project.ID], keys[s.b.ID]
@@ -233,13 +234,13 @@ func (s *scene) count() uint32 {
 func (s *scene) startAppend(t *testing.T, identifier string) (string, []byte) {
 	t.Helper()
 	r := s.mustOK(t, s.front("append/start", map[string]any{"connectToken": s.token(t, "passkey-append", identifier)}))
-	return r.str(t, "ceremonyID"), brokertest.PublicKeyOf(r.Body)
+	return r.str(t, "ceremonyID"), softauthn.PublicKeyOf(r.Body)
 }
 
 func (s *scene) startLogin(t *testing.T, body any) (string, []byte) {
 	t.Helper()
 	r := s.mustOK(t, s.front("login/start", body))
-	return r.str(t, "ceremonyID"), brokertest.PublicKeyOf(r.Body)
+	return r.str(t, "ceremonyID"), softauthn.PublicKeyOf(r.Body)
 }
 
 func finishBody(ceremonyID string, credential []byte) []byte {
@@ -247,17 +248,17 @@ func finishBody(ceremonyID string, credential []byte) []byte {
 }
 
 // assertion answers an identifier-first login of alice with her key, edited by edit.
-func (s *scene) assertion(t *testing.T, flags byte, edit func(*brokertest.AuthData)) advRequest {
+func (s *scene) assertion(t *testing.T, flags byte, edit func(*softauthn.AuthData)) advRequest {
 	t.Helper()
 	id, pk := s.startLogin(t, map[string]any{"identifier": "alice"})
 	return s.front("login/finish", finishBody(id, s.key.Assertion(pk, brokertest.Origin, flags, s.count(), s.handle, edit)))
 }
 
 // registration answers an append ceremony for a new user with a new key, edited by edit.
-func (s *scene) registration(t *testing.T, flags byte, edit func(*brokertest.AuthData)) advRequest {
+func (s *scene) registration(t *testing.T, flags byte, edit func(*softauthn.AuthData)) advRequest {
 	t.Helper()
 	id, pk := s.startAppend(t, "carol")
-	return s.front("append/finish", finishBody(id, brokertest.NewES256Key().Registration(pk, brokertest.Origin, flags, nil, edit)))
+	return s.front("append/finish", finishBody(id, softauthn.NewES256Key().Registration(pk, brokertest.Origin, flags, nil, edit)))
 }
 
 // attestationObject answers an append ceremony with clientDataJSON for it and the
@@ -265,10 +266,10 @@ func (s *scene) registration(t *testing.T, flags byte, edit func(*brokertest.Aut
 func (s *scene) attestationObject(t *testing.T, att func(authData []byte) []byte) advRequest {
 	t.Helper()
 	id, pk := s.startAppend(t, "carol")
-	k := brokertest.NewES256Key()
-	ad := brokertest.AuthData{Flags: brokertest.FlagUP | brokertest.FlagUV | brokertest.FlagAT, Attested: true, CredID: k.ID, PublicKey: k.COSE()}
-	cd := brokertest.ClientData("webauthn.create", brokertest.ChallengeOf(pk), brokertest.Origin)
-	return s.front("append/finish", finishBody(id, brokertest.RegistrationJSON(k.ID, cd, att(ad.Bytes()))))
+	k := softauthn.NewES256Key()
+	ad := softauthn.AuthData{Flags: softauthn.FlagUP | softauthn.FlagUV | softauthn.FlagAT, Attested: true, CredID: k.ID, PublicKey: k.COSE()}
+	cd := softauthn.ClientData("webauthn.create", softauthn.ChallengeOf(pk), brokertest.Origin)
+	return s.front("append/finish", finishBody(id, softauthn.RegistrationJSON(k.ID, cd, att(ad.Bytes()))))
 }
 
 // editJSON decodes a JSON object, lets edit change it, and encodes it again.
@@ -294,7 +295,7 @@ func editCredential(req advRequest, edit func(cred, resp map[string]any)) advReq
 func (s *scene) spd(t *testing.T) string {
 	t.Helper()
 	id, pk := s.startLogin(t, map[string]any{"identifier": "alice"})
-	return s.mustOK(t, s.front("login/finish", finishBody(id, s.key.Assertion(pk, brokertest.Origin, brokertest.FlagUP|brokertest.FlagUV, s.count(), nil, nil)))).str(t, "signedPasskeyData")
+	return s.mustOK(t, s.front("login/finish", finishBody(id, s.key.Assertion(pk, brokertest.Origin, softauthn.FlagUP|softauthn.FlagUV, s.count(), nil, nil)))).str(t, "signedPasskeyData")
 }
 
 // claimsOf returns the claims of a compact JWS as a map.
@@ -516,7 +517,7 @@ func credentialCases() []advCase {
 	login := func(name, typ string, prepare func(t *testing.T, s *scene) advRequest) {
 		out = append(out, advCase{name: "login/finish: " + name, status: 400, typ: typ, prepare: prepare})
 	}
-	uv := byte(brokertest.FlagUP | brokertest.FlagUV)
+	uv := byte(softauthn.FlagUP | softauthn.FlagUV)
 
 	// base64url and JSON shape of the credential, on both finishes.
 	for _, bad := range []struct{ name, value string }{
@@ -587,7 +588,7 @@ func credentialCases() []advCase {
 	}
 
 	// The attestation object's CBOR.
-	good := func(ad []byte) []byte { return brokertest.AttestationObject("none", nil, ad) }
+	good := func(ad []byte) []byte { return softauthn.AttestationObject("none", nil, ad) }
 	cborCases := []struct {
 		name string
 		att  func(ad []byte) []byte
@@ -599,12 +600,12 @@ func credentialCases() []advCase {
 		{"attestation object missing its last byte", func(ad []byte) []byte { g := good(ad); return g[:len(g)-1] }, vErr},
 		{"trailing bytes after the attestation object", func(ad []byte) []byte { return append(good(ad), 0x00) }, vErr},
 		{"two attestation objects", func(ad []byte) []byte { return append(good(ad), good(ad)...) }, vErr},
-		{"not a map", func(ad []byte) []byte { return brokertest.CBOR([]any{"none", ad}) }, vErr},
-		{"a text string", func([]byte) []byte { return brokertest.CBOR("none") }, vErr},
+		{"not a map", func(ad []byte) []byte { return softauthn.CBOR([]any{"none", ad}) }, vErr},
+		{"a text string", func([]byte) []byte { return softauthn.CBOR("none") }, vErr},
 		{"a negative integer", func([]byte) []byte { return []byte{0x20} }, vErr},
 		{"break byte", func([]byte) []byte { return []byte{0xff} }, vErr},
 		{"nested 6 deep", func(ad []byte) []byte {
-			return brokertest.CBOR(map[string]any{"fmt": "none", "authData": ad, "attStmt": map[string]any{"a": []any{[]any{[]any{[]any{1}}}}}})
+			return softauthn.CBOR(map[string]any{"fmt": "none", "authData": ad, "attStmt": map[string]any{"a": []any{[]any{[]any{[]any{1}}}}}})
 		}, vErr},
 		{"nested 1000 deep", func([]byte) []byte { return append(bytes.Repeat([]byte{0x81}, 1000), 0x00) }, vErr},
 		{"indefinite-length map", func(ad []byte) []byte {
@@ -625,51 +626,51 @@ func credentialCases() []advCase {
 			return append([]byte{0xa4, 0x63, 'f', 'm', 't', 0x64, 'n', 'o', 'n', 'e'}, g[1:]...)
 		}, vErr},
 		{"fmt is a number", func(ad []byte) []byte {
-			return brokertest.CBOR(map[string]any{"fmt": 1, "attStmt": map[string]any{}, "authData": ad})
+			return softauthn.CBOR(map[string]any{"fmt": 1, "attStmt": map[string]any{}, "authData": ad})
 		}, vErr},
 		{"authData is a text string", func(ad []byte) []byte {
-			return brokertest.CBOR(map[string]any{"fmt": "none", "attStmt": map[string]any{}, "authData": string(ad)})
+			return softauthn.CBOR(map[string]any{"fmt": "none", "attStmt": map[string]any{}, "authData": string(ad)})
 		}, vErr},
 		{"attStmt is an array", func(ad []byte) []byte {
-			return brokertest.CBOR(map[string]any{"fmt": "none", "attStmt": []any{}, "authData": ad})
+			return softauthn.CBOR(map[string]any{"fmt": "none", "attStmt": []any{}, "authData": ad})
 		}, vErr},
 		{"no authData", func([]byte) []byte {
-			return brokertest.CBOR(map[string]any{"fmt": "none", "attStmt": map[string]any{}})
+			return softauthn.CBOR(map[string]any{"fmt": "none", "attStmt": map[string]any{}})
 		}, vErr},
 		{"no fmt", func(ad []byte) []byte {
-			return brokertest.CBOR(map[string]any{"attStmt": map[string]any{}, "authData": ad})
+			return softauthn.CBOR(map[string]any{"attStmt": map[string]any{}, "authData": ad})
 		}, fail},
-		{"unknown format", func(ad []byte) []byte { return brokertest.AttestationObject("latchkey-special", nil, ad) }, fail},
+		{"unknown format", func(ad []byte) []byte { return softauthn.AttestationObject("latchkey-special", nil, ad) }, fail},
 		{"format none with a statement", func(ad []byte) []byte {
-			return brokertest.AttestationObject("none", map[string]any{"sig": []byte{1}}, ad)
+			return softauthn.AttestationObject("none", map[string]any{"sig": []byte{1}}, ad)
 		}, fail},
-		{"packed without sig", func(ad []byte) []byte { return brokertest.AttestationObject("packed", map[string]any{"alg": -7}, ad) }, fail},
+		{"packed without sig", func(ad []byte) []byte { return softauthn.AttestationObject("packed", map[string]any{"alg": -7}, ad) }, fail},
 		{"packed with alg as text", func(ad []byte) []byte {
-			return brokertest.AttestationObject("packed", map[string]any{"alg": "ES256", "sig": []byte{1}}, ad)
+			return softauthn.AttestationObject("packed", map[string]any{"alg": "ES256", "sig": []byte{1}}, ad)
 		}, fail},
 		{"packed with a garbage certificate", func(ad []byte) []byte {
-			return brokertest.AttestationObject("packed", map[string]any{"alg": int64(-7), "sig": []byte{1}, "x5c": []any{[]byte("not a certificate")}}, ad)
+			return softauthn.AttestationObject("packed", map[string]any{"alg": int64(-7), "sig": []byte{1}, "x5c": []any{[]byte("not a certificate")}}, ad)
 		}, fail},
 		{"packed with x5c of the wrong type", func(ad []byte) []byte {
-			return brokertest.AttestationObject("packed", map[string]any{"alg": int64(-7), "sig": []byte{1}, "x5c": "x"}, ad)
+			return softauthn.AttestationObject("packed", map[string]any{"alg": int64(-7), "sig": []byte{1}, "x5c": "x"}, ad)
 		}, fail},
 		{"packed self attestation with a bad signature", func(ad []byte) []byte {
-			return brokertest.AttestationObject("packed", map[string]any{"alg": int64(-7), "sig": []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01}}, ad)
+			return softauthn.AttestationObject("packed", map[string]any{"alg": int64(-7), "sig": []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01}}, ad)
 		}, fail},
 		{"tpm with garbage", func(ad []byte) []byte {
-			return brokertest.AttestationObject("tpm", map[string]any{"ver": "2.0", "alg": int64(-257), "sig": []byte{1}, "certInfo": []byte{1}, "pubArea": []byte{1}}, ad)
+			return softauthn.AttestationObject("tpm", map[string]any{"ver": "2.0", "alg": int64(-257), "sig": []byte{1}, "certInfo": []byte{1}, "pubArea": []byte{1}}, ad)
 		}, fail},
 		{"android-key with garbage", func(ad []byte) []byte {
-			return brokertest.AttestationObject("android-key", map[string]any{"alg": int64(-7), "sig": []byte{1}, "x5c": []any{[]byte{1}}}, ad)
+			return softauthn.AttestationObject("android-key", map[string]any{"alg": int64(-7), "sig": []byte{1}, "x5c": []any{[]byte{1}}}, ad)
 		}, fail},
 		{"fido-u2f with garbage", func(ad []byte) []byte {
-			return brokertest.AttestationObject("fido-u2f", map[string]any{"sig": []byte{1}, "x5c": []any{[]byte{1}}}, ad)
+			return softauthn.AttestationObject("fido-u2f", map[string]any{"sig": []byte{1}, "x5c": []any{[]byte{1}}}, ad)
 		}, fail},
 		{"apple with garbage", func(ad []byte) []byte {
-			return brokertest.AttestationObject("apple", map[string]any{"x5c": []any{[]byte{1}}}, ad)
+			return softauthn.AttestationObject("apple", map[string]any{"x5c": []any{[]byte{1}}}, ad)
 		}, fail},
 		{"android-safetynet with garbage", func(ad []byte) []byte {
-			return brokertest.AttestationObject("android-safetynet", map[string]any{"ver": "1", "response": []byte("a.b.c")}, ad)
+			return softauthn.AttestationObject("android-safetynet", map[string]any{"ver": "1", "response": []byte("a.b.c")}, ad)
 		}, fail},
 	}
 	for _, c := range cborCases {
@@ -678,9 +679,9 @@ func credentialCases() []advCase {
 	}
 
 	// COSE keys in attested credential data (attestation "none": nothing but the key is wrong).
-	ec := brokertest.NewES256Key()
+	ec := softauthn.NewES256Key()
 	var m map[int]any
-	_ = brokertest.CBORUnmarshal(ec.COSE(), &m)
+	_ = softauthn.CBORUnmarshal(ec.COSE(), &m)
 	x, y := m[-2].([]byte), m[-3].([]byte)
 	offCurve := append([]byte{}, y...)
 	offCurve[31] ^= 1
@@ -691,31 +692,31 @@ func credentialCases() []advCase {
 		key  []byte
 		typ  string
 	}{
-		{"ES256 key on curve P-384", brokertest.COSEEC2(-7, 2, x, y), fail},
-		{"ES256 key on an unknown curve", brokertest.COSEEC2(-7, 99, x, y), fail},
-		{"point off the curve", brokertest.COSEEC2(-7, 1, x, offCurve), fail},
-		{"point at zero", brokertest.COSEEC2(-7, 1, make([]byte, 32), make([]byte, 32)), fail},
-		{"coordinate of 31 bytes", brokertest.COSEEC2(-7, 1, x[1:], y), fail},
-		{"coordinate of 33 bytes", brokertest.COSEEC2(-7, 1, append([]byte{0}, x...), y), fail},
-		{"no y coordinate", brokertest.CBOR(map[int]any{1: 2, 3: -7, -1: 1, -2: x}), fail},
-		{"coordinates as text", brokertest.CBOR(map[int]any{1: 2, 3: -7, -1: 1, -2: string(x), -3: string(y)}), vErr},
-		{"ES384 key not asked for", brokertest.COSEEC2(-35, 2, p384b[1:49], p384b[49:]), fail},
-		{"no algorithm", brokertest.CBOR(map[int]any{1: 2, -1: 1, -2: x, -3: y}), fail},
-		{"key type OKP with ES256", brokertest.CBOR(map[int]any{1: 1, 3: -7, -1: 6, -2: x}), fail},
-		{"EdDSA key of 31 bytes", brokertest.CBOR(map[int]any{1: 1, 3: -8, -1: 6, -2: x[:31]}), fail},
-		{"EdDSA key on curve X25519", brokertest.CBOR(map[int]any{1: 1, 3: -8, -1: 4, -2: x}), fail},
-		{"RSA key of 1024 bits", brokertest.NewRSAKey(1024).COSE(), fail},
-		{"RSA key with exponent 0", brokertest.CBOR(map[int]any{1: 3, 3: -257, -1: bytes.Repeat([]byte{0xc3}, 256), -2: []byte{0}}), fail},
-		{"RSA key with modulus 0", brokertest.CBOR(map[int]any{1: 3, 3: -257, -1: []byte{0}, -2: []byte{1, 0, 1}}), fail},
-		{"unknown key type", brokertest.CBOR(map[int]any{1: 99, 3: -7}), fail},
-		{"symmetric key", brokertest.CBOR(map[int]any{1: 4, 3: 5, -1: x}), fail},
+		{"ES256 key on curve P-384", softauthn.COSEEC2(-7, 2, x, y), fail},
+		{"ES256 key on an unknown curve", softauthn.COSEEC2(-7, 99, x, y), fail},
+		{"point off the curve", softauthn.COSEEC2(-7, 1, x, offCurve), fail},
+		{"point at zero", softauthn.COSEEC2(-7, 1, make([]byte, 32), make([]byte, 32)), fail},
+		{"coordinate of 31 bytes", softauthn.COSEEC2(-7, 1, x[1:], y), fail},
+		{"coordinate of 33 bytes", softauthn.COSEEC2(-7, 1, append([]byte{0}, x...), y), fail},
+		{"no y coordinate", softauthn.CBOR(map[int]any{1: 2, 3: -7, -1: 1, -2: x}), fail},
+		{"coordinates as text", softauthn.CBOR(map[int]any{1: 2, 3: -7, -1: 1, -2: string(x), -3: string(y)}), vErr},
+		{"ES384 key not asked for", softauthn.COSEEC2(-35, 2, p384b[1:49], p384b[49:]), fail},
+		{"no algorithm", softauthn.CBOR(map[int]any{1: 2, -1: 1, -2: x, -3: y}), fail},
+		{"key type OKP with ES256", softauthn.CBOR(map[int]any{1: 1, 3: -7, -1: 6, -2: x}), fail},
+		{"EdDSA key of 31 bytes", softauthn.CBOR(map[int]any{1: 1, 3: -8, -1: 6, -2: x[:31]}), fail},
+		{"EdDSA key on curve X25519", softauthn.CBOR(map[int]any{1: 1, 3: -8, -1: 4, -2: x}), fail},
+		{"RSA key of 1024 bits", softauthn.NewRSAKey(1024).COSE(), fail},
+		{"RSA key with exponent 0", softauthn.CBOR(map[int]any{1: 3, 3: -257, -1: bytes.Repeat([]byte{0xc3}, 256), -2: []byte{0}}), fail},
+		{"RSA key with modulus 0", softauthn.CBOR(map[int]any{1: 3, 3: -257, -1: []byte{0}, -2: []byte{1, 0, 1}}), fail},
+		{"unknown key type", softauthn.CBOR(map[int]any{1: 99, 3: -7}), fail},
+		{"symmetric key", softauthn.CBOR(map[int]any{1: 4, 3: 5, -1: x}), fail},
 		{"key that is not CBOR", []byte{0xff, 0xff}, vErr},
-		{"key that is an array", brokertest.CBOR([]any{2, -7, 1, x, y}), fail},
+		{"key that is an array", softauthn.CBOR([]any{2, -7, 1, x, y}), fail},
 		{"duplicate label in the key", append([]byte{0xa6, 0x01, 0x02}, ec.COSE()[1:]...), vErr},
 	} {
 		c := c
 		reg("COSE "+c.name, c.typ, func(t *testing.T, s *scene) advRequest {
-			return s.registration(t, uv, func(ad *brokertest.AuthData) { ad.PublicKey = c.key })
+			return s.registration(t, uv, func(ad *softauthn.AuthData) { ad.PublicKey = c.key })
 		})
 	}
 
@@ -723,40 +724,40 @@ func credentialCases() []advCase {
 	u16 := func(n uint16) *uint16 { return &n }
 	for _, c := range []struct {
 		name string
-		edit func(ad *brokertest.AuthData)
+		edit func(ad *softauthn.AuthData)
 	}{
-		{"AT flag clear with attested data", func(ad *brokertest.AuthData) { ad.Flags &^= brokertest.FlagAT }},
-		{"AT flag set without attested data", func(ad *brokertest.AuthData) { ad.Attested = false }},
-		{"ED flag set without extensions", func(ad *brokertest.AuthData) { ad.Flags |= brokertest.FlagED }},
-		{"extensions without the ED flag", func(ad *brokertest.AuthData) { ad.Extensions = brokertest.CBOR(map[string]any{"credProtect": 1}) }},
-		{"ED flag with garbage extensions", func(ad *brokertest.AuthData) { ad.Flags |= brokertest.FlagED; ad.Extensions = []byte{0xff, 0x00} }},
-		{"ED flag with extensions that are an array", func(ad *brokertest.AuthData) {
-			ad.Flags |= brokertest.FlagED
-			ad.Extensions = brokertest.CBOR([]any{1})
+		{"AT flag clear with attested data", func(ad *softauthn.AuthData) { ad.Flags &^= softauthn.FlagAT }},
+		{"AT flag set without attested data", func(ad *softauthn.AuthData) { ad.Attested = false }},
+		{"ED flag set without extensions", func(ad *softauthn.AuthData) { ad.Flags |= softauthn.FlagED }},
+		{"extensions without the ED flag", func(ad *softauthn.AuthData) { ad.Extensions = softauthn.CBOR(map[string]any{"credProtect": 1}) }},
+		{"ED flag with garbage extensions", func(ad *softauthn.AuthData) { ad.Flags |= softauthn.FlagED; ad.Extensions = []byte{0xff, 0x00} }},
+		{"ED flag with extensions that are an array", func(ad *softauthn.AuthData) {
+			ad.Flags |= softauthn.FlagED
+			ad.Extensions = softauthn.CBOR([]any{1})
 		}},
-		{"ED flag with extensions nested too deep", func(ad *brokertest.AuthData) {
-			ad.Flags |= brokertest.FlagED
-			ad.Extensions = brokertest.CBOR(map[string]any{"x": []any{[]any{[]any{[]any{[]any{[]any{1}}}}}}})
+		{"ED flag with extensions nested too deep", func(ad *softauthn.AuthData) {
+			ad.Flags |= softauthn.FlagED
+			ad.Extensions = softauthn.CBOR(map[string]any{"x": []any{[]any{[]any{[]any{[]any{[]any{1}}}}}}})
 		}},
-		{"ED flag with trailing bytes after the extensions", func(ad *brokertest.AuthData) {
-			ad.Flags |= brokertest.FlagED
-			ad.Extensions = append(brokertest.CBOR(map[string]any{"credProtect": 1}), 0x00)
+		{"ED flag with trailing bytes after the extensions", func(ad *softauthn.AuthData) {
+			ad.Flags |= softauthn.FlagED
+			ad.Extensions = append(softauthn.CBOR(map[string]any{"credProtect": 1}), 0x00)
 		}},
-		{"credential ID length beyond the data", func(ad *brokertest.AuthData) { ad.CredIDLength = u16(60000) }},
-		{"credential ID length short of the ID", func(ad *brokertest.AuthData) { ad.CredIDLength = u16(4) }},
-		{"credential ID length zero", func(ad *brokertest.AuthData) { ad.CredIDLength = u16(0) }},
-		{"credential ID of 1024 bytes", func(ad *brokertest.AuthData) { ad.CredID = bytes.Repeat([]byte{7}, 1024) }},
-		{"credential ID differs from the response's id", func(ad *brokertest.AuthData) { ad.CredID = []byte("another credential") }},
-		{"AAGUID cut short", func(ad *brokertest.AuthData) {
+		{"credential ID length beyond the data", func(ad *softauthn.AuthData) { ad.CredIDLength = u16(60000) }},
+		{"credential ID length short of the ID", func(ad *softauthn.AuthData) { ad.CredIDLength = u16(4) }},
+		{"credential ID length zero", func(ad *softauthn.AuthData) { ad.CredIDLength = u16(0) }},
+		{"credential ID of 1024 bytes", func(ad *softauthn.AuthData) { ad.CredID = bytes.Repeat([]byte{7}, 1024) }},
+		{"credential ID differs from the response's id", func(ad *softauthn.AuthData) { ad.CredID = []byte("another credential") }},
+		{"AAGUID cut short", func(ad *softauthn.AuthData) {
 			ad.AAGUID = []byte{1, 2, 3}
 			ad.CredID, ad.PublicKey = nil, nil
 			ad.CredIDLength = nil
 		}},
-		{"trailing bytes after the key", func(ad *brokertest.AuthData) { ad.PublicKey = append(ad.PublicKey, 0x00, 0x01) }},
-		{"RP ID hash of another site", func(ad *brokertest.AuthData) { h := sha256.Sum256([]byte("evil.example")); ad.RPIDHash = h[:] }},
-		{"RP ID hash of 31 bytes", func(ad *brokertest.AuthData) { ad.RPIDHash = make([]byte, 31) }},
-		{"user not present", func(ad *brokertest.AuthData) { ad.Flags &^= brokertest.FlagUP }},
-		{"backed up but not backup eligible", func(ad *brokertest.AuthData) { ad.Flags |= brokertest.FlagBS }},
+		{"trailing bytes after the key", func(ad *softauthn.AuthData) { ad.PublicKey = append(ad.PublicKey, 0x00, 0x01) }},
+		{"RP ID hash of another site", func(ad *softauthn.AuthData) { h := sha256.Sum256([]byte("evil.example")); ad.RPIDHash = h[:] }},
+		{"RP ID hash of 31 bytes", func(ad *softauthn.AuthData) { ad.RPIDHash = make([]byte, 31) }},
+		{"user not present", func(ad *softauthn.AuthData) { ad.Flags &^= softauthn.FlagUP }},
+		{"backed up but not backup eligible", func(ad *softauthn.AuthData) { ad.Flags |= softauthn.FlagBS }},
 	} {
 		c := c
 		typ := vErr // the authenticator data does not parse
@@ -767,10 +768,10 @@ func credentialCases() []advCase {
 		reg("authenticator data: "+c.name, typ, func(t *testing.T, s *scene) advRequest { return s.registration(t, uv, c.edit) })
 	}
 	reg("authenticator data of 36 bytes", vErr, func(t *testing.T, s *scene) advRequest {
-		return s.attestationObject(t, func(ad []byte) []byte { return brokertest.AttestationObject("none", nil, ad[:36]) })
+		return s.attestationObject(t, func(ad []byte) []byte { return softauthn.AttestationObject("none", nil, ad[:36]) })
 	})
 	reg("authenticator data empty", vErr, func(t *testing.T, s *scene) advRequest {
-		return s.attestationObject(t, func([]byte) []byte { return brokertest.AttestationObject("none", nil, []byte{}) })
+		return s.attestationObject(t, func([]byte) []byte { return softauthn.AttestationObject("none", nil, []byte{}) })
 	})
 
 	// Authenticator data of assertions, signed with alice's real key so that only the data
@@ -778,21 +779,21 @@ func credentialCases() []advCase {
 	for _, c := range []struct {
 		name  string
 		flags byte
-		edit  func(ad *brokertest.AuthData)
+		edit  func(ad *softauthn.AuthData)
 	}{
-		{"AT flag with attested data", uv | brokertest.FlagAT, func(ad *brokertest.AuthData) {
-			k := brokertest.NewES256Key()
+		{"AT flag with attested data", uv | softauthn.FlagAT, func(ad *softauthn.AuthData) {
+			k := softauthn.NewES256Key()
 			ad.Attested, ad.CredID, ad.PublicKey = true, k.ID, k.COSE()
 		}},
-		{"AT flag without attested data", uv | brokertest.FlagAT, nil},
-		{"ED flag without extensions", uv | brokertest.FlagED, nil},
-		{"extensions without the ED flag", uv, func(ad *brokertest.AuthData) { ad.Extensions = brokertest.CBOR(map[string]any{"x": 1}) }},
-		{"ED flag with garbage extensions", uv | brokertest.FlagED, func(ad *brokertest.AuthData) { ad.Extensions = []byte{0xff} }},
-		{"ED flag with extensions that are a number", uv | brokertest.FlagED, func(ad *brokertest.AuthData) { ad.Extensions = []byte{0x01} }},
-		{"user not present", brokertest.FlagUV, nil},
-		{"backed up but not backup eligible", uv | brokertest.FlagBS, nil},
-		{"RP ID hash of another site", uv, func(ad *brokertest.AuthData) { h := sha256.Sum256([]byte("evil.example")); ad.RPIDHash = h[:] }},
-		{"trailing byte", uv, func(ad *brokertest.AuthData) { ad.Extensions = []byte{0x00} }},
+		{"AT flag without attested data", uv | softauthn.FlagAT, nil},
+		{"ED flag without extensions", uv | softauthn.FlagED, nil},
+		{"extensions without the ED flag", uv, func(ad *softauthn.AuthData) { ad.Extensions = softauthn.CBOR(map[string]any{"x": 1}) }},
+		{"ED flag with garbage extensions", uv | softauthn.FlagED, func(ad *softauthn.AuthData) { ad.Extensions = []byte{0xff} }},
+		{"ED flag with extensions that are a number", uv | softauthn.FlagED, func(ad *softauthn.AuthData) { ad.Extensions = []byte{0x01} }},
+		{"user not present", softauthn.FlagUV, nil},
+		{"backed up but not backup eligible", uv | softauthn.FlagBS, nil},
+		{"RP ID hash of another site", uv, func(ad *softauthn.AuthData) { h := sha256.Sum256([]byte("evil.example")); ad.RPIDHash = h[:] }},
+		{"trailing byte", uv, func(ad *softauthn.AuthData) { ad.Extensions = []byte{0x00} }},
 	} {
 		c := c
 		typ := vErr // the authenticator data does not parse
@@ -804,22 +805,22 @@ func credentialCases() []advCase {
 	}
 	login("authenticator data of 36 bytes, signed", vErr, func(t *testing.T, s *scene) advRequest {
 		id, pk := s.startLogin(t, map[string]any{"identifier": "alice"})
-		cd := brokertest.ClientData("webauthn.get", brokertest.ChallengeOf(pk), brokertest.Origin)
-		ad := brokertest.AuthData{Flags: uv, Counter: s.count()}.Bytes()[:36]
-		return s.front("login/finish", finishBody(id, brokertest.AssertionJSON(s.key.ID, cd, ad, s.key.Sign(ad, cd), nil)))
+		cd := softauthn.ClientData("webauthn.get", softauthn.ChallengeOf(pk), brokertest.Origin)
+		ad := softauthn.AuthData{Flags: uv, Counter: s.count()}.Bytes()[:36]
+		return s.front("login/finish", finishBody(id, softauthn.AssertionJSON(s.key.ID, cd, ad, s.key.Sign(ad, cd), nil)))
 	})
 	login("signature over other data", fail, func(t *testing.T, s *scene) advRequest {
 		id, pk := s.startLogin(t, map[string]any{"identifier": "alice"})
-		cd := brokertest.ClientData("webauthn.get", brokertest.ChallengeOf(pk), brokertest.Origin)
-		ad := brokertest.AuthData{Flags: uv, Counter: s.count()}.Bytes()
-		return s.front("login/finish", finishBody(id, brokertest.AssertionJSON(s.key.ID, cd, ad, s.key.Sign(append(ad, 0), cd), nil)))
+		cd := softauthn.ClientData("webauthn.get", softauthn.ChallengeOf(pk), brokertest.Origin)
+		ad := softauthn.AuthData{Flags: uv, Counter: s.count()}.Bytes()
+		return s.front("login/finish", finishBody(id, softauthn.AssertionJSON(s.key.ID, cd, ad, s.key.Sign(append(ad, 0), cd), nil)))
 	})
 	login("signature of another key", fail, func(t *testing.T, s *scene) advRequest {
 		id, pk := s.startLogin(t, map[string]any{"identifier": "alice"})
-		cd := brokertest.ClientData("webauthn.get", brokertest.ChallengeOf(pk), brokertest.Origin)
-		ad := brokertest.AuthData{Flags: uv, Counter: s.count()}.Bytes()
-		k := brokertest.NewES256Key()
-		return s.front("login/finish", finishBody(id, brokertest.AssertionJSON(s.key.ID, cd, ad, k.Sign(ad, cd), nil)))
+		cd := softauthn.ClientData("webauthn.get", softauthn.ChallengeOf(pk), brokertest.Origin)
+		ad := softauthn.AuthData{Flags: uv, Counter: s.count()}.Bytes()
+		k := softauthn.NewES256Key()
+		return s.front("login/finish", finishBody(id, softauthn.AssertionJSON(s.key.ID, cd, ad, k.Sign(ad, cd), nil)))
 	})
 	for _, sig := range []struct {
 		name string
@@ -842,9 +843,9 @@ func credentialCases() []advCase {
 		cd := cd
 		login(cd.name, fail, func(t *testing.T, s *scene) advRequest {
 			id, pk := s.startLogin(t, map[string]any{"identifier": "alice"})
-			data := []byte(strings.ReplaceAll(cd.json, "@C", brokertest.ChallengeOf(pk)))
-			ad := brokertest.AuthData{Flags: uv, Counter: s.count()}.Bytes()
-			return s.front("login/finish", finishBody(id, brokertest.AssertionJSON(s.key.ID, data, ad, s.key.Sign(ad, data), nil)))
+			data := []byte(strings.ReplaceAll(cd.json, "@C", softauthn.ChallengeOf(pk)))
+			ad := softauthn.AuthData{Flags: uv, Counter: s.count()}.Bytes()
+			return s.front("login/finish", finishBody(id, softauthn.AssertionJSON(s.key.ID, data, ad, s.key.Sign(ad, data), nil)))
 		})
 	}
 	// Discoverable logins: the user handle must be alice's.
@@ -881,15 +882,15 @@ func credentialCases() []advCase {
 		prepare: func(t *testing.T, s *scene) advRequest {
 			path := func(op string) string { return "/v2/projects/" + s.uvRequiredP.ID + "/connect/" + op }
 			if s.cKey.ID == nil {
-				s.cKey = brokertest.NewES256Key()
+				s.cKey = softauthn.NewES256Key()
 				tok := s.mintIn(t, s.uvRequiredP.ID, s.cSecret, "passkey-append", "carol")
 				r := s.mustOK(t, advRequest{http.MethodPost, path("append/start"), jsonBytes(map[string]any{"connectToken": tok}), nil})
 				s.mustOK(t, advRequest{http.MethodPost, path("append/finish"), finishBody(r.str(t, "ceremonyID"),
-					s.cKey.Registration(brokertest.PublicKeyOf(r.Body), brokertest.Origin, uv, nil, nil)), nil})
+					s.cKey.Registration(softauthn.PublicKeyOf(r.Body), brokertest.Origin, uv, nil, nil)), nil})
 			}
 			r := s.mustOK(t, advRequest{http.MethodPost, path("login/start"), jsonBytes(map[string]any{"identifier": "carol"}), nil})
 			return advRequest{http.MethodPost, path("login/finish"), finishBody(r.str(t, "ceremonyID"),
-				s.cKey.Assertion(brokertest.PublicKeyOf(r.Body), brokertest.Origin, brokertest.FlagUP, 0, nil, nil)), nil}
+				s.cKey.Assertion(softauthn.PublicKeyOf(r.Body), brokertest.Origin, softauthn.FlagUP, 0, nil, nil)), nil}
 		}})
 	out = append(out, advCase{name: "append/finish: no UV flag where the project requires it", status: 400, typ: fail,
 		prepare: func(t *testing.T, s *scene) advRequest {
@@ -897,7 +898,7 @@ func credentialCases() []advCase {
 			tok := s.mintIn(t, s.uvRequiredP.ID, s.cSecret, "passkey-append", "dave")
 			r := s.mustOK(t, advRequest{http.MethodPost, path + "append/start", jsonBytes(map[string]any{"connectToken": tok}), nil})
 			return advRequest{http.MethodPost, path + "append/finish", finishBody(r.str(t, "ceremonyID"),
-				brokertest.NewES256Key().Registration(brokertest.PublicKeyOf(r.Body), brokertest.Origin, brokertest.FlagUP, nil, nil)), nil}
+				softauthn.NewES256Key().Registration(softauthn.PublicKeyOf(r.Body), brokertest.Origin, softauthn.FlagUP, nil, nil)), nil}
 		}})
 	return out
 }
@@ -997,21 +998,21 @@ func tokenCases() []advCase {
 	bad("login/start: consumed login token", func(t *testing.T, s *scene) advRequest {
 		tok := s.token(t, "passkey-login", "alice")
 		id, pk := s.startLogin(t, map[string]any{"loginConnectToken": tok})
-		s.mustOK(t, s.front("login/finish", finishBody(id, s.key.Assertion(pk, brokertest.Origin, brokertest.FlagUP|brokertest.FlagUV, s.count(), nil, nil))))
+		s.mustOK(t, s.front("login/finish", finishBody(id, s.key.Assertion(pk, brokertest.Origin, softauthn.FlagUP|softauthn.FlagUV, s.count(), nil, nil))))
 		return s.front("login/start", map[string]any{"loginConnectToken": tok})
 	})
 	bad("login/finish: second ceremony of a consumed login token", func(t *testing.T, s *scene) advRequest {
 		tok := s.token(t, "passkey-login", "alice")
 		id1, pk1 := s.startLogin(t, map[string]any{"loginConnectToken": tok})
 		id2, pk2 := s.startLogin(t, map[string]any{"loginConnectToken": tok})
-		s.mustOK(t, s.front("login/finish", finishBody(id1, s.key.Assertion(pk1, brokertest.Origin, brokertest.FlagUP|brokertest.FlagUV, s.count(), nil, nil))))
-		return s.front("login/finish", finishBody(id2, s.key.Assertion(pk2, brokertest.Origin, brokertest.FlagUP|brokertest.FlagUV, s.count(), nil, nil)))
+		s.mustOK(t, s.front("login/finish", finishBody(id1, s.key.Assertion(pk1, brokertest.Origin, softauthn.FlagUP|softauthn.FlagUV, s.count(), nil, nil))))
+		return s.front("login/finish", finishBody(id2, s.key.Assertion(pk2, brokertest.Origin, softauthn.FlagUP|softauthn.FlagUV, s.count(), nil, nil)))
 	})
 	bad("append/start: consumed append token", func(t *testing.T, s *scene) advRequest {
 		tok := s.token(t, "passkey-append", "erin")
 		r := s.mustOK(t, s.front("append/start", map[string]any{"connectToken": tok}))
 		s.mustOK(t, s.front("append/finish", finishBody(r.str(t, "ceremonyID"),
-			brokertest.NewES256Key().Registration(brokertest.PublicKeyOf(r.Body), brokertest.Origin, brokertest.FlagUP|brokertest.FlagUV, nil, nil))))
+			softauthn.NewES256Key().Registration(softauthn.PublicKeyOf(r.Body), brokertest.Origin, softauthn.FlagUP|softauthn.FlagUV, nil, nil))))
 		return s.front("append/start", map[string]any{"connectToken": tok})
 	})
 	bad("append/finish: second ceremony of a consumed append token", func(t *testing.T, s *scene) advRequest {
@@ -1019,16 +1020,16 @@ func tokenCases() []advCase {
 		r1 := s.mustOK(t, s.front("append/start", map[string]any{"connectToken": tok}))
 		r2 := s.mustOK(t, s.front("append/start", map[string]any{"connectToken": tok}))
 		s.mustOK(t, s.front("append/finish", finishBody(r1.str(t, "ceremonyID"),
-			brokertest.NewES256Key().Registration(brokertest.PublicKeyOf(r1.Body), brokertest.Origin, brokertest.FlagUP|brokertest.FlagUV, nil, nil))))
+			softauthn.NewES256Key().Registration(softauthn.PublicKeyOf(r1.Body), brokertest.Origin, softauthn.FlagUP|softauthn.FlagUV, nil, nil))))
 		return s.front("append/finish", finishBody(r2.str(t, "ceremonyID"),
-			brokertest.NewES256Key().Registration(brokertest.PublicKeyOf(r2.Body), brokertest.Origin, brokertest.FlagUP|brokertest.FlagUV, nil, nil)))
+			softauthn.NewES256Key().Registration(softauthn.PublicKeyOf(r2.Body), brokertest.Origin, softauthn.FlagUP|softauthn.FlagUV, nil, nil)))
 	})
 	bad("manage/delete: consumed delete token", func(t *testing.T, s *scene) advRequest {
 		tok := s.token(t, "passkey-append", "grace")
 		r := s.mustOK(t, s.front("append/start", map[string]any{"connectToken": tok}))
-		k := brokertest.NewES256Key()
+		k := softauthn.NewES256Key()
 		s.mustOK(t, s.front("append/finish", finishBody(r.str(t, "ceremonyID"),
-			k.Registration(brokertest.PublicKeyOf(r.Body), brokertest.Origin, brokertest.FlagUP|brokertest.FlagUV, nil, nil))))
+			k.Registration(softauthn.PublicKeyOf(r.Body), brokertest.Origin, softauthn.FlagUP|softauthn.FlagUV, nil, nil))))
 		del := s.token(t, "passkey-delete", "grace")
 		s.mustOK(t, s.front("manage/delete", map[string]any{"connectToken": del, "credentialID": b64(k.ID)}))
 		return s.front("manage/delete", map[string]any{"connectToken": del, "credentialID": s.cred})
@@ -1049,9 +1050,9 @@ func tokenCases() []advCase {
 			case "@BOB":
 				tok := s.token(t, "passkey-append", "heidi")
 				r := s.mustOK(t, s.front("append/start", map[string]any{"connectToken": tok}))
-				k := brokertest.NewES256Key()
+				k := softauthn.NewES256Key()
 				s.mustOK(t, s.front("append/finish", finishBody(r.str(t, "ceremonyID"),
-					k.Registration(brokertest.PublicKeyOf(r.Body), brokertest.Origin, brokertest.FlagUP|brokertest.FlagUV, nil, nil))))
+					k.Registration(softauthn.PublicKeyOf(r.Body), brokertest.Origin, softauthn.FlagUP|softauthn.FlagUV, nil, nil))))
 				cred = b64(k.ID)
 			}
 			return s.front("manage/delete", map[string]any{"connectToken": s.token(t, "passkey-delete", "alice"), "credentialID": cred})
@@ -1103,7 +1104,7 @@ func (s *scene) tokenIDIn(t *testing.T, projectID, secret string) string {
 // another project's credential.
 func ceremonyCases() []advCase {
 	var out []advCase
-	uv := byte(brokertest.FlagUP | brokertest.FlagUV)
+	uv := byte(softauthn.FlagUP | softauthn.FlagUV)
 	add := func(name string, status int, typ string, prepare func(t *testing.T, s *scene) advRequest) {
 		out = append(out, advCase{name: name, status: status, typ: typ, prepare: prepare})
 	}
@@ -1136,7 +1137,7 @@ func ceremonyCases() []advCase {
 	add("append/finish: a login ceremony", 410, "ceremony_not_found", func(t *testing.T, s *scene) advRequest {
 		id, _ := s.startLogin(t, map[string]any{})
 		_, pk := s.startAppend(t, "carol")
-		return s.front("append/finish", finishBody(id, brokertest.NewES256Key().Registration(pk, brokertest.Origin, uv, nil, nil)))
+		return s.front("append/finish", finishBody(id, softauthn.NewES256Key().Registration(pk, brokertest.Origin, uv, nil, nil)))
 	})
 	add("login/finish: unknown ceremony", 410, "ceremony_not_found", func(t *testing.T, s *scene) advRequest {
 		_, pk := s.startLogin(t, map[string]any{"identifier": "alice"})
@@ -1144,13 +1145,13 @@ func ceremonyCases() []advCase {
 	})
 	add("login/finish: ceremony of another project", 410, "ceremony_not_found", func(t *testing.T, s *scene) advRequest {
 		r := s.mustOK(t, s.frontB("login/start", map[string]any{"identifier": "bob"}))
-		return s.front("login/finish", finishBody(r.str(t, "ceremonyID"), s.bKey.Assertion(brokertest.PublicKeyOf(r.Body), originB, uv, 0, nil, nil)))
+		return s.front("login/finish", finishBody(r.str(t, "ceremonyID"), s.bKey.Assertion(softauthn.PublicKeyOf(r.Body), originB, uv, 0, nil, nil)))
 	})
 	add("append/finish: ceremony of another project", 410, "ceremony_not_found", func(t *testing.T, s *scene) advRequest {
 		tok := s.mintIn(t, s.b.ID, s.bSecret, "passkey-append", "ivan")
 		r := s.mustOK(t, s.frontB("append/start", map[string]any{"connectToken": tok}))
 		return s.front("append/finish", finishBody(r.str(t, "ceremonyID"),
-			brokertest.NewES256Key().Registration(brokertest.PublicKeyOf(r.Body), brokertest.Origin, uv, nil, nil)))
+			softauthn.NewES256Key().Registration(softauthn.PublicKeyOf(r.Body), brokertest.Origin, uv, nil, nil)))
 	})
 	add("login/finish: project B finishing project A's ceremony", 410, "ceremony_not_found", func(t *testing.T, s *scene) advRequest {
 		id, pk := s.startLogin(t, map[string]any{"identifier": "alice"})
@@ -1164,7 +1165,7 @@ func ceremonyCases() []advCase {
 	add("append/finish: answer to another ceremony's challenge", 400, "verification_failed", func(t *testing.T, s *scene) advRequest {
 		id, _ := s.startAppend(t, "carol")
 		_, other := s.startAppend(t, "carol")
-		return s.front("append/finish", finishBody(id, brokertest.NewES256Key().Registration(other, brokertest.Origin, uv, nil, nil)))
+		return s.front("append/finish", finishBody(id, softauthn.NewES256Key().Registration(other, brokertest.Origin, uv, nil, nil)))
 	})
 	add("login/finish: a passkey of another project", 404, "unknown_credential", func(t *testing.T, s *scene) advRequest {
 		id, pk := s.startLogin(t, map[string]any{})
@@ -1172,21 +1173,21 @@ func ceremonyCases() []advCase {
 	})
 	add("login/finish: an unknown passkey", 404, "unknown_credential", func(t *testing.T, s *scene) advRequest {
 		id, pk := s.startLogin(t, map[string]any{})
-		return s.front("login/finish", finishBody(id, brokertest.NewES256Key().Assertion(pk, brokertest.Origin, uv, 0, s.handle, nil)))
+		return s.front("login/finish", finishBody(id, softauthn.NewES256Key().Assertion(pk, brokertest.Origin, uv, 0, s.handle, nil)))
 	})
 	add("login/finish: another user's passkey for an identifier-first ceremony", 400, "verification_failed", func(t *testing.T, s *scene) advRequest {
 		tok := s.token(t, "passkey-append", "judy")
 		r := s.mustOK(t, s.front("append/start", map[string]any{"connectToken": tok}))
-		k := brokertest.NewES256Key()
+		k := softauthn.NewES256Key()
 		s.mustOK(t, s.front("append/finish", finishBody(r.str(t, "ceremonyID"),
-			k.Registration(brokertest.PublicKeyOf(r.Body), brokertest.Origin, uv, nil, nil))))
+			k.Registration(softauthn.PublicKeyOf(r.Body), brokertest.Origin, uv, nil, nil))))
 		id, pk := s.startLogin(t, map[string]any{"identifier": "alice"})
 		return s.front("login/finish", finishBody(id, k.Assertion(pk, brokertest.Origin, uv, 0, nil, nil)))
 	})
 	add("login/finish: a registration response", 400, "validation_error", func(t *testing.T, s *scene) advRequest {
 		id, _ := s.startLogin(t, map[string]any{"identifier": "alice"})
 		_, pk := s.startAppend(t, "carol")
-		return s.front("login/finish", finishBody(id, brokertest.NewES256Key().Registration(pk, brokertest.Origin, uv, nil, nil)))
+		return s.front("login/finish", finishBody(id, softauthn.NewES256Key().Registration(pk, brokertest.Origin, uv, nil, nil)))
 	})
 	add("append/finish: an authentication response", 400, "validation_error", func(t *testing.T, s *scene) advRequest {
 		id, _ := s.startAppend(t, "carol")
@@ -1263,8 +1264,8 @@ func signedDataCases() []advCase {
 	add("a real token of another project", sig, func(t *testing.T, s *scene) string {
 		r := s.mustOK(t, s.frontB("login/start", map[string]any{"identifier": "bob"}))
 		h := sha256.Sum256([]byte("other.example"))
-		return s.mustOK(t, s.frontB("login/finish", finishBody(r.str(t, "ceremonyID"), s.bKey.Assertion(brokertest.PublicKeyOf(r.Body), originB,
-			brokertest.FlagUP|brokertest.FlagUV, 0, nil, func(ad *brokertest.AuthData) { ad.RPIDHash = h[:] })))).str(t, "signedPasskeyData")
+		return s.mustOK(t, s.frontB("login/finish", finishBody(r.str(t, "ceremonyID"), s.bKey.Assertion(softauthn.PublicKeyOf(r.Body), originB,
+			softauthn.FlagUP|softauthn.FlagUV, 0, nil, func(ad *softauthn.AuthData) { ad.RPIDHash = h[:] })))).str(t, "signedPasskeyData")
 	})
 	add("issuer of another project, signed by this project's key", sig, func(t *testing.T, s *scene) string {
 		return jws(header(s), with(s.validClaims(), "iss", s.b.ID), es256(s.signA.Private))
@@ -1294,7 +1295,7 @@ func signedDataCases() []advCase {
 		return jws(with(header(s), "jku", "https://evil.example/jwks.json"), s.validClaims(), es256(attacker))
 	})
 	add("x5c of the attacker", sig, func(t *testing.T, s *scene) string {
-		_, cert := brokertest.NewAttestationCert(make([]byte, 16))
+		_, cert := softauthn.NewAttestationCert(make([]byte, 16))
 		return jws(with(header(s), "x5c", []string{base64.StdEncoding.EncodeToString(cert)}), s.validClaims(), es256(attacker))
 	})
 	add("kid with a path", sig, func(t *testing.T, s *scene) string {

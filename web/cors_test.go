@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/descope/virtualwebauthn"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 )
 
 const allowedOrigin = "http://localhost:3000" // the fixture project's second web origin
@@ -246,13 +246,13 @@ func TestFailedRequestsChangeNothing(t *testing.T) {
 				}
 			}, http.StatusBadRequest, "validation_error"},
 			{"append/finish that fails verification", func(t *testing.T) func() response {
-				e.auth = brokertest.NewAuthenticator(brokertest.RPID, brokertest.Origin)
+				e.auth = softauthn.NewAuthenticator(brokertest.RPID, brokertest.Origin)
 				start := e.front(t, "append/start", map[string]any{"connectToken": e.token(t, "passkey-append", "user-42")})
-				cred, err := create(e.auth, brokertest.PublicKeyOf(start.Body))
+				cred, err := e.auth.Create(softauthn.PublicKeyOf(start.Body))
 				if err != nil {
 					t.Fatal(err)
 				}
-				bad := brokertest.Tamper(cred, "clientDataJSON", func(b []byte) []byte {
+				bad := softauthn.Tamper(cred, "clientDataJSON", func(b []byte) []byte {
 					return []byte(strings.Replace(string(b), brokertest.Origin, "https://evil.example", 1))
 				})
 				return func() response {
@@ -260,16 +260,15 @@ func TestFailedRequestsChangeNothing(t *testing.T) {
 				}
 			}, http.StatusBadRequest, "verification_failed"},
 			{"append/finish of a registered credential", func(t *testing.T) func() response {
-				rp := virtualwebauthn.RelyingParty{ID: brokertest.RPID, Name: brokertest.RPID, Origin: brokertest.Origin}
-				auth := virtualwebauthn.NewAuthenticator()
-				cred := newCredential()
-				attest := func(user string) (string, string) {
+				auth := softauthn.NewAuthenticator(brokertest.RPID, brokertest.Origin)
+				cred := softauthn.NewCredential()
+				attest := func(user string) (string, []byte) {
 					start := e.front(t, "append/start", map[string]any{"connectToken": e.token(t, "passkey-append", user)})
-					opts, err := virtualwebauthn.ParseAttestationOptions(string(brokertest.PublicKeyOf(start.Body)))
+					att, err := auth.Attest(softauthn.PublicKeyOf(start.Body), cred)
 					if err != nil {
 						t.Fatal(err)
 					}
-					return start.str(t, "ceremonyID"), virtualwebauthn.CreateAttestationResponse(rp, auth, cred, *opts)
+					return start.str(t, "ceremonyID"), att
 				}
 				id, att := attest("user-50")
 				e.front(t, "append/finish", map[string]any{"ceremonyID": id, "credential": json.RawMessage(att)}).wantStatus(t, http.StatusOK)
@@ -279,14 +278,14 @@ func TestFailedRequestsChangeNothing(t *testing.T) {
 				}
 			}, http.StatusConflict, "already_exists"},
 			{"login/finish with a tampered signature", func(t *testing.T) func() response {
-				e.auth = brokertest.NewAuthenticator(brokertest.RPID, brokertest.Origin)
+				e.auth = softauthn.NewAuthenticator(brokertest.RPID, brokertest.Origin)
 				e.register(t, "user-60")
 				start := e.front(t, "login/start", map[string]any{"identifier": "user-60", "loginConnectToken": e.token(t, "passkey-login", "user-60")})
-				cred, err := e.auth.Get(brokertest.PublicKeyOf(start.Body))
+				cred, err := e.auth.Get(softauthn.PublicKeyOf(start.Body))
 				if err != nil {
 					t.Fatal(err)
 				}
-				bad := brokertest.Tamper(cred, "signature", func(b []byte) []byte { b[len(b)-1] ^= 1; return b })
+				bad := softauthn.Tamper(cred, "signature", func(b []byte) []byte { b[len(b)-1] ^= 1; return b })
 				return func() response {
 					return e.front(t, "login/finish", map[string]any{"ceremonyID": start.str(t, "ceremonyID"), "credential": json.RawMessage(bad)})
 				}
@@ -304,7 +303,7 @@ func TestFailedRequestsChangeNothing(t *testing.T) {
 				}
 			}, http.StatusForbidden, "forbidden_origin"},
 			{"verifySignedData for another user", func(t *testing.T) func() response {
-				e.auth = brokertest.NewAuthenticator(brokertest.RPID, brokertest.Origin)
+				e.auth = softauthn.NewAuthenticator(brokertest.RPID, brokertest.Origin)
 				e.register(t, "user-70")
 				spd := e.login(t, "user-70").str(t, "signedPasskeyData")
 				return func() response {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 	"github.com/latchkey/latchkey/signeddata"
 )
 
@@ -125,7 +126,7 @@ func TestEndpoints(t *testing.T) {
 			if ex, _ := start.get("publicKey.excludeCredentials").([]any); len(ex) != 0 {
 				t.Errorf("excludeCredentials = %v for a user without passkeys, want none", ex)
 			}
-			cred, err := create(e.auth, brokertest.PublicKeyOf(start.Body))
+			cred, err := e.auth.Create(softauthn.PublicKeyOf(start.Body))
 			if err != nil {
 				t.Fatalf("authenticator.Create: %v", err)
 			}
@@ -150,11 +151,11 @@ func TestEndpoints(t *testing.T) {
 			if start2.str(t, "publicKey.user.id") != start.str(t, "publicKey.user.id") {
 				t.Errorf("user.id changed between ceremonies: %s, then %s", start.str(t, "publicKey.user.id"), start2.str(t, "publicKey.user.id"))
 			}
-			if _, err := e.auth.Create(brokertest.PublicKeyOf(start2.Body)); err == nil {
+			if _, err := e.auth.Create(softauthn.PublicKeyOf(start2.Body)); err == nil {
 				t.Error("the authenticator holding an excluded credential created another one")
 			}
-			auth2 := brokertest.NewAuthenticator(brokertest.RPID, brokertest.Origin)
-			cred2, err := create(auth2, brokertest.PublicKeyOf(start2.Body))
+			auth2 := softauthn.NewAuthenticator(brokertest.RPID, brokertest.Origin)
+			cred2, err := auth2.Create(softauthn.PublicKeyOf(start2.Body))
 			if err != nil {
 				t.Fatalf("second authenticator.Create: %v", err)
 			}
@@ -173,7 +174,7 @@ func TestEndpoints(t *testing.T) {
 			if diff := cmp.Diff(want, start.get("publicKey.allowCredentials"), ignoreKeys("transports")); diff != "" {
 				t.Errorf("allowCredentials (-want +got):\n%s", diff)
 			}
-			cred, err := e.auth.Get(brokertest.PublicKeyOf(start.Body))
+			cred, err := e.auth.Get(softauthn.PublicKeyOf(start.Body))
 			if err != nil {
 				t.Fatalf("authenticator.Get: %v", err)
 			}
@@ -216,7 +217,7 @@ func TestEndpoints(t *testing.T) {
 			if allow, _ := start.get("publicKey.allowCredentials").([]any); len(allow) != 0 {
 				t.Errorf("allowCredentials = %v for a usernameless login, want none", allow)
 			}
-			cred, err := e.auth.Get(brokertest.PublicKeyOf(start.Body))
+			cred, err := e.auth.Get(softauthn.PublicKeyOf(start.Body))
 			if err != nil {
 				t.Fatalf("authenticator.Get: %v", err)
 			}
@@ -236,7 +237,7 @@ func TestEndpoints(t *testing.T) {
 			if allow, _ := start.get("publicKey.allowCredentials").([]any); len(allow) != 1 {
 				t.Errorf("allowCredentials = %v, want the user's passkey", allow)
 			}
-			cred, err := e.auth.Get(brokertest.PublicKeyOf(start.Body))
+			cred, err := e.auth.Get(softauthn.PublicKeyOf(start.Body))
 			if err != nil {
 				t.Fatalf("authenticator.Get: %v", err)
 			}
@@ -275,7 +276,7 @@ func TestEndpoints(t *testing.T) {
 		t.Run("manage delete", func(t *testing.T) {
 			e := newEnv(t, dialect)
 			start, first := e.register(t, "user-42")
-			e.auth = brokertest.NewAuthenticator(brokertest.RPID, brokertest.Origin)
+			e.auth = softauthn.NewAuthenticator(brokertest.RPID, brokertest.Origin)
 			_, second := e.register(t, "user-42")
 			r := e.front(t, "manage/delete", map[string]any{"connectToken": e.token(t, "passkey-delete", "user-42"), "credentialID": first["id"]})
 			r.wantStatus(t, http.StatusOK)

@@ -14,9 +14,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/descope/virtualwebauthn"
-
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 	"github.com/latchkey/latchkey/web"
 )
 
@@ -311,7 +310,7 @@ func TestCeremonyErrors(t *testing.T) {
 		t.Run("append finish twice", func(t *testing.T) {
 			e := newEnv(t, dialect)
 			start := e.front(t, "append/start", map[string]any{"connectToken": e.token(t, "passkey-append", "user-42")})
-			cred, err := create(e.auth, brokertest.PublicKeyOf(start.Body))
+			cred, err := e.auth.Create(softauthn.PublicKeyOf(start.Body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -323,7 +322,7 @@ func TestCeremonyErrors(t *testing.T) {
 			e := newEnv(t, dialect)
 			e.register(t, "user-42")
 			start := e.front(t, "login/start", map[string]any{"identifier": "user-42"})
-			cred, err := e.auth.Get(brokertest.PublicKeyOf(start.Body))
+			cred, err := e.auth.Get(softauthn.PublicKeyOf(start.Body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -334,7 +333,7 @@ func TestCeremonyErrors(t *testing.T) {
 		t.Run("unknown or mismatched ceremony", func(t *testing.T) {
 			e := newEnv(t, dialect)
 			start := e.front(t, "append/start", map[string]any{"connectToken": e.token(t, "passkey-append", "user-42")})
-			cred, err := create(e.auth, brokertest.PublicKeyOf(start.Body))
+			cred, err := e.auth.Create(softauthn.PublicKeyOf(start.Body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -354,7 +353,7 @@ func TestCeremonyErrors(t *testing.T) {
 			del := e.front(t, "manage/delete", map[string]any{"connectToken": e.token(t, "passkey-delete", "user-42"), "credentialID": pk["id"]})
 			del.wantStatus(t, http.StatusOK)
 			start := e.front(t, "login/start", map[string]any{})
-			cred, err := e.auth.Get(brokertest.PublicKeyOf(start.Body))
+			cred, err := e.auth.Get(softauthn.PublicKeyOf(start.Body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -372,42 +371,40 @@ func TestCeremonyErrors(t *testing.T) {
 			e := newEnv(t, dialect)
 			e.register(t, "user-42")
 			start := e.front(t, "login/start", map[string]any{"identifier": "user-42"})
-			cred, err := e.auth.Get(brokertest.PublicKeyOf(start.Body))
+			cred, err := e.auth.Get(softauthn.PublicKeyOf(start.Body))
 			if err != nil {
 				t.Fatal(err)
 			}
-			bad := brokertest.Tamper(cred, "signature", func(b []byte) []byte { b[len(b)-1] ^= 1; return b })
+			bad := softauthn.Tamper(cred, "signature", func(b []byte) []byte { b[len(b)-1] ^= 1; return b })
 			r := e.front(t, "login/finish", map[string]any{"ceremonyID": start.str(t, "ceremonyID"), "credential": json.RawMessage(bad)})
 			assertError(t, r, http.StatusBadRequest, "verification_failed")
 		})
 		t.Run("tampered challenge on append", func(t *testing.T) {
 			e := newEnv(t, dialect)
 			start := e.front(t, "append/start", map[string]any{"connectToken": e.token(t, "passkey-append", "user-42")})
-			cred, err := create(e.auth, brokertest.PublicKeyOf(start.Body))
+			cred, err := e.auth.Create(softauthn.PublicKeyOf(start.Body))
 			if err != nil {
 				t.Fatal(err)
 			}
-			bad := brokertest.Tamper(cred, "clientDataJSON", func(b []byte) []byte {
+			bad := softauthn.Tamper(cred, "clientDataJSON", func(b []byte) []byte {
 				return bytes.Replace(b, []byte(`"challenge":"`), []byte(`"challenge":"AAAA`), 1)
 			})
 			r := e.front(t, "append/finish", map[string]any{"ceremonyID": start.str(t, "ceremonyID"), "credential": json.RawMessage(bad)})
 			assertError(t, r, http.StatusBadRequest, "verification_failed")
 		})
 		t.Run("credential registered twice", func(t *testing.T) {
-			// A replayed credential ID for another user: virtualwebauthn attests the same key
-			// pair twice, which a real authenticator would not.
+			// A replayed credential ID for another user: the software authenticator attests the
+			// same key pair twice, which a real authenticator would not.
 			e := newEnv(t, dialect)
-			rp := virtualwebauthn.RelyingParty{ID: brokertest.RPID, Name: brokertest.RPID, Origin: brokertest.Origin}
-			auth := virtualwebauthn.NewAuthenticator()
-			cred := newCredential()
+			auth := softauthn.NewAuthenticator(brokertest.RPID, brokertest.Origin)
+			cred := softauthn.NewCredential()
 			for i, user := range []string{"user-42", "user-43"} {
 				start := e.front(t, "append/start", map[string]any{"connectToken": e.token(t, "passkey-append", user)})
 				start.wantStatus(t, http.StatusOK)
-				opts, err := virtualwebauthn.ParseAttestationOptions(string(brokertest.PublicKeyOf(start.Body)))
+				att, err := auth.Attest(softauthn.PublicKeyOf(start.Body), cred)
 				if err != nil {
 					t.Fatal(err)
 				}
-				att := virtualwebauthn.CreateAttestationResponse(rp, auth, cred, *opts)
 				r := e.front(t, "append/finish", map[string]any{"ceremonyID": start.str(t, "ceremonyID"), "credential": json.RawMessage(att)})
 				if i == 0 {
 					r.wantStatus(t, http.StatusOK)
@@ -605,7 +602,7 @@ func TestHostileIDs(t *testing.T) {
 			t.Run("ceremonyID "+strconv.Quote(bad), func(t *testing.T) {
 				// json.Marshal sends NUL as \u0000 and invalid UTF-8 as U+FFFD, as a client would.
 				loginStart := e.front(t, "login/start", map[string]any{"identifier": "user-42"})
-				assertion, err := e.auth.GetWith(brokertest.PublicKeyOf(loginStart.Body), pk["id"].(string))
+				assertion, err := e.auth.GetWith(softauthn.PublicKeyOf(loginStart.Body), pk["id"].(string))
 				if err != nil {
 					t.Fatal(err)
 				}

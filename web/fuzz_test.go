@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 )
 
 // fuzzRoutes are the POST routes whose bodies FuzzFrontendRequest sends.
@@ -40,12 +41,12 @@ func FuzzFrontendRequest(f *testing.F) {
 	_, pk := e.register(f, "user-42")
 	spd := e.login(f, "user-42").str(f, "signedPasskeyData")
 	appendStart := e.front(f, "append/start", map[string]any{"connectToken": e.token(f, "passkey-append", "user-43")})
-	attestation, err := create(e.auth, brokertest.PublicKeyOf(appendStart.Body))
+	attestation, err := e.auth.Create(softauthn.PublicKeyOf(appendStart.Body))
 	if err != nil {
 		f.Fatal(err)
 	}
 	loginStart := e.front(f, "login/start", map[string]any{"identifier": "user-42"})
-	assertion, err := e.auth.GetWith(brokertest.PublicKeyOf(loginStart.Body), pk["id"].(string))
+	assertion, err := e.auth.GetWith(softauthn.PublicKeyOf(loginStart.Body), pk["id"].(string))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package web_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -14,10 +12,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/descope/virtualwebauthn"
-
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 	"github.com/latchkey/latchkey/web"
 )
 
@@ -26,7 +23,7 @@ type env struct {
 	f    *brokertest.Fixture
 	h    http.Handler
 	srv  *httptest.Server
-	auth *brokertest.Authenticator
+	auth *softauthn.Authenticator
 	api  *apiValidator // checks every exchange of the test client against web/openapi.yaml
 }
 
@@ -45,7 +42,7 @@ func newEnvWith(t testing.TB, dialect string, cfg *broker.Config) *env {
 	h := web.New(f.Broker, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	e := &env{f: f, h: h, srv: srv, auth: brokertest.NewAuthenticator(brokertest.RPID, brokertest.Origin)}
+	e := &env{f: f, h: h, srv: srv, auth: softauthn.NewAuthenticator(brokertest.RPID, brokertest.Origin)}
 	e.api = validate(t, e)
 	return e
 }
@@ -222,7 +219,7 @@ func (e *env) register(t testing.TB, identifier string) (start response, passkey
 	t.Helper()
 	start = e.front(t, "append/start", map[string]any{"connectToken": e.token(t, "passkey-append", identifier)})
 	start.wantStatus(t, http.StatusOK)
-	cred, err := create(e.auth, brokertest.PublicKeyOf(start.Body))
+	cred, err := e.auth.Create(softauthn.PublicKeyOf(start.Body))
 	if err != nil {
 		t.Fatalf("authenticator.Create: %v", err)
 	}
@@ -245,7 +242,7 @@ func (e *env) login(t testing.TB, identifier string) response {
 	}
 	start := e.front(t, "login/start", body)
 	start.wantStatus(t, http.StatusOK)
-	cred, err := e.auth.Get(brokertest.PublicKeyOf(start.Body))
+	cred, err := e.auth.Get(softauthn.PublicKeyOf(start.Body))
 	if err != nil {
 		t.Fatalf("authenticator.Get: %v", err)
 	}
@@ -330,43 +327,4 @@ func assertValidation(t testing.TB, r response, field string) {
 	if len(env.Error.Validation) == 0 || env.Error.Validation[0].Field != field || env.Error.Validation[0].Message == "" {
 		t.Fatalf("error.validation = %+v, want [{field: %q, message: ...}]", env.Error.Validation, field)
 	}
-}
-
-// create is a.Create that discards the credentials virtualwebauthn encodes wrongly: it
-// writes a P-256 coordinate with a leading zero byte in 31 bytes (big.Int.Bytes), which a
-// relying party must reject, so about one credential in 128 would fail verification.
-func create(a *brokertest.Authenticator, publicKey []byte) ([]byte, error) {
-	for {
-		cred, err := a.Create(publicKey)
-		if err != nil {
-			return nil, err
-		}
-		if fullLengthKey(a.Creds[len(a.Creds)-1]) {
-			return cred, nil
-		}
-		a.Creds = a.Creds[:len(a.Creds)-1]
-	}
-}
-
-// newCredential returns a virtualwebauthn P-256 credential whose coordinates are 32 bytes.
-func newCredential() virtualwebauthn.Credential {
-	for {
-		if c := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2); fullLengthKey(c) {
-			return c
-		}
-	}
-}
-
-// fullLengthKey reports whether neither coordinate of c's P-256 key starts with a zero byte.
-func fullLengthKey(c virtualwebauthn.Credential) bool {
-	k, err := x509.ParsePKCS8PrivateKey(c.Key.Data)
-	if err != nil {
-		panic(err)
-	}
-	pub, err := k.(*ecdsa.PrivateKey).PublicKey.ECDH()
-	if err != nil {
-		panic(err)
-	}
-	b := pub.Bytes() // 0x04 || X || Y, 32 bytes each
-	return b[1] != 0 && b[33] != 0
 }

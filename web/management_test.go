@@ -15,6 +15,7 @@ import (
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 	"github.com/latchkey/latchkey/web"
 )
 
@@ -335,7 +336,7 @@ func TestManagePasskeys(t *testing.T) {
 		e := newMgmtEnv(t, dialect)
 		var ids []string
 		for range 3 {
-			e.auth = brokertest.NewAuthenticator(brokertest.RPID, brokertest.Origin)
+			e.auth = softauthn.NewAuthenticator(brokertest.RPID, brokertest.Origin)
 			_, pk := e.register(t, "alice")
 			ids = append(ids, pk["id"].(string))
 		}

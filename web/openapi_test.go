@@ -23,6 +23,7 @@ import (
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 	"github.com/latchkey/latchkey/web"
 )
 
@@ -372,17 +373,17 @@ func TestOpenAPIMainFlows(t *testing.T) {
 		assertError(t, e.backend(t, http.MethodPost, "/v2/connectTokens", strings.Repeat(" ", web.MaxBodyBytes+1)), http.StatusRequestEntityTooLarge, "payload_too_large")
 		assertError(t, e.front(t, "append/start", map[string]any{"connectToken": "ctk1_nope"}), http.StatusUnauthorized, "invalid_connect_token")
 		start := e.front(t, "login/start", map[string]any{})
-		cred, err := e.auth.Get(brokertest.PublicKeyOf(start.Body))
+		cred, err := e.auth.Get(softauthn.PublicKeyOf(start.Body))
 		if err != nil {
 			t.Fatal(err)
 		}
 		assertError(t, e.front(t, "login/finish", map[string]any{"ceremonyID": "cer-000000000000000000000000", "credential": json.RawMessage(cred)}),
 			http.StatusGone, "ceremony_not_found")
-		stranger := brokertest.NewAuthenticator(brokertest.RPID, brokertest.Origin)
+		stranger := softauthn.NewAuthenticator(brokertest.RPID, brokertest.Origin)
 		other := newEnv(t, dialect)
 		other.auth = stranger
 		other.register(t, "mallory")
-		cred, err = stranger.Get(brokertest.PublicKeyOf(start.Body))
+		cred, err = stranger.Get(softauthn.PublicKeyOf(start.Body))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 	"github.com/latchkey/latchkey/web"
 )
 
@@ -54,7 +55,7 @@ func newLimitedEnv(t testing.TB, dialect string, l web.Limits) (*env, *testClock
 	h := web.New(f.Broker, slog.New(slog.NewTextHandler(io.Discard, nil)), web.WithLimits(l), web.WithClock(c.Now))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	e := &env{f: f, h: h, srv: srv, auth: brokertest.NewAuthenticator(brokertest.RPID, brokertest.Origin)}
+	e := &env{f: f, h: h, srv: srv, auth: softauthn.NewAuthenticator(brokertest.RPID, brokertest.Origin)}
 	e.api = validate(t, e)
 	return e, c
 }
@@ -593,7 +594,7 @@ func TestLogsHoldNoSecret(t *testing.T) {
 		h := web.New(f.Broker, slog.New(slog.NewJSONHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug})), web.WithLimits(limits))
 		srv := httptest.NewServer(h)
 		t.Cleanup(srv.Close)
-		e := &env{f: f, h: h, srv: srv, auth: brokertest.NewAuthenticator(brokertest.RPID, brokertest.Origin)}
+		e := &env{f: f, h: h, srv: srv, auth: softauthn.NewAuthenticator(brokertest.RPID, brokertest.Origin)}
 
 		var secrets []string
 		keep := func(r response, paths ...string) response {
@@ -610,7 +611,7 @@ func TestLogsHoldNoSecret(t *testing.T) {
 		}
 		// Append, with the challenge of its options.
 		start := keep(e.front(t, "append/start", map[string]any{"connectToken": token("passkey-append", "user-42")}), "publicKey.challenge")
-		cred, err := create(e.auth, brokertest.PublicKeyOf(start.Body))
+		cred, err := e.auth.Create(softauthn.PublicKeyOf(start.Body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -618,7 +619,7 @@ func TestLogsHoldNoSecret(t *testing.T) {
 		// Logins of every kind.
 		for _, body := range []map[string]any{{"identifier": "user-42"}, {}, {"loginConnectToken": token("passkey-login", "user-42")}, {"conditional": true}} {
 			ls := keep(e.front(t, "login/start", body), "publicKey.challenge")
-			assertion, err := e.auth.Get(brokertest.PublicKeyOf(ls.Body))
+			assertion, err := e.auth.Get(softauthn.PublicKeyOf(ls.Body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -636,8 +637,8 @@ func TestLogsHoldNoSecret(t *testing.T) {
 		assertError(t, e.front(t, "append/start", `{"connectToken":"`+listTok+`"`), http.StatusBadRequest, "invalid_json")
 		assertError(t, e.front(t, "append/start", map[string]any{"connectToken": listTok + "x"}), http.StatusUnauthorized, "invalid_connect_token")
 		ls := keep(e.front(t, "login/start", map[string]any{"identifier": "user-42"}), "publicKey.challenge")
-		assertion, _ := e.auth.Get(brokertest.PublicKeyOf(ls.Body))
-		bad := brokertest.Tamper(assertion, "signature", func(b []byte) []byte { b[len(b)-1] ^= 1; return b })
+		assertion, _ := e.auth.Get(softauthn.PublicKeyOf(ls.Body))
+		bad := softauthn.Tamper(assertion, "signature", func(b []byte) []byte { b[len(b)-1] ^= 1; return b })
 		assertError(t, e.front(t, "login/finish", map[string]any{"ceremonyID": ls.str(t, "ceremonyID"), "credential": json.RawMessage(bad)}), http.StatusBadRequest, "verification_failed")
 		for range 3 {
 			e.front(t, "login/start", map[string]any{"identifier": "user-42"})

@@ -1,7 +1,7 @@
 // Package brokertest provides what tests of Latchkey share: a fresh store per test (SQLite
 // in a temporary directory, or a schema of its own on the PostgreSQL server named by
-// LATCHKEY_TEST_DATABASE_URL), a broker with a development project, and a software
-// authenticator that answers WebAuthn options as a browser and authenticator would.
+// LATCHKEY_TEST_DATABASE_URL), a broker with a development project, and headless Chromium.
+// The software authenticator the tests sign with is package softauthn.
 package brokertest
 
 import (
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/latchkey/latchkey/broker"
+	"github.com/latchkey/latchkey/broker/softauthn"
 	"github.com/latchkey/latchkey/broker/sqlstore"
 	"github.com/latchkey/latchkey/broker/sqlstore/sqlstoretest"
 )
@@ -47,9 +48,10 @@ type Fixture struct {
 	APISecret string
 }
 
-// Origin and RPID of the fixture's project.
+// Origin and RPID of the fixture's project; RPID is the one softauthn's forged
+// authenticator data is for.
 const (
-	RPID   = "localhost"
+	RPID   = softauthn.DefaultRPID
 	Origin = "http://localhost:8080"
 )
 

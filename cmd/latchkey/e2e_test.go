@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 	"github.com/latchkey/latchkey/signeddata"
 )
 
@@ -206,7 +207,7 @@ func (s *server) frontend(path string) string {
 }
 
 // appendPasskey adds a passkey for identifier through the frontend API.
-func (s *server) appendPasskey(t *testing.T, auth *brokertest.Authenticator, origin, identifier string) string {
+func (s *server) appendPasskey(t *testing.T, auth *softauthn.Authenticator, origin, identifier string) string {
 	t.Helper()
 	var start struct {
 		CeremonyID string          `json:"ceremonyID"`
@@ -219,7 +220,7 @@ func (s *server) appendPasskey(t *testing.T, auth *brokertest.Authenticator, ori
 }
 
 // appendWithStart finishes an append ceremony started elsewhere and returns the credential ID.
-func (s *server) appendWithStart(t *testing.T, auth *brokertest.Authenticator, origin, ceremonyID string, publicKey any) string {
+func (s *server) appendWithStart(t *testing.T, auth *softauthn.Authenticator, origin, ceremonyID string, publicKey any) string {
 	t.Helper()
 	pk, err := json.Marshal(publicKey)
 	if err != nil {
@@ -242,7 +243,7 @@ func (s *server) appendWithStart(t *testing.T, auth *brokertest.Authenticator, o
 
 // login signs in through the frontend API (by identifier, or usernameless when it is empty)
 // and returns signedPasskeyData.
-func (s *server) login(t *testing.T, auth *brokertest.Authenticator, origin, identifier string) string {
+func (s *server) login(t *testing.T, auth *softauthn.Authenticator, origin, identifier string) string {
 	t.Helper()
 	var start struct {
 		CeremonyID string          `json:"ceremonyID"`
@@ -302,7 +303,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			const origin = "http://localhost:8080"
 			s := startServe(t, d, origin)
-			auth := brokertest.NewAuthenticator("localhost", origin)
+			auth := softauthn.NewAuthenticator("localhost", origin)
 
 			credID := s.appendPasskey(t, auth, origin, "user-42")
 

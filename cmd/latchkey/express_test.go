@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 )
 
 // TestExpressBackend runs an Express app backend written as Corbado Connect's backend guide
@@ -67,7 +68,7 @@ func TestExpressBackend(t *testing.T) {
 	if code := call(t, "POST", app+"/auth/createConnectToken", map[string]string{"type": "passkey-append"}, &ct, "X-Session-User", "user-42"); code != 200 || !strings.HasPrefix(ct.ConnectToken, "ctk1_") {
 		t.Fatalf("createConnectToken = %d, %+v", code, ct)
 	}
-	auth := brokertest.NewAuthenticator("localhost", origin)
+	auth := softauthn.NewAuthenticator("localhost", origin)
 	var start struct {
 		CeremonyID string         `json:"ceremonyID"`
 		PublicKey  map[string]any `json:"publicKey"`

@@ -21,6 +21,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 )
 
 // proxy forwards TCP connections to a backend until it is cut; it lets a test take the
@@ -132,7 +133,7 @@ func TestDatabaseOutage(t *testing.T) {
 	var created struct{ ProjectID, APISecret string }
 	_ = json.Unmarshal([]byte(out), &created)
 	s := serveOn(t, env, created.ProjectID, created.APISecret)
-	auth := brokertest.NewAuthenticator("localhost", origin)
+	auth := softauthn.NewAuthenticator("localhost", origin)
 	s.appendPasskey(t, auth, origin, "user-42")
 
 	px.cut()
@@ -218,7 +219,7 @@ func TestPostgresRestart(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			auth := brokertest.NewAuthenticator("localhost", origin)
+			auth := softauthn.NewAuthenticator("localhost", origin)
 			mine := 0 // this worker's appends after the restart
 			for i := 0; ctx.Err() == nil && mine < 5; i++ {
 				user := fmt.Sprintf("user-%d-%d", w, i)
@@ -291,7 +292,7 @@ func tokenUser(t *testing.T, tok string) string {
 
 // tryAppend, tryLogin and tryVerify run one step and report failure instead of failing the
 // test: around a fault, failures are expected; lost successes are not.
-func tryAppend(s *server, auth *brokertest.Authenticator, origin, user string) (string, bool) {
+func tryAppend(s *server, auth *softauthn.Authenticator, origin, user string) (string, bool) {
 	var tok struct{ Secret string }
 	if postJSON(s.URL+"/v2/connectTokens", fmt.Sprintf(`{"type":"passkey-append","data":{"identifier":%q,"displayName":"U"}}`, user), &tok, "", basic(s.ProjectID, s.Secret)) != 200 {
 		return "", false
@@ -315,7 +316,7 @@ func tryAppend(s *server, auth *brokertest.Authenticator, origin, user string) (
 	return fin.Passkey.ID, true
 }
 
-func tryLogin(s *server, auth *brokertest.Authenticator, origin, user string) (string, bool) {
+func tryLogin(s *server, auth *softauthn.Authenticator, origin, user string) (string, bool) {
 	var st started
 	if postJSON(s.frontend("login/start"), fmt.Sprintf(`{"identifier":%q}`, user), &st, origin, "") != 200 || st.CeremonyID == "" {
 		return "", false
@@ -401,7 +402,7 @@ func TestKillReplica(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					auth := brokertest.NewAuthenticator("localhost", origin)
+					auth := softauthn.NewAuthenticator("localhost", origin)
 					for i := range 200 {
 						if _, good := tryAppend(s, auth, origin, fmt.Sprintf("user-%d-%d", w, i)); good {
 							ok.Add(1)

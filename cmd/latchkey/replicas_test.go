@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 	"github.com/latchkey/latchkey/signeddata"
 )
 
@@ -94,7 +94,7 @@ func TestTwoReplicas(t *testing.T) {
 	const origin = "http://localhost:8080"
 	a := startServe(t, "postgres", origin)
 	b := serveOn(t, a.env, a.ProjectID, a.Secret)
-	auth := brokertest.NewAuthenticator("localhost", origin)
+	auth := softauthn.NewAuthenticator("localhost", origin)
 
 	// Append started on A, finished on B.
 	var st started

@@ -1,4 +1,4 @@
-package brokertest
+package softauthn
 
 import (
 	"crypto"
@@ -13,6 +13,7 @@ import (
 	"encoding/asn1"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"time"
 
@@ -29,9 +30,13 @@ const (
 	FlagED = 0x80 // extension data included
 )
 
+// DefaultRPID is the RP ID that forged authenticator data is for when it names none.
+const DefaultRPID = "localhost"
+
 // AuthData is authenticator data field by field, for forging responses that no honest
 // authenticator sends: the flags need not agree with what follows them.
 type AuthData struct {
+	RPID     string // hashed when RPIDHash is nil; empty: DefaultRPID
 	RPIDHash []byte // 32 bytes; nil: SHA-256 of RPID
 	Flags    byte
 	Counter  uint32
@@ -50,7 +55,11 @@ type AuthData struct {
 func (a AuthData) Bytes() []byte {
 	h := a.RPIDHash
 	if h == nil {
-		sum := sha256.Sum256([]byte(RPID))
+		rpID := a.RPID
+		if rpID == "" {
+			rpID = DefaultRPID
+		}
+		sum := sha256.Sum256([]byte(rpID))
 		h = sum[:]
 	}
 	out := append([]byte{}, h...)
@@ -73,13 +82,18 @@ func (a AuthData) Bytes() []byte {
 	return append(out, a.Extensions...)
 }
 
-// CBOR encodes v as canonical (CTAP2) CBOR, panicking on failure.
-func CBOR(v any) []byte {
+// ctap2 encodes canonical CBOR, as CTAP2 authenticators write it.
+var ctap2 = func() cbor.EncMode {
 	em, err := cbor.CTAP2EncOptions().EncMode()
 	if err != nil {
 		panic(err)
 	}
-	b, err := em.Marshal(v)
+	return em
+}()
+
+// CBOR encodes v as canonical (CTAP2) CBOR, panicking on failure.
+func CBOR(v any) []byte {
+	b, err := ctap2.Marshal(v)
 	if err != nil {
 		panic(err)
 	}
@@ -110,13 +124,18 @@ func ChallengeOf(publicKey []byte) string {
 	return o.Challenge
 }
 
-// RegistrationJSON is a registration response as PublicKeyCredential.toJSON() gives it.
+// RegistrationJSON is a registration response as PublicKeyCredential.toJSON() gives it,
+// from a platform authenticator with transport "internal".
 func RegistrationJSON(credID, clientDataJSON, attestationObject []byte) []byte {
+	return registrationJSON(credID, clientDataJSON, attestationObject, []string{"internal"})
+}
+
+func registrationJSON(credID, clientDataJSON, attestationObject []byte, transports []string) []byte {
 	b, _ := json.Marshal(map[string]any{
 		"id": b64(credID), "rawId": b64(credID), "type": "public-key", "authenticatorAttachment": "platform",
 		"clientExtensionResults": map[string]any{},
 		"response": map[string]any{"clientDataJSON": b64(clientDataJSON), "attestationObject": b64(attestationObject),
-			"transports": []string{"internal"}},
+			"transports": transports},
 	})
 	return b
 }
@@ -135,7 +154,8 @@ func AssertionJSON(credID, clientDataJSON, authData, signature, userHandle []byt
 	return b
 }
 
-// Key is a credential key pair of a forging authenticator.
+// Key is a credential key pair: its credential ID and an ECDSA P-256, Ed25519 or RSA
+// private key. Its methods only read it, so one Key may sign from many goroutines.
 type Key struct {
 	ID     []byte
 	Signer crypto.Signer
@@ -168,13 +188,16 @@ func NewRSAKey(bits int) Key {
 	return Key{ID: randomID(), Signer: k}
 }
 
-func randomID() []byte {
-	id := make([]byte, 16)
-	_, _ = rand.Read(id)
-	return id
+func randomID() []byte { return randomBytes(16) }
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return b
 }
 
-// COSE returns the public key as a COSE key: EC2 ES256, OKP EdDSA or RSA RS256.
+// COSE returns the public key as a COSE key: EC2 ES256 (both coordinates 32 bytes wide),
+// OKP EdDSA or RSA RS256.
 func (k Key) COSE() []byte {
 	switch pub := k.Signer.Public().(type) {
 	case *ecdsa.PublicKey:
@@ -185,7 +208,20 @@ func (k Key) COSE() []byte {
 	case *rsa.PublicKey:
 		return CBOR(map[int]any{1: 3, 3: -257, -1: pub.N.Bytes(), -2: big.NewInt(int64(pub.E)).Bytes()})
 	}
-	panic("unsupported key")
+	panic(fmt.Sprintf("softauthn: unsupported key %T", k.Signer))
+}
+
+// Alg returns the COSE algorithm the key signs with: -7 (ES256), -8 (EdDSA) or -257 (RS256).
+func (k Key) Alg() int64 {
+	switch k.Signer.Public().(type) {
+	case *ecdsa.PublicKey:
+		return -7
+	case ed25519.PublicKey:
+		return -8
+	case *rsa.PublicKey:
+		return -257
+	}
+	panic("softauthn: unsupported key")
 }
 
 // COSEEC2 returns an EC2 COSE key with algorithm alg on curve crv (1: P-256, 2: P-384).
@@ -210,8 +246,8 @@ func (k Key) Sign(authData, clientDataJSON []byte) []byte {
 }
 
 // Registration answers creation options (the publicKey of append/start) from origin with
-// attestation format "none": authenticator data with flags, aaguid and this key, passed to
-// edit (if not nil) before it is encoded.
+// attestation format "none": authenticator data for DefaultRPID with flags, aaguid and this
+// key, passed to edit (if not nil) before it is encoded.
 func (k Key) Registration(publicKey []byte, origin string, flags byte, aaguid []byte, edit func(*AuthData)) []byte {
 	cd := ClientData("webauthn.create", ChallengeOf(publicKey), origin)
 	ad := AuthData{Flags: flags | FlagAT, Attested: true, AAGUID: aaguid, CredID: k.ID, PublicKey: k.COSE()}
@@ -222,7 +258,8 @@ func (k Key) Registration(publicKey []byte, origin string, flags byte, aaguid []
 }
 
 // Assertion answers request options (the publicKey of login/start) from origin, signing
-// authenticator data with flags and counter (passed to edit first, if not nil).
+// authenticator data for DefaultRPID with flags and counter (passed to edit first, if not
+// nil).
 func (k Key) Assertion(publicKey []byte, origin string, flags byte, counter uint32, userHandle []byte, edit func(*AuthData)) []byte {
 	cd := ClientData("webauthn.get", ChallengeOf(publicKey), origin)
 	ad := AuthData{Flags: flags, Counter: counter}
