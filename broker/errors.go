@@ -39,13 +39,20 @@ func (e *UnknownCredentialError) Error() string { return "unknown credential " +
 
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
-// DetailError is an error of one kind with a sentence that is safe to show to clients.
+// DetailError is an error of one kind with a sentence that is safe to show to clients, and
+// optionally a reason for the logs only (which may say more than a client should learn).
 type DetailError struct {
 	Kind   error
 	Detail string
+	Reason string
 }
 
-func (e *DetailError) Error() string { return e.Kind.Error() + ": " + e.Detail }
+func (e *DetailError) Error() string {
+	if e.Reason != "" {
+		return e.Kind.Error() + ": " + e.Detail + " (" + e.Reason + ")"
+	}
+	return e.Kind.Error() + ": " + e.Detail
+}
 func (e *DetailError) Unwrap() error { return e.Kind }
 
 func detailf(kind error, format string, args ...any) error {

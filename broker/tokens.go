@@ -126,6 +126,15 @@ func (b *Broker) RevokeConnectToken(ctx context.Context, projectID, id string) e
 	})
 }
 
+// invalidTokenDetail is what a client learns of a connect token that does not authorise its
+// request: not whether it exists, nor its type or state (those go to the logs).
+const invalidTokenDetail = "the connect token is unknown, expired, already used or not for this operation"
+
+// invalidToken is the ErrInvalidConnectToken of a token refused for reason.
+func invalidToken(reason string) error {
+	return &DetailError{Kind: ErrInvalidConnectToken, Detail: invalidTokenDetail, Reason: strings.TrimPrefix(reason, "connecttoken: ")}
+}
+
 // checkToken finds the project's token for secret and checks that it authorises an operation
 // of type want now. Every failure is an ErrInvalidConnectToken.
 func (b *Broker) checkToken(ctx context.Context, q reader, projectID, secret string, want connecttoken.Type) (sqlstore.ConnectToken, error) {
@@ -135,12 +144,12 @@ func (b *Broker) checkToken(ctx context.Context, q reader, projectID, secret str
 	}
 	r, err := q.ConnectTokenByHash(ctx, projectID, hash)
 	if isNotFound(err) {
-		return sqlstore.ConnectToken{}, detailf(ErrInvalidConnectToken, "unknown token")
+		return sqlstore.ConnectToken{}, invalidToken("unknown token")
 	} else if err != nil {
 		return sqlstore.ConnectToken{}, err
 	}
 	if err := tokenState(r).Authorizes(want, b.Now()); err != nil {
-		return sqlstore.ConnectToken{}, detailf(ErrInvalidConnectToken, "%s", strings.TrimPrefix(err.Error(), "connecttoken: "))
+		return sqlstore.ConnectToken{}, invalidToken(err.Error())
 	}
 	return r, nil
 }

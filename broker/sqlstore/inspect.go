@@ -101,7 +101,8 @@ func (s *Store) Schema(ctx context.Context) (map[string][]Column, []string, erro
 			tables[c.Table] = append(tables[c.Table], Column{Name: c.Name, Type: c.Type, Nullable: c.Nullable == "YES"})
 		}
 		if err := s.db.SelectContext(ctx, &indexes, `SELECT indexname FROM pg_indexes i WHERE schemaname = current_schema()
-			AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname AND c.contype IN ('p', 'u'))`); err != nil {
+			AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname AND c.contype IN ('p', 'u')
+				AND c.connamespace = i.schemaname::regnamespace)`); err != nil {
 			return nil, nil, classify(err)
 		}
 	}

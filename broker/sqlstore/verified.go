@@ -19,9 +19,9 @@ func (q queries) InsertVerifiedToken(ctx context.Context, v VerifiedToken) error
 	return err
 }
 
-// expiringTables are the tables whose rows expire, with their key column.
+// expiringTables are the tables whose rows expire, with their primary key.
 var expiringTables = []struct{ table, key string }{
-	{"ceremonies", "id"}, {"connect_tokens", "id"}, {"verified_tokens", "jti"},
+	{"ceremonies", "id"}, {"connect_tokens", "id"}, {"verified_tokens", "project_id, jti"},
 }
 
 // DeleteExpired removes ceremonies, connect tokens and verified jtis that expired before now,
@@ -30,7 +30,7 @@ var expiringTables = []struct{ table, key string }{
 func (q queries) DeleteExpired(ctx context.Context, now int64, limit int) (int64, error) {
 	var total int64
 	for _, t := range expiringTables {
-		n, err := q.exec(ctx, `DELETE FROM `+t.table+` WHERE `+t.key+` IN
+		n, err := q.exec(ctx, `DELETE FROM `+t.table+` WHERE (`+t.key+`) IN
 			(SELECT `+t.key+` FROM `+t.table+` WHERE expires_at < ? LIMIT ?)`, now, limit)
 		total += n
 		if err != nil {
