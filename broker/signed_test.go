@@ -320,3 +320,34 @@ func TestSweepExpired(t *testing.T) {
 		}
 	})
 }
+
+// A signedPasskeyData names its user by the identifier it had at login: after a rename, and
+// another user taking the old identifier, the old token must not vouch for the new holder.
+func TestVerifySignedDataAfterRename(t *testing.T) {
+	forDialects(t, func(t *testing.T, e *env) {
+		a := newAuthenticator()
+		e.register(t, a, "x@example.com")
+		token := e.login(t, a, broker.LoginRequest{Identifier: "x@example.com"}).SignedPasskeyData
+		old, err := e.Broker.Users(e.ctx, e.pid, broker.UserQuery{Identifier: "x@example.com"})
+		if err != nil || len(old.Users) != 1 {
+			t.Fatalf("Users(x) = %v, %v", old, err)
+		}
+		newName := "y@example.com"
+		if _, err := e.Broker.UpdateUser(e.ctx, e.pid, old.Users[0].ID, broker.UserUpdate{Identifier: &newName}); err != nil {
+			t.Fatalf("UpdateUser() = %v", err)
+		}
+		if _, err := e.Broker.CreateUser(e.ctx, e.pid, broker.NewUser{Identifier: "x@example.com"}); err != nil {
+			t.Fatalf("CreateUser(x) = %v", err)
+		}
+		before := e.Snapshot(t)
+		v := e.verify(t, token, "x@example.com")
+		wantResult(t, "VerifySignedData(old token, username x) after the rename", v, broker.ResultUserMismatch)
+		if v.UserID != old.Users[0].ID {
+			t.Errorf("user_mismatch names user %q, want the token's own %q", v.UserID, old.Users[0].ID)
+		}
+		e.unchanged(t, before)
+		// Keyed on the user ID, as README tells apps to do, the token still verifies once.
+		wantResult(t, "VerifySignedData(old token, no username)", e.verify(t, token, ""), broker.ResultSuccess)
+		wantResult(t, "VerifySignedData(old token) again", e.verify(t, token, ""), broker.ResultInvalidChallenge)
+	})
+}

@@ -83,6 +83,10 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 				attrs = append(attrs, slog.String("error", e.Error()))
 			} else {
 				attrs = append(attrs, slog.String("error_kind", errorKindName(e)))
+				// The reason the client was not told (a connect token's type or state).
+				if d := (*broker.DetailError)(nil); errors.As(e, &d) && d.Reason != "" {
+					attrs = append(attrs, slog.String("reason", d.Reason))
+				}
 			}
 		}
 		s.log.Log(c.Request().Context(), level, "request", attrs...)

@@ -53,3 +53,13 @@ func (q queries) ExpiredBacklog(ctx context.Context, now int64) (int64, error) {
 	}
 	return total, nil
 }
+
+// InsertVerifiedTokenOfUser records v, as InsertVerifiedToken does, but only while the
+// project's user userID has identifier, and reports whether it did: false (and nothing
+// written) when the user was renamed or deleted. Errors: ErrAlreadyExists.
+func (q queries) InsertVerifiedTokenOfUser(ctx context.Context, v VerifiedToken, userID, identifier string) (bool, error) {
+	n, err := q.exec(ctx, `INSERT INTO verified_tokens (project_id, jti, verified_at, expires_at)
+		SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE project_id = ? AND id = ? AND identifier = ?)`,
+		v.ProjectID, v.JTI, v.VerifiedAt, v.ExpiresAt, v.ProjectID, userID, identifier)
+	return n == 1, err
+}
