@@ -34,6 +34,8 @@ const (
 type Broker struct {
 	store  *sqlstore.Store
 	sealer cipher.AEAD // nil without a secret key
+	// ceremonyAEAD seals login ceremonies into their IDs (see sealed.go); nil without a key.
+	ceremonyAEAD cipher.AEAD
 	// Now is the clock (Config.Now); tests may move it.
 	Now func() time.Time
 	// cache holds the project configuration and keys the broker read (see cache.go).
@@ -85,6 +87,9 @@ func New(store *sqlstore.Store, cfg Config) (*Broker, error) {
 			return nil, err
 		}
 		if b.sealer, err = cipher.NewGCM(block); err != nil {
+			return nil, err
+		}
+		if b.ceremonyAEAD, err = newCeremonyAEAD(cfg.SecretKey); err != nil {
 			return nil, err
 		}
 	}

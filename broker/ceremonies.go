@@ -108,7 +108,13 @@ func (b *Broker) saveCeremony(ctx context.Context, r sqlstore.Ceremony, session 
 	return id, nil
 }
 
-// loadCeremony returns the live ceremony id of the project and kind, or ErrCeremonyNotFound.
+// MaxFailedFinishes is how many failed finishes close a ceremony: after them it is
+// ErrCeremonyNotFound, like a finished one.
+const MaxFailedFinishes = 5
+
+// loadCeremony returns the live stored ceremony id of the project and kind, or
+// ErrCeremonyNotFound. (One that failed MaxFailedFinishes times is refused when the finish
+// claims it, see endCeremony.)
 func (b *Broker) loadCeremony(ctx context.Context, projectID, id, kind string) (sqlstore.Ceremony, webauthn.SessionData, error) {
 	var s webauthn.SessionData
 	r, err := b.store.Ceremony(ctx, projectID, id, kind)
@@ -123,14 +129,64 @@ func (b *Broker) loadCeremony(ctx context.Context, projectID, id, kind string) (
 	return r, s, nil
 }
 
-// endCeremony deletes the ceremony inside tx; only one caller can do so, the others get
-// ErrCeremonyNotFound, so a ceremony finishes at most once.
-func (b *Broker) endCeremony(ctx context.Context, tx *sqlstore.Tx, id string, now time.Time) error {
-	if err := tx.EndCeremony(ctx, id, ms(now)); isNotFound(err) {
+// loadLogin returns the live login ceremony id of project p: a sealed one, opened (see
+// sealed.go; whether it already finished is decided when the finish claims it), or a stored
+// one. Errors: ErrCeremonyNotFound.
+func (b *Broker) loadLogin(ctx context.Context, p Project, id string) (sqlstore.Ceremony, webauthn.SessionData, error) {
+	if !strings.HasPrefix(id, sealedPrefix) {
+		return b.loadCeremony(ctx, p.ID, id, kindLogin)
+	}
+	c, err := b.openCeremony(p.ID, id)
+	if err != nil || !b.Now().Before(c.ExpiresAt) {
+		return sqlstore.Ceremony{}, webauthn.SessionData{}, ErrCeremonyNotFound
+	}
+	r := sqlstore.Ceremony{ID: id, ProjectID: p.ID, Kind: kindLogin, Conditional: c.Conditional, ExpiresAt: ms(c.ExpiresAt)}
+	if c.UserID != "" {
+		r.UserID = &c.UserID
+	}
+	// The session go-webauthn made at the start, less what the finish sets: the user handle
+	// and allowed credential of an identifier-first login.
+	s := webauthn.SessionData{Challenge: b64(c.Challenge), RelyingPartyID: p.RPID, Expires: c.ExpiresAt,
+		UserVerification: p.Policy.userVerification()}
+	return r, s, nil
+}
+
+// endLogin claims login ceremony cer inside tx, sealed or stored: only one caller can, the
+// others get ErrCeremonyNotFound, so a ceremony finishes at most once.
+func (b *Broker) endLogin(ctx context.Context, tx *sqlstore.Tx, cer sqlstore.Ceremony, now time.Time) error {
+	if !strings.HasPrefix(cer.ID, sealedPrefix) {
+		return b.endCeremony(ctx, tx, cer.ProjectID, cer.ID, now)
+	}
+	if !now.Before(fromMS(cer.ExpiresAt)) {
 		return ErrCeremonyNotFound
-	} else {
+	}
+	ok, err := tx.FinishSealedCeremony(ctx, cer.ProjectID, outcomeKey(cer.ID), cer.ExpiresAt, MaxFailedFinishes)
+	if err == nil && !ok {
+		err = ErrCeremonyNotFound
+	}
+	return err
+}
+
+// endCeremony deletes the stored ceremony inside tx unless it failed MaxFailedFinishes
+// times; only one caller can delete it, the others get ErrCeremonyNotFound, so a ceremony
+// finishes at most once.
+func (b *Broker) endCeremony(ctx context.Context, tx *sqlstore.Tx, projectID, id string, now time.Time) error {
+	err := tx.EndCeremony(ctx, id, ms(now))
+	if isNotFound(err) {
+		return ErrCeremonyNotFound
+	} else if err != nil {
 		return err
 	}
+	o, err := tx.CeremonyOutcome(ctx, projectID, outcomeKey(id))
+	switch {
+	case isNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	case o.Failures >= MaxFailedFinishes:
+		return ErrCeremonyNotFound // closed: the deletion rolls back with the transaction
+	}
+	return nil
 }
 
 // StartAppend begins registering a passkey for the user of a passkey-append connect token.
@@ -231,7 +287,7 @@ func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string,
 	}
 	pk := passkeyFromRow(row)
 	err = b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
-		if err := b.endCeremony(ctx, tx, ceremonyID, now); err != nil {
+		if err := b.endCeremony(ctx, tx, projectID, ceremonyID, now); err != nil {
 			return err
 		}
 		if cer.ConnectTokenID != nil {
@@ -323,11 +379,28 @@ func (b *Broker) StartLogin(ctx context.Context, projectID string, req LoginRequ
 	if err != nil {
 		return LoginStart{}, fmt.Errorf("beginning login: %w", err)
 	}
-	id, err := b.saveCeremony(ctx, row, session, p.Policy.CeremonyLifetime())
+	var id string
+	if row.ConnectTokenID != nil {
+		// Bound to a connect token, which only the app backend can mint: stored.
+		id, err = b.saveCeremony(ctx, row, session, p.Policy.CeremonyLifetime())
+	} else {
+		id, err = b.sealLogin(projectID, row, session, p.Policy.CeremonyLifetime())
+	}
 	if err != nil {
 		return LoginStart{}, err
 	}
 	return LoginStart{CeremonyID: id, PublicKey: &assertion.Response, Mediation: assertion.Mediation}, nil
+}
+
+// sealLogin returns the ID of a login ceremony that carries its own state (sealed.go); it
+// stores nothing.
+func (b *Broker) sealLogin(projectID string, row sqlstore.Ceremony, session *webauthn.SessionData, lifetime time.Duration) (string, error) {
+	challenge, err := unb64(session.Challenge)
+	if err != nil {
+		return "", fmt.Errorf("beginning login: unexpected challenge: %w", err)
+	}
+	return b.sealCeremony(projectID, sealedCeremony{ExpiresAt: b.Now().Add(lifetime), Conditional: row.Conditional,
+		Challenge: challenge, UserID: deref(row.UserID)})
 }
 
 // FinishLogin verifies the assertion of a login ceremony, updates the passkey's counter,
@@ -345,7 +418,7 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 		return LoginResult{}, err
 	}
 	p := pc.project
-	cer, session, err := b.loadCeremony(ctx, projectID, ceremonyID, kindLogin)
+	cer, session, err := b.loadLogin(ctx, p, ceremonyID)
 	if err != nil {
 		return LoginResult{}, err
 	}
@@ -367,7 +440,11 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 	// allowed list: the passkey used is the one that matters, and it must have been offered.
 	wu := webauthnUser{u: u, creds: []webauthn.Credential{pk.credential()}}
 	if cer.UserID != nil {
-		if !slices.ContainsFunc(session.AllowedCredentialIDs, func(id []byte) bool { return bytes.Equal(id, parsed.RawID) }) {
+		if strings.HasPrefix(cer.ID, sealedPrefix) {
+			// A sealed ceremony names its user, not the passkeys offered: the user's passkey
+			// that the policy accepts now (checkAssertion below) is one it would offer.
+			session.UserID = wu.WebAuthnID()
+		} else if !slices.ContainsFunc(session.AllowedCredentialIDs, func(id []byte) bool { return bytes.Equal(id, parsed.RawID) }) {
 			return LoginResult{}, detailf(ErrVerificationFailed, "the credential is not one this login offered")
 		}
 		session.AllowedCredentialIDs = [][]byte{parsed.RawID}
@@ -413,7 +490,7 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 		return LoginResult{}, err
 	}
 	err = b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
-		if err := b.endCeremony(ctx, tx, ceremonyID, now); err != nil {
+		if err := b.endLogin(ctx, tx, cer, now); err != nil {
 			return err
 		}
 		if cer.ConnectTokenID != nil {

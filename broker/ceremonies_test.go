@@ -3,6 +3,7 @@ package broker_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -460,5 +461,56 @@ func TestLoginWithLargeCounters(t *testing.T) {
 		start := e.startLogin(t, broker.LoginRequest{Identifier: "alice"})
 		_, err := e.Broker.FinishLogin(e.ctx, e.pid, start.CeremonyID, get(t, a, start))
 		wantErr(t, "FinishLogin() with a counter equal to the stored 2^32-1", err, broker.ErrVerificationFailed)
+	})
+}
+
+// A ceremony closes after MaxFailedFinishes failed finishes, sealed or stored: then even a
+// valid finish is ErrCeremonyNotFound. Only the first failure and the closing one write a
+// ceremony.failed event; the others are counted.
+func TestCeremonyClosesAfterFailedFinishes(t *testing.T) {
+	forDialects(t, func(t *testing.T, e *env) {
+		a := newAuthenticator()
+		pk := e.register(t, a, "alice")
+		evil := softauthn.NewAuthenticator(softauthn.DefaultRPID, "https://evil.example")
+		evil.Import(a, pk.ID)
+
+		t.Run("sealed login", func(t *testing.T) {
+			before := e.events(t, broker.EventQuery{})
+			start := e.startLogin(t, broker.LoginRequest{Identifier: "alice"})
+			for i := range broker.MaxFailedFinishes {
+				_, err := e.Broker.FinishLogin(e.ctx, e.pid, start.CeremonyID, getWith(t, evil, start, pk.ID))
+				wantErr(t, fmt.Sprintf("FinishLogin(phished) #%d", i+1), err, broker.ErrVerificationFailed)
+			}
+			_, err := e.Broker.FinishLogin(e.ctx, e.pid, start.CeremonyID, get(t, a, start))
+			wantErr(t, "FinishLogin(valid) after the failures", err, broker.ErrCeremonyNotFound)
+			got := e.since(t, before)
+			if len(got) != 2 || got[0].Type != broker.EventCeremonyFailed || got[1].Type != broker.EventCeremonyFailed {
+				t.Fatalf("events = %v, want two ceremony.failed", summary(got, nil))
+			}
+			wantDetails(t, got[1], map[string]any{"failures": float64(broker.MaxFailedFinishes), "closed": true})
+			// One failure fewer leaves it open.
+			other := e.startLogin(t, broker.LoginRequest{Identifier: "alice"})
+			for range broker.MaxFailedFinishes - 1 {
+				_, err := e.Broker.FinishLogin(e.ctx, e.pid, other.CeremonyID, getWith(t, evil, other, pk.ID))
+				wantErr(t, "FinishLogin(phished)", err, broker.ErrVerificationFailed)
+			}
+			if _, err := e.Broker.FinishLogin(e.ctx, e.pid, other.CeremonyID, get(t, a, other)); err != nil {
+				t.Errorf("FinishLogin(valid) after %d failures = %v", broker.MaxFailedFinishes-1, err)
+			}
+		})
+
+		t.Run("stored append", func(t *testing.T) {
+			start := e.startAppend(t, "bob")
+			b := newAuthenticator()
+			phished := softauthn.NewAuthenticator(softauthn.DefaultRPID, "https://evil.example")
+			for i := range broker.MaxFailedFinishes {
+				_, err := e.Broker.FinishAppend(e.ctx, e.pid, start.CeremonyID, create(t, phished, start))
+				wantErr(t, fmt.Sprintf("FinishAppend(phished) #%d", i+1), err, broker.ErrVerificationFailed)
+			}
+			before := e.Snapshot(t)
+			_, err := e.Broker.FinishAppend(e.ctx, e.pid, start.CeremonyID, create(t, b, start))
+			wantErr(t, "FinishAppend(valid) after the failures", err, broker.ErrCeremonyNotFound)
+			e.unchanged(t, before)
+		})
 	})
 }

@@ -233,11 +233,14 @@ func failureReason(err error) string {
 }
 
 // ceremonyFailed records, in a transaction of its own, that the finish of cer failed with err
-// (nothing if err is nil or not the ceremony's failure): a ceremony.failed event, and a
-// passkey.counter_regression event for a counter that went backwards.
+// (nothing if err is nil or not the ceremony's failure). It counts the failure against the
+// ceremony, which closes after MaxFailedFinishes, and writes a ceremony.failed event for the
+// first failure and for the one that closes it (the others are only counted), and a
+// passkey.counter_regression event for every counter that went backwards.
 func (b *Broker) ceremonyFailed(ctx context.Context, cer sqlstore.Ceremony, who eventSubject, err error) {
 	kind := failureKind(err)
-	if err == nil || kind == "" {
+	if err == nil || kind == "" || kind == "ceremony_not_found" {
+		// Not found is a replay or a lost race: the ceremony is spent, nothing to count.
 		return
 	}
 	if who.UserID == "" {
@@ -253,13 +256,34 @@ func (b *Broker) ceremonyFailed(ctx context.Context, cer sqlstore.Ceremony, who 
 	if cer.ConnectTokenID != nil {
 		details["connectTokenID"] = *cer.ConnectTokenID
 	}
-	evs := []Event{{Type: EventCeremonyFailed, UserID: who.UserID, CredentialID: who.CredentialID, Details: details}}
-	var cr *counterRegressionError
-	if errors.As(err, &cr) {
-		evs = append(evs, Event{Type: EventCounterRegression, UserID: who.UserID, CredentialID: who.CredentialID,
-			Details: map[string]any{"ceremonyID": cer.ID, "signCount": cr.received, "storedSignCount": cr.stored}})
+	var regression *Event
+	if cr := (*counterRegressionError)(nil); errors.As(err, &cr) {
+		regression = &Event{Type: EventCounterRegression, UserID: who.UserID, CredentialID: who.CredentialID,
+			Details: map[string]any{"ceremonyID": cer.ID, "signCount": cr.received, "storedSignCount": cr.stored}}
 	}
-	b.recordAlone(ctx, cer.ProjectID, evs...)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
+		var (
+			failures int64
+			ferr     error
+		)
+		failures, ferr = tx.CountFailedFinish(ctx, cer.ProjectID, outcomeKey(cer.ID), cer.ExpiresAt)
+		if ferr != nil {
+			return ferr
+		}
+		var evs []Event
+		if failures <= 1 || failures == MaxFailedFinishes {
+			if failures > 1 {
+				details["failures"], details["closed"] = failures, true
+			}
+			evs = append(evs, Event{Type: EventCeremonyFailed, UserID: who.UserID, CredentialID: who.CredentialID, Details: details})
+		}
+		if regression != nil {
+			evs = append(evs, *regression)
+		}
+		return b.record(ctx, tx, cer.ProjectID, evs...)
+	})
 }
 
 // EventQuery selects a page of the audit log: the events after a cursor, optionally of one

@@ -530,39 +530,54 @@ func TestPendingCeremonyCap(t *testing.T) {
 		e.Broker = e.NewBroker(t, broker.Config{MaxPendingCeremonies: 3, Now: e.clock.Now})
 		a := newAuthenticator()
 		pk := e.register(t, a, "alice") // its ceremony is finished, so it does not count
-		var starts []broker.LoginStart
-		for range 2 {
-			starts = append(starts, e.startLogin(t, broker.LoginRequest{}))
+		// Logins without a connect token store nothing and so take no place: anyone may start
+		// them, and however many are pending, nobody else's start is refused for them.
+		var logins []broker.LoginStart
+		for range 5 {
+			logins = append(logins, e.startLogin(t, broker.LoginRequest{}))
+		}
+		tok := e.mint(t, connecttoken.TypeLogin, "alice")
+		bound, err := e.Broker.StartLogin(e.ctx, e.pid, broker.LoginRequest{LoginConnectToken: tok.Secret})
+		if err != nil {
+			t.Fatalf("StartLogin(login token) = %v", err)
 		}
 		e.startAppend(t, "bob")
+		e.startAppend(t, "dave")
 		carol := e.mint(t, connecttoken.TypeAppend, "carol")
+		tok2 := e.mint(t, connecttoken.TypeLogin, "alice")
 		before := e.Snapshot(t)
-		_, err := e.Broker.StartLogin(e.ctx, e.pid, broker.LoginRequest{Identifier: "alice"})
-		wantErr(t, "StartLogin() beyond the cap", err, broker.ErrTooManyCeremonies)
 		_, err = e.Broker.StartAppend(e.ctx, e.pid, carol.Secret, false)
 		wantErr(t, "StartAppend() beyond the cap", err, broker.ErrTooManyCeremonies)
+		_, err = e.Broker.StartLogin(e.ctx, e.pid, broker.LoginRequest{LoginConnectToken: tok2.Secret})
+		wantErr(t, "StartLogin(login token) beyond the cap", err, broker.ErrTooManyCeremonies)
 		e.unchanged(t, before)
+		e.startLogin(t, broker.LoginRequest{Identifier: "alice"})
+		e.startLogin(t, broker.LoginRequest{Conditional: true})
 
 		// The cap is per project.
 		other := e.addProject(t)
-		other.startLogin(t, broker.LoginRequest{})
+		other.startAppend(t, "bob")
 
 		// Finishing a ceremony frees its place.
-		if _, err := e.Broker.FinishLogin(e.ctx, e.pid, starts[0].CeremonyID, getWith(t, a, starts[0], pk.ID)); err != nil {
+		if _, err := e.Broker.FinishLogin(e.ctx, e.pid, bound.CeremonyID, getWith(t, a, bound, pk.ID)); err != nil {
 			t.Fatal(err)
 		}
-		e.startLogin(t, broker.LoginRequest{})
-		_, err = e.Broker.StartLogin(e.ctx, e.pid, broker.LoginRequest{})
-		wantErr(t, "StartLogin() at the cap again", err, broker.ErrTooManyCeremonies)
+		e.startAppend(t, "erin")
+		_, err = e.Broker.StartAppend(e.ctx, e.pid, carol.Secret, false)
+		wantErr(t, "StartAppend() at the cap again", err, broker.ErrTooManyCeremonies)
+		// The sealed logins started before still finish.
+		if _, err := e.Broker.FinishLogin(e.ctx, e.pid, logins[0].CeremonyID, getWith(t, a, logins[0], pk.ID)); err != nil {
+			t.Fatalf("FinishLogin(sealed) = %v", err)
+		}
 
 		// So does expiry, before the sweeper deletes the rows.
 		e.clock.Advance(broker.CeremonyLifetime)
-		e.startLogin(t, broker.LoginRequest{})
+		e.startAppend(t, "frank")
 
 		// A negative cap is no cap.
 		e.Broker = e.NewBroker(t, broker.Config{MaxPendingCeremonies: -1, Now: e.clock.Now})
-		for range 5 {
-			e.startLogin(t, broker.LoginRequest{})
+		for _, name := range []string{"g", "h", "i", "j", "k"} {
+			e.startAppend(t, name)
 		}
 	})
 }

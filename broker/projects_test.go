@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/latchkey/latchkey/broker"
+	"github.com/latchkey/latchkey/connecttoken"
 )
 
 func TestCreateProject(t *testing.T) {
@@ -219,10 +220,9 @@ func TestWrongSecretKeyCannotSign(t *testing.T) {
 			t.Errorf("CheckSecretKey(right key) = %v", err)
 		}
 
-		start, err := wrong.StartLogin(e.ctx, e.pid, broker.LoginRequest{Identifier: "alice"})
-		if err != nil {
-			t.Fatalf("StartLogin() with the wrong secret key = %v (it needs no private key)", err)
-		}
+		// A login ceremony's state is sealed under the secret key: a broker with another key
+		// cannot finish it (nor sign), and uses nothing up.
+		start := e.startLogin(t, broker.LoginRequest{Identifier: "alice"})
 		cred := get(t, a, start)
 		before := e.Snapshot(t)
 		res, err := wrong.FinishLogin(e.ctx, e.pid, start.CeremonyID, cred)
@@ -230,10 +230,28 @@ func TestWrongSecretKeyCannotSign(t *testing.T) {
 			t.Fatalf("FinishLogin() with the wrong secret key = %q, %v; want an error", res.SignedPasskeyData, err)
 		}
 		e.unchanged(t, before)
-		// Nothing was used up: a broker with the right key finishes the same ceremony.
+		// A stored ceremony (bound to a login token) gets as far as signing, and fails there.
+		tok := e.mint(t, connecttoken.TypeLogin, "alice")
+		bound, err := wrong.StartLogin(e.ctx, e.pid, broker.LoginRequest{LoginConnectToken: tok.Secret})
+		if err != nil {
+			t.Fatalf("StartLogin(login token) with the wrong secret key = %v (it needs no private key)", err)
+		}
+		boundCred := get(t, a, bound)
+		before = e.Snapshot(t)
+		if res, err := wrong.FinishLogin(e.ctx, e.pid, bound.CeremonyID, boundCred); err == nil || res.SignedPasskeyData != "" {
+			t.Fatalf("FinishLogin(login token) with the wrong secret key = %q, %v; want an error", res.SignedPasskeyData, err)
+		}
+		e.unchanged(t, before)
+		// Nothing was used up: a broker with the right key finishes both ceremonies (in the
+		// order of their counters).
 		res, err = e.Broker.FinishLogin(e.ctx, e.pid, start.CeremonyID, cred)
 		if err != nil {
 			t.Fatalf("FinishLogin() with the right secret key = %v", err)
+		}
+		e.claims(t, res.SignedPasskeyData)
+		res, err = e.Broker.FinishLogin(e.ctx, e.pid, bound.CeremonyID, boundCred)
+		if err != nil {
+			t.Fatalf("FinishLogin(login token) with the right secret key = %v", err)
 		}
 		e.claims(t, res.SignedPasskeyData)
 	})

@@ -222,7 +222,8 @@ func TestDeleteExpired(t *testing.T) {
 
 		// At t0: things that will have expired by t0+6m.
 		shortToken := e.mintReq(t, broker.MintRequest{Type: "passkey-list", Data: broker.ConnectTokenData{Identifier: "alice"}, MaxLifetimeInSeconds: lifetime(1)})
-		oldCeremony := e.startLogin(t, broker.LoginRequest{Identifier: "alice"})
+		oldCeremony := e.startLogin(t, broker.LoginRequest{Identifier: "alice"}) // sealed: no row
+		e.startAppend(t, "bob")                                                  // stored, 5-minute lifetime
 		oldVerified := e.login(t, a, broker.LoginRequest{Identifier: "alice"}).SignedPasskeyData
 		wantResult(t, "VerifySignedData(old)", e.verify(t, oldVerified, "alice"), broker.ResultSuccess)
 
@@ -239,8 +240,8 @@ func TestDeleteExpired(t *testing.T) {
 		if err != nil {
 			t.Fatalf("DeleteExpired() = %v", err)
 		}
-		if n != 3 {
-			t.Errorf("DeleteExpired() removed %d rows, want 3 (a token, a ceremony, a verified jti)", n)
+		if n != 4 {
+			t.Errorf("DeleteExpired() removed %d rows, want 4 (a token, bob's ceremony, a verified jti, the old login's outcome)", n)
 		}
 		want := before
 		want["connect_tokens"]--
@@ -295,8 +296,8 @@ func TestSweepExpired(t *testing.T) {
 		for range 25 {
 			e.mintReq(t, broker.MintRequest{Type: "passkey-list", Data: broker.ConnectTokenData{Identifier: "alice"}, MaxLifetimeInSeconds: lifetime(1)})
 		}
-		for range 3 {
-			e.startLogin(t, broker.LoginRequest{})
+		for _, name := range []string{"dave", "erin", "frank"} {
+			e.startAppend(t, name) // a stored ceremony (5 minutes) and its token (10 minutes)
 		}
 		e.mint(t, connecttoken.TypeList, "bob") // lives 10 minutes: not expired
 		e.clock.Advance(broker.CeremonyLifetime + time.Second)
@@ -315,8 +316,8 @@ func TestSweepExpired(t *testing.T) {
 			t.Errorf("SweepExpired(batch 2, budget 1h) = %+v, %v; want %+v", r, err, want)
 		}
 		counts := e.Counts(t)
-		if counts["ceremonies"] != 0 || counts["connect_tokens"] != 2 {
-			t.Errorf("after the sweep: %d ceremonies, %d connect tokens; want 0 and 2 (bob's and carol's)", counts["ceremonies"], counts["connect_tokens"])
+		if counts["ceremonies"] != 0 || counts["connect_tokens"] != 5 {
+			t.Errorf("after the sweep: %d ceremonies, %d connect tokens; want 0 and 5 (the append tokens, bob's and carol's)", counts["ceremonies"], counts["connect_tokens"])
 		}
 	})
 }

@@ -546,7 +546,8 @@ func TestUnavailable(t *testing.T) {
 			{"mint", http.MethodPost, "/v2/connectTokens", `{"type":"passkey-list","data":{"identifier":"u"}}`, e.basic()},
 			{"get token", http.MethodGet, "/v2/connectTokens/ctk-000000000000000000000000", nil, e.basic()},
 			{"jwks", http.MethodGet, e.jwksPath(), nil, nil},
-			{"login/start", http.MethodPost, e.frontPath("login/start"), `{}`, nil},
+			// (A usernameless login/start needs no store: its ceremony is sealed into its ID.)
+			{"login/start", http.MethodPost, e.frontPath("login/start"), `{"identifier":"user-42"}`, nil},
 			{"manage/list", http.MethodPost, e.frontPath("manage/list"), map[string]any{"connectToken": tok}, nil},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -598,7 +599,7 @@ func TestHostileIDs(t *testing.T) {
 				assertError(t, r, http.StatusUnauthorized, "login_error")
 			})
 		}
-		for _, bad := range []string{"\x00", "cer-\x00", "\xff", "cer-" + strings.Repeat("0", 61)} {
+		for _, bad := range []string{"\x00", "cer-\x00", "\xff", "cer-" + strings.Repeat("0", 61), "cls-" + strings.Repeat("A", 253), "cls-\x00"} {
 			t.Run("ceremonyID "+strconv.Quote(bad), func(t *testing.T) {
 				// json.Marshal sends NUL as \u0000 and invalid UTF-8 as U+FFFD, as a client would.
 				loginStart := e.front(t, "login/start", map[string]any{"identifier": "user-42"})

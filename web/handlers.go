@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -15,7 +16,13 @@ import (
 // digits): 1 to 64 ASCII letters, digits, '-' or '_'. Anything else names nothing, and is
 // not sent to the store, which (PostgreSQL) fails on text with NUL or invalid UTF-8.
 func validID(s string) bool {
-	if s == "" || len(s) > 64 {
+	return len(s) <= 64 && validCeremonyID(s)
+}
+
+// validCeremonyID is validID for ceremony IDs, except that a sealed login ceremony's ID
+// (cls-, carrying its state) may be up to 256 characters long.
+func validCeremonyID(s string) bool {
+	if s == "" || len(s) > 256 || (len(s) > 64 && !strings.HasPrefix(s, "cls-")) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -191,7 +198,7 @@ func decodeFinish(c echo.Context) (finishRequest, error) {
 	if req.CeremonyID == "" {
 		return req, &broker.ValidationError{Field: "ceremonyID", Message: "is required"}
 	}
-	if !validID(req.CeremonyID) {
+	if !validCeremonyID(req.CeremonyID) {
 		return req, &broker.ValidationError{Field: "ceremonyID", Message: "must be a ceremony ID"}
 	}
 	if len(req.Credential) == 0 || string(req.Credential) == "null" || req.Credential[0] != '{' {

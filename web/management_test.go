@@ -430,8 +430,9 @@ func TestManageEvents(t *testing.T) {
 		}
 
 		byUser := e.events(t, "userID="+jane, nil)
+		// (A login without a connect token writes no ceremony.started: see broker's sealed.go.)
 		want := []string{"user.created", "connect_token.minted", "ceremony.started", "connect_token.consumed", "ceremony.finished",
-			"passkey.added", "ceremony.started", "ceremony.finished", "passkey.used"}
+			"passkey.added", "ceremony.finished", "passkey.used"}
 		if diff := cmp.Diff(want, eventTypes(byUser)); diff != "" {
 			t.Errorf("GET /v2/events?userID=jane (-want +got):\n%s", diff)
 		}

@@ -218,16 +218,20 @@ func TestFailedAuthRateLimit(t *testing.T) {
 func TestPendingCeremonyCapAnswers429(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		e := newEnvWith(t, dialect, &broker.Config{MaxPendingCeremonies: 2})
-		for range 2 {
-			e.front(t, "login/start", `{}`).wantStatus(t, http.StatusOK)
+		e.register(t, "user-9") // finished: takes no place
+		for _, user := range []string{"user-1", "user-2"} {
+			e.front(t, "append/start", map[string]any{"connectToken": e.token(t, "passkey-append", user)}).wantStatus(t, http.StatusOK)
 		}
 		tok := e.token(t, "passkey-append", "user-42")
+		login := e.token(t, "passkey-login", "user-9")
 		before := e.f.Snapshot(t)
-		assertRateLimited(t, e.front(t, "login/start", `{}`), "5")
 		assertRateLimited(t, e.front(t, "append/start", map[string]any{"connectToken": tok}), "5")
+		assertRateLimited(t, e.front(t, "login/start", map[string]any{"loginConnectToken": login}), "5")
 		if e.f.Snapshot(t) != before {
 			t.Error("refused starts changed the store")
 		}
+		// Logins without a connect token store nothing and are never refused for the cap.
+		e.front(t, "login/start", `{}`).wantStatus(t, http.StatusOK)
 	})
 }
 

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -56,4 +57,51 @@ func (q queries) DeleteCeremoniesOf(ctx context.Context, projectID, userID, iden
 	return q.exec(ctx, `DELETE FROM ceremonies WHERE project_id = ? AND (user_id = ? OR connect_token_id IN
 		(SELECT id FROM connect_tokens WHERE project_id = ? AND identifier = ? AND consumed_at IS NULL))`,
 		projectID, userID, projectID, identifier)
+}
+
+// CeremonyOutcome is a row of ceremony_outcomes, keyed by a hash of a ceremony's ID: how
+// often a finish of the ceremony failed, and for a sealed ceremony (one not stored in
+// ceremonies) whether it finished.
+type CeremonyOutcome struct {
+	ProjectID   string `db:"project_id"`
+	CeremonyKey string `db:"ceremony_key"`
+	Finished    bool   `db:"finished"`
+	Failures    int64  `db:"failures"`
+	ExpiresAt   int64  `db:"expires_at"`
+}
+
+// FinishSealedCeremony records that the project's sealed ceremony key finished, unless it
+// already finished or failed maxFailures times, and reports whether this call finished it.
+// The check and the write are one statement: of concurrent callers, one finishes it.
+func (q queries) FinishSealedCeremony(ctx context.Context, projectID, key string, expiresAt, maxFailures int64) (bool, error) {
+	n, err := q.exec(ctx, `INSERT INTO ceremony_outcomes (project_id, ceremony_key, finished, failures, expires_at)
+		VALUES (?, ?, TRUE, 0, ?)
+		ON CONFLICT (project_id, ceremony_key) DO UPDATE SET finished = TRUE
+		WHERE ceremony_outcomes.finished = FALSE AND ceremony_outcomes.failures < ?`, projectID, key, expiresAt, maxFailures)
+	return n == 1, err
+}
+
+// CountFailedFinish counts a failed finish of the project's ceremony key, sealed or stored,
+// and returns its failures so far (0 if it had finished: a finished ceremony counts no
+// failure). Concurrent failures are each counted once.
+func (q queries) CountFailedFinish(ctx context.Context, projectID, key string, expiresAt int64) (int64, error) {
+	var n int64
+	err := q.get(ctx, &n, `INSERT INTO ceremony_outcomes (project_id, ceremony_key, finished, failures, expires_at)
+		VALUES (?, ?, FALSE, 1, ?)
+		ON CONFLICT (project_id, ceremony_key) DO UPDATE SET failures = ceremony_outcomes.failures + 1
+		WHERE ceremony_outcomes.finished = FALSE
+		RETURNING failures`, projectID, key, expiresAt)
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil
+	}
+	return n, err
+}
+
+// CeremonyOutcome returns the outcome row of the project's ceremony key. Errors: ErrNotFound
+// (no finish failed or, for a sealed ceremony, finished).
+func (q queries) CeremonyOutcome(ctx context.Context, projectID, key string) (CeremonyOutcome, error) {
+	var o CeremonyOutcome
+	err := q.get(ctx, &o, `SELECT project_id, ceremony_key, finished, failures, expires_at FROM ceremony_outcomes
+		WHERE project_id = ? AND ceremony_key = ?`, projectID, key)
+	return o, err
 }

@@ -434,6 +434,9 @@ func TestInTx(t *testing.T) {
 			if err := tx.InsertAPISecret(ctx, sqlstore.APISecret{ID: "sec-" + suffix, ProjectID: "pa", SecretHash: "h-" + suffix, CreatedAt: t0}); err != nil {
 				return err
 			}
+			if _, err := tx.CountFailedFinish(ctx, "pa", "key-"+suffix, t0+1); err != nil {
+				return err
+			}
 			return tx.InsertEvents(ctx, sqlstore.Event{ProjectID: "pa", ID: "ev-" + suffix, CreatedAt: t0, Type: "test"})
 		}
 

@@ -22,11 +22,13 @@ func (q queries) InsertVerifiedToken(ctx context.Context, v VerifiedToken) error
 // expiringTables are the tables whose rows expire, with their primary key.
 var expiringTables = []struct{ table, key string }{
 	{"ceremonies", "id"}, {"connect_tokens", "id"}, {"verified_tokens", "project_id, jti"},
+	{"ceremony_outcomes", "project_id, ceremony_key"},
 }
 
-// DeleteExpired removes ceremonies, connect tokens and verified jtis that expired before now,
-// at most limit rows of each table, and returns how many rows it removed. Each table's batch
-// is one statement of its own, so replicas sweeping at once do not conflict.
+// DeleteExpired removes ceremonies, connect tokens, verified jtis and ceremony outcomes that
+// expired before now, at most limit rows of each table, and returns how many rows it
+// removed. Each table's batch is one statement of its own, so replicas sweeping at once do
+// not conflict.
 func (q queries) DeleteExpired(ctx context.Context, now int64, limit int) (int64, error) {
 	var total int64
 	for _, t := range expiringTables {

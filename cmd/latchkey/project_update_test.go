@@ -140,8 +140,14 @@ func TestServeLimitFlags(t *testing.T) {
 	limited := map[string]string{"LATCHKEY_DATABASE_URL": s.env["LATCHKEY_DATABASE_URL"], "LATCHKEY_SECRET_KEY": brokertest.SecretKey,
 		"LATCHKEY_RATE_LIMIT_IP": "3/1m", "LATCHKEY_MAX_PENDING_CEREMONIES": "2"}
 	srv := serveOn(t, limited, s.ProjectID, s.Secret)
+	// Logins without a connect token are not stored and take no place under the cap; appends
+	// (and token-bound logins) are.
+	var tokens []string
+	for i := range 4 {
+		tokens = append(tokens, srv.mint(t, "passkey-append", fmt.Sprint("user-", i)))
+	}
 	post := func(body string) (*http.Response, string) {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v2/projects/"+srv.ProjectID+"/connect/login/start", strings.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v2/projects/"+srv.ProjectID+"/connect/append/start", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -152,8 +158,8 @@ func TestServeLimitFlags(t *testing.T) {
 		return res, string(b)
 	}
 	var got []string
-	for range 4 {
-		res, body := post(`{}`)
+	for i := range 4 {
+		res, body := post(fmt.Sprintf(`{"connectToken":%q}`, tokens[i]))
 		typ := ""
 		if res.StatusCode != 200 {
 			var env struct {
@@ -174,6 +180,6 @@ func TestServeLimitFlags(t *testing.T) {
 	// request every 20 s).
 	want := []string{"200 ", "200 ", "429 rate_limited Retry-After 5", "429 rate_limited Retry-After 20"}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("login/start answers (-want +got):\n%s", diff)
+		t.Errorf("append/start answers (-want +got):\n%s", diff)
 	}
 }
