@@ -312,13 +312,17 @@ func jws(header, claims map[string]any, sign func(input []byte) []byte) string {
 	return input + "." + b64(sign([]byte(input)))
 }
 
-// es256 signs as ES256 (r || s, 32 bytes each) with k.
+// es256 signs as ES256 (r || s, 32 bytes each) with k, with the canonical s <= n/2 that
+// the broker's signatures have.
 func es256(k *ecdsa.PrivateKey) func([]byte) []byte {
 	return func(input []byte) []byte {
 		h := sha256.Sum256(input)
 		r, sv, err := ecdsa.Sign(rand.Reader, k, h[:])
 		if err != nil {
 			panic(err)
+		}
+		if n := k.Curve.Params().N; sv.Cmp(new(big.Int).Rsh(n, 1)) > 0 {
+			sv.Sub(n, sv)
 		}
 		out := make([]byte, 64)
 		r.FillBytes(out[:32])
@@ -1334,6 +1338,17 @@ func signedDataCases() []advCase {
 	add("signature of zeros", sig, func(t *testing.T, s *scene) string {
 		return jws(header(s), s.validClaims(), func([]byte) []byte { return make([]byte, 64) })
 	})
+	add("high-S twin of a real token's signature", sig, func(t *testing.T, s *scene) string {
+		token := s.spd(t)
+		i := strings.LastIndexByte(token, '.')
+		raw, err := base64.RawURLEncoding.DecodeString(token[i+1:])
+		if err != nil || len(raw) != 64 {
+			t.Fatalf("signature of %s: %v", token, err)
+		}
+		n := elliptic.P256().Params().N
+		new(big.Int).Sub(n, new(big.Int).SetBytes(raw[32:])).FillBytes(raw[32:])
+		return token[:i+1] + b64(raw)
+	})
 	add("signature cut short", sig, func(t *testing.T, s *scene) string {
 		return jws(header(s), s.validClaims(), func(in []byte) []byte { return es256(s.signA.Private)(in)[:63] })
 	})
@@ -1361,7 +1376,8 @@ func signedDataCases() []advCase {
 		}
 		return token
 	})
-	add("replayed with a malleated signature (s -> n - s)", chal, func(t *testing.T, s *scene) string {
+	// The malleated twin is refused as such, before single use is even checked.
+	add("replayed with a malleated signature (s -> n - s)", sig, func(t *testing.T, s *scene) string {
 		token := s.spd(t)
 		s.mustOK(t, s.verifyReq(token))
 		parts := strings.Split(token, ".")
