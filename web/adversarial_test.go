@@ -411,7 +411,9 @@ func bodyCases() []advCase {
 			raw(fmt.Sprintf("truncated to %d bytes", cut), ep.valid[:cut])
 		}
 		for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-			"application/jsonp", "application/json; charset", "application/json-patch+json", "text/json"} {
+			"application/jsonp", "application/json; charset", "application/json-patch+json", "text/json",
+			"application/json; charset=utf-16", "application/json; charset=UTF-16LE", "application/json; charset=iso-8859-1",
+			"application/json; charset=utf8", "application/json; charset=\"utf-7\""} {
 			ct := ct
 			out = append(out, advCase{name: ep.name + ": Content-Type " + fmt.Sprintf("%q", ct), status: 400, typ: "invalid_json",
 				prepare: func(t *testing.T, s *scene) advRequest { return s.post(ep.path, []byte(ep.valid), ct) }})
@@ -849,6 +851,30 @@ func credentialCases() []advCase {
 			data := []byte(strings.ReplaceAll(cd.json, "@C", brokertest.ChallengeOf(pk)))
 			ad := brokertest.AuthData{Flags: uv, Counter: s.count()}.Bytes()
 			return s.front("login/finish", finishBody(id, brokertest.AssertionJSON(s.key.ID, data, ad, s.key.Sign(ad, data), nil)))
+		})
+	}
+	// clientDataJSON that means two things: a duplicate or case-variant key, whose last value
+	// go-webauthn would take (and would accept: the legitimate value comes last).
+	for _, cd := range []struct{ name, json string }{
+		{"clientDataJSON with a duplicate origin", `{"type":"@T","challenge":"@C","origin":"https://evil.example","origin":"http://localhost:8080"}`},
+		{"clientDataJSON with a case-variant origin", `{"type":"@T","challenge":"@C","Origin":"https://evil.example","origin":"http://localhost:8080"}`},
+		{"clientDataJSON with a duplicate challenge", `{"type":"@T","challenge":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","challenge":"@C","origin":"http://localhost:8080"}`},
+		{"clientDataJSON with a case-variant type", `{"TYPE":"webauthn.other","type":"@T","challenge":"@C","origin":"http://localhost:8080"}`},
+		{"clientDataJSON with an escaped duplicate key", `{"type":"@T","challenge":"@C","origin":"https://evil.example","\u006frigin":"http://localhost:8080"}`},
+	} {
+		cd := cd
+		login(cd.name, vErr, func(t *testing.T, s *scene) advRequest {
+			id, pk := s.startLogin(t, map[string]any{"identifier": "alice"})
+			data := []byte(strings.NewReplacer("@T", "webauthn.get", "@C", brokertest.ChallengeOf(pk)).Replace(cd.json))
+			ad := brokertest.AuthData{Flags: uv, Counter: s.count()}.Bytes()
+			return s.front("login/finish", finishBody(id, brokertest.AssertionJSON(s.key.ID, data, ad, s.key.Sign(ad, data), nil)))
+		})
+		reg(cd.name, vErr, func(t *testing.T, s *scene) advRequest {
+			id, pk := s.startAppend(t, "carol")
+			k := brokertest.NewES256Key()
+			ad := brokertest.AuthData{Flags: uv | brokertest.FlagAT, Attested: true, CredID: k.ID, PublicKey: k.COSE()}
+			data := []byte(strings.NewReplacer("@T", "webauthn.create", "@C", brokertest.ChallengeOf(pk)).Replace(cd.json))
+			return s.front("append/finish", finishBody(id, brokertest.RegistrationJSON(k.ID, data, brokertest.AttestationObject("none", nil, ad.Bytes()))))
 		})
 	}
 	// Discoverable logins: the user handle must be alice's.

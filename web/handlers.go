@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -197,7 +198,35 @@ func decodeFinish(c echo.Context) (finishRequest, error) {
 	if len(req.Credential) == 0 || string(req.Credential) == "null" || req.Credential[0] != '{' {
 		return req, &broker.ValidationError{Field: "credential", Message: "is required and must be an object"}
 	}
+	if err := checkClientData(req.Credential); err != nil {
+		return req, err
+	}
 	return req, nil
+}
+
+// checkClientData refuses a credential whose response.clientDataJSON, once decoded, has
+// duplicate keys or keys that differ only in case (or is not JSON): go-webauthn would read
+// the last "origin" of {"origin":"https://evil.example","origin":"https://shop.example"},
+// another parser the first. A credential without a decodable clientDataJSON is left to the
+// broker, which refuses it.
+func checkClientData(credential json.RawMessage) error {
+	var c struct {
+		Response struct {
+			ClientDataJSON string `json:"clientDataJSON"`
+		} `json:"response"`
+	}
+	if json.Unmarshal(credential, &c) != nil || c.Response.ClientDataJSON == "" {
+		return nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c.Response.ClientDataJSON)
+	if err != nil {
+		return nil
+	}
+	if checkJSON(raw) != nil {
+		return &broker.ValidationError{Field: "credential.response.clientDataJSON",
+			Message: "must be JSON without duplicate or case-variant keys"}
+	}
+	return nil
 }
 
 func (s *Server) loginFinish(c echo.Context) error {

@@ -301,6 +301,23 @@ func TestJSONDeliberately(t *testing.T) {
 			r := e.backend(t, http.MethodPost, "/v2/connectTokens", `{"type":"passkey-list","data":{"identifier":"u","identifier":"v"}}`)
 			assertError(t, r, http.StatusBadRequest, "invalid_json")
 		})
+		t.Run("charset", func(t *testing.T) {
+			path := e.frontPath("login/start")
+			for _, ct := range []string{"application/json; charset=utf-8", "application/json; charset=UTF-8", "application/json;charset=\"Utf-8\""} {
+				e.doJSON(t, http.MethodPost, path, `{}`, map[string]string{"Origin": brokertest.Origin, "Content-Type": ct}).wantStatus(t, http.StatusOK)
+			}
+			// A body in another charset would be read as UTF-8 and mean something else.
+			for _, ct := range []string{"application/json; charset=utf-16", "application/json; charset=latin1", "application/json; charset=us-ascii"} {
+				r := e.doJSON(t, http.MethodPost, path, `{}`, map[string]string{"Origin": brokertest.Origin, "Content-Type": ct})
+				assertError(t, r, http.StatusBadRequest, "invalid_json")
+			}
+		})
+		t.Run("duplicate keys in clientDataJSON", func(t *testing.T) {
+			// The body is sound; the clientDataJSON inside it is not.
+			cd := base64.RawURLEncoding.EncodeToString([]byte(`{"type":"webauthn.get","challenge":"AAAA","origin":"https://evil.example","origin":"http://localhost:8080"}`))
+			body := `{"ceremonyID":"cer-1","credential":{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"clientDataJSON":"` + cd + `","authenticatorData":"AAAA","signature":"AAAA"}}}`
+			assertValidation(t, e.front(t, "login/finish", body), "credential.response.clientDataJSON")
+		})
 		t.Run("unknown fields are ignored", func(t *testing.T) {
 			e.front(t, "login/start", `{"conditional":true,"hint":"future","nested":{"a":[1,{"b":2}]}}`).wantStatus(t, http.StatusOK)
 			e.backend(t, http.MethodPost, "/v2/connectTokens", `{"type":"passkey-list","data":{"identifier":"u","extra":1},"future":true}`).wantStatus(t, http.StatusOK)

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -158,7 +159,7 @@ func decodeLimit(c echo.Context, v any, limit int64) error {
 	if req.ContentLength > limit {
 		return errTooLarge
 	}
-	if mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+	if !jsonContentType(req.Header.Get("Content-Type")) {
 		return errContentType
 	}
 	body, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
@@ -187,6 +188,18 @@ func decodeLimit(c echo.Context, v any, limit int64) error {
 		return errInvalidJSON
 	}
 	return nil
+}
+
+// jsonContentType reports whether a Content-Type header says JSON in UTF-8:
+// application/json, with no charset or charset utf-8 (in any case). A body in another
+// charset would be read as UTF-8 and mean something else than its sender meant.
+func jsonContentType(header string) bool {
+	mt, params, err := mime.ParseMediaType(header)
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	cs, ok := params["charset"]
+	return !ok || strings.EqualFold(cs, "utf-8")
 }
 
 func jsonType(kind string) string {
