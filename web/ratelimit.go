@@ -157,7 +157,7 @@ func (s *Server) initLimits() {
 // that a 429 carries the CORS headers the page needs to read it.
 func (s *Server) limitFrontend(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if wait, ok := s.ipLimiter.take(ipKey(clientIP(c.Request(), s.limits.TrustedProxies))); !ok {
+		if wait, ok := s.ipLimiter.take(ipKey(s.remoteIP(c))); !ok {
 			return &rateLimitError{"client IP", wait}
 		}
 		return next(c)
@@ -177,7 +177,7 @@ func (s *Server) limitIdentifier(projectID, identifier string) error {
 }
 
 func (s *Server) authKey(c echo.Context, projectID string) string {
-	return projectID + " " + ipKey(clientIP(c.Request(), s.limits.TrustedProxies))
+	return projectID + " " + ipKey(s.remoteIP(c))
 }
 
 // authAllowed refuses a Basic authentication for projectID from a client that has used up

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ const (
 	ctxRequestID = "latchkey.requestID"
 	ctxProject   = "latchkey.project"
 	ctxError     = "latchkey.error"
+	ctxClientIP  = "latchkey.clientIP"
 )
 
 // Server serves the broker over HTTP.
@@ -63,6 +65,8 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		start := time.Now()
 		id := newRequestID()
 		c.Set(ctxRequestID, id)
+		ip := clientIP(c.Request(), s.limits.TrustedProxies)
+		c.Set(ctxClientIP, ip)
 		c.Response().Header().Set("X-Request-ID", id)
 		c.SetRequest(c.Request().WithContext(broker.WithRequestInfo(c.Request().Context(), s.requestInfo(c, id))))
 		err := next(c)
@@ -74,6 +78,7 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.String("request_id", id),
 			slog.String("method", c.Request().Method),
 			slog.String("path", c.Request().URL.Path),
+			slog.String("client_ip", ipOrUnknown(ip)),
 			slog.Int("status", status),
 			slog.Duration("duration", time.Since(start)),
 		}
@@ -89,6 +94,22 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		s.log.Log(c.Request().Context(), level, "request", attrs...)
 		return nil
 	}
+}
+
+// remoteIP returns the client address of the request, as requestLog found it once: the same
+// address for the log, the rate limits and the audit log.
+func (s *Server) remoteIP(c echo.Context) netip.Addr {
+	if ip, ok := c.Get(ctxClientIP).(netip.Addr); ok {
+		return ip
+	}
+	return clientIP(c.Request(), s.limits.TrustedProxies)
+}
+
+func ipOrUnknown(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return "unknown"
+	}
+	return ip.String()
 }
 
 // errorKindName names a client error for the log without its text, which may quote input.
