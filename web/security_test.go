@@ -193,15 +193,18 @@ func TestFailedAuthRateLimit(t *testing.T) {
 		for range 2 {
 			assertError(t, e.from(attacker, http.MethodPost, "/v2/connectTokens", mint, wrong), http.StatusUnauthorized, "login_error")
 		}
-		// Now the attacker's address is refused before its credentials are checked, even
-		// with the right secret; the backend on its own address is not affected.
+		// Now the attacker's wrong secrets are answered 429, but the secret is still checked
+		// first: the right one from the same address (a backend behind the same NAT) is
+		// never refused. The backend on its own address is not affected either.
 		before := e.f.Snapshot(t)
 		assertRateLimited(t, e.from(attacker, http.MethodPost, "/v2/connectTokens", mint, wrong), "30")
-		assertRateLimited(t, e.from(attacker, http.MethodPost, "/v2/connectTokens", mint, e.basic()), "30")
-		assertRateLimited(t, e.from(attacker, http.MethodGet, "/v2/connectTokens/ctk-000000000000000000000000", "", e.basic()), "30")
+		assertRateLimited(t, e.from(attacker, http.MethodGet, "/v2/connectTokens/ctk-000000000000000000000000", "", wrong), "30")
 		if e.f.Snapshot(t) != before {
 			t.Error("refused requests changed the store")
 		}
+		e.from(attacker, http.MethodPost, "/v2/connectTokens", mint, e.basic()).wantStatus(t, http.StatusOK)
+		assertError(t, e.from(attacker, http.MethodGet, "/v2/connectTokens/ctk-000000000000000000000000", "", e.basic()), http.StatusNotFound, "not_found")
+		assertRateLimited(t, e.from(attacker, http.MethodPost, "/v2/connectTokens", mint, wrong), "30")
 		e.from(backend, http.MethodPost, "/v2/connectTokens", mint, e.basic()).wantStatus(t, http.StatusOK)
 		// The count is per project: the attacker may still fail against another project.
 		other, otherSecret := e.f.AddProject(t, "other.example", "https://other.example")

@@ -41,6 +41,10 @@ type Server struct {
 	limits                                    Limits // rate limits (web/ratelimit.go)
 	now                                       func() time.Time
 	ipLimiter, identifierLimiter, authLimiter *limiter
+	unknownLimiter                            *limiter
+
+	memory projectMemory // projects, missing projects and JWK sets (web/memory.go)
+	ready  readiness     // the last database ping of /readyz
 }
 
 // New returns the HTTP handler of the broker: every route, with request IDs, request
@@ -241,8 +245,9 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readyz answers whether the store answers, pinging it at most once per readyTTL.
 func (s *Server) readyz(c echo.Context) error {
-	if err := s.broker.Store().Ping(c.Request().Context()); err != nil {
+	if err := s.ready.check(c.Request().Context(), s.now, s.broker.Store().Ping); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
