@@ -40,6 +40,9 @@ type App struct {
 	log      *slog.Logger
 	now      func() time.Time
 	handler  http.Handler
+
+	passwordLimit *limiter // failed sign-ins per account and client address
+	mintLimit     *limiter // connect tokens per user
 }
 
 // New opens the app's database and session key in cfg.DataDir (creating them on first
@@ -72,7 +75,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		log:      cfg.Logger,
 		now:      time.Now,
 	}
-	a.keys = sessionKeys{key: key, now: func() time.Time { return a.now() }}
+	clock := func() time.Time { return a.now() }
+	a.keys = sessionKeys{key: key, now: clock}
+	a.passwordLimit = newLimiter(passwordFailures, passwordWindow, clock)
+	a.mintLimit = newLimiter(connectTokens, connectTokensWindow, clock)
 	a.handler = a.routes()
 	return a, nil
 }

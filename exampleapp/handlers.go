@@ -159,8 +159,16 @@ func (a *App) signIn(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &req) {
 		return
 	}
+	// Failed attempts are limited per account and client address, before the password is
+	// hashed: a guesser is stopped, and the owner elsewhere (or with a passkey) is not.
+	key := normalizeEmail(req.Email) + "\x00" + clientAddress(r)
+	if wait := a.passwordLimit.wait(key); wait > 0 {
+		tooMany(w, wait, "Too many failed sign-in attempts for this account. Try again "+inMinutes(wait)+", or sign in with a passkey.")
+		return
+	}
 	u, err := checkPassword(r.Context(), a.db, req.Email, req.Password)
 	if errors.Is(err, errInvalidCredentials) {
+		a.passwordLimit.take(key)
 		writeError(w, http.StatusUnauthorized, "invalid_credentials", "That email and password do not match an account.")
 		return
 	}
@@ -229,6 +237,12 @@ func (a *App) connectToken(w http.ResponseWriter, r *http.Request) {
 	typ, ok := connectTokenTypes[req.Type]
 	if !ok {
 		writeError(w, http.StatusBadRequest, "validation_error", "type must be passkey-append, passkey-list or passkey-delete.")
+		return
+	}
+	// Each token is a call to the broker: a page needs one per passkey action, so a user
+	// asking for many more is a script.
+	if wait := a.mintLimit.take(u.ID); wait > 0 {
+		tooMany(w, wait, "Too many passkey requests. Please wait a moment and try again.")
 		return
 	}
 	secret, err := a.latchkey.mintConnectToken(r.Context(), typ, u.Email, u.Name)

@@ -61,7 +61,7 @@ func (a *App) guestPage(name string) http.HandlerFunc {
 			http.Redirect(w, r, "/profile", http.StatusSeeOther)
 			return
 		}
-		a.render(w, r, name, pageData{Next: localPath(r.URL.Query().Get("next"))})
+		a.render(w, r, name, pageData{Next: nextPath(r, r.URL.Query().Get("next"))})
 	}
 }
 
@@ -85,12 +85,37 @@ func initial(name string) string {
 	return "?"
 }
 
-// localPath returns p if it is a path on this site, or "".
-func localPath(p string) string {
-	if strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.ContainsAny(p, "\\\r\n") {
-		return p
+// nextPath returns where to send the user after signing in, from a next parameter: next
+// resolved against the app's own origin (that of r), as a path with its query and
+// fragment, if it stays on that origin; "" otherwise. What comes back is the resolved URL
+// written again, never next itself, and it starts with one "/" and no second "/" or "\",
+// so a browser reads it as a path on this origin. Browsers also forgive what url.Parse
+// does not: they drop tabs and line breaks ("/\t/evil.example" is "//evil.example") and
+// read "\" as "/", so next with a control character or a backslash is refused outright.
+func nextPath(r *http.Request, next string) string {
+	if next == "" || strings.ContainsFunc(next, func(c rune) bool { return c < 0x20 || c == 0x7f || c == '\\' }) {
+		return ""
 	}
-	return ""
+	scheme := "http"
+	if isHTTPS(r) {
+		scheme = "https"
+	}
+	base := &url.URL{Scheme: scheme, Host: r.Host, Path: "/"}
+	u, err := base.Parse(next)
+	if err != nil || u.Scheme != base.Scheme || u.Host != base.Host || u.User != nil || u.Opaque != "" {
+		return ""
+	}
+	p := u.EscapedPath()
+	if u.RawQuery != "" {
+		p += "?" + u.RawQuery
+	}
+	if u.Fragment != "" {
+		p += "#" + u.EscapedFragment()
+	}
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+		return ""
+	}
+	return p
 }
 
 func (a *App) render(w http.ResponseWriter, r *http.Request, name string, d pageData) {

@@ -59,6 +59,19 @@ func openDB(ctx context.Context, dataDir string) (*sqlx.DB, error) {
 		return nil, err
 	}
 	path := filepath.Join(dataDir, "exampleapp.db")
+	// Only the owner may read the database (it holds password hashes); SQLite gives its
+	// -wal and -shm files the database file's mode. Files an older version made readable by
+	// all are restricted too.
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
 	db, err := sqlx.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate")
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 	"time"
 
@@ -31,7 +32,8 @@ var (
 	// ErrMalformed means the token is not a canonical compact JWS, has bad base64 or JSON,
 	// or lacks a required claim.
 	ErrMalformed = errors.New("signeddata: malformed token")
-	// ErrInvalidSignature means alg is not ES256, typ is not JWT, or the signature does not verify.
+	// ErrInvalidSignature means alg is not ES256, typ is not JWT, or the signature does not
+	// verify or is not in its canonical low-S form.
 	ErrInvalidSignature = errors.New("signeddata: invalid signature")
 	// ErrUnknownKey means the kid is missing or not in the key set.
 	ErrUnknownKey = errors.New("signeddata: unknown key")
@@ -169,13 +171,39 @@ func Sign(k Key, c Claims) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("signeddata: signing: %w", err)
 	}
-	return string(tok), nil
+	return lowS(string(tok))
+}
+
+// p256HalfOrder is n/2 for the order n of P-256: a canonical signature has s <= n/2.
+var p256HalfOrder = new(big.Int).Rsh(elliptic.P256().Params().N, 1)
+
+// lowS returns the compact ES256 JWS token with its signature (r, s) in the canonical form
+// (r, min(s, n-s)). Both forms verify, so a token with a high s has a twin with another
+// text; Sign issues only the low one and Verify accepts only the low one.
+func lowS(token string) (string, error) {
+	i := strings.LastIndexByte(token, '.')
+	sig, err := base64.RawURLEncoding.DecodeString(token[i+1:])
+	if err != nil || len(sig) != 64 {
+		return "", errors.New("signeddata: signing: unexpected ES256 signature")
+	}
+	s := new(big.Int).SetBytes(sig[32:])
+	if s.Cmp(p256HalfOrder) <= 0 {
+		return token, nil
+	}
+	s.Sub(elliptic.P256().Params().N, s)
+	s.FillBytes(sig[32:])
+	return token[:i+1] + base64.RawURLEncoding.EncodeToString(sig), nil
+}
+
+// highS reports whether an ES256 signature, r || s, has s > n/2.
+func highS(sig []byte) bool {
+	return len(sig) == 64 && new(big.Int).SetBytes(sig[32:]).Cmp(p256HalfOrder) > 0
 }
 
 // Verify checks token against keys, issuer and the time now (with leeway) and returns its
 // claims. It checks, in order: the form (ErrMalformed), the header: alg ES256 and typ JWT
-// (ErrInvalidSignature) and a kid found in keys (ErrUnknownKey), the signature
-// (ErrInvalidSignature), the claims (ErrMalformed), iss (ErrWrongIssuer), then exp
+// (ErrInvalidSignature) and a kid found in keys (ErrUnknownKey), the signature, which must
+// verify and have the canonical low S (ErrInvalidSignature), the claims (ErrMalformed), iss (ErrWrongIssuer), then exp
 // (ErrExpired) and nbf (ErrNotYetValid).
 func Verify(token string, keys []PublicKey, issuer string, now time.Time, leeway time.Duration) (Claims, error) {
 	if len(token) > maxTokenLen {
@@ -240,6 +268,11 @@ func Verify(token string, keys []PublicKey, issuer string, now time.Time, leeway
 	}
 	if !verified {
 		return Claims{}, fmt.Errorf("%w: signature does not verify with key %q", ErrInvalidSignature, kid)
+	}
+	// (r, n-s) verifies wherever (r, s) does: accept only the form Sign issues, so that a
+	// token has exactly one text.
+	if highS(sigs[0].Signature()) {
+		return Claims{}, fmt.Errorf("%w: the signature is not in its canonical low-S form", ErrInvalidSignature)
 	}
 	c, err := decodeClaims(msg.Payload())
 	if err != nil {

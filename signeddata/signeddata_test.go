@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"strings"
 	"testing"
@@ -75,6 +76,7 @@ func mustSign(t testing.TB, k Key, c Claims) string {
 }
 
 // signRaw signs payload with jwx directly, so tests can make tokens Sign refuses to make.
+// ES256 signatures get the canonical low S, as Sign gives them.
 func signRaw(t testing.TB, alg jwa.SignatureAlgorithm, key any, headers map[string]any, payload []byte) string {
 	t.Helper()
 	hdr := jws.NewHeaders()
@@ -86,6 +88,12 @@ func signRaw(t testing.TB, alg jwa.SignatureAlgorithm, key any, headers map[stri
 	tok, err := jws.Sign(payload, jws.WithKey(alg, key, jws.WithProtectedHeaders(hdr)))
 	if err != nil {
 		t.Fatalf("jws.Sign(%s) = %v", alg, err)
+	}
+	if alg == jwa.ES256 {
+		// As Sign does, so that the token fails only where the test means it to.
+		if low, err := lowS(string(tok)); err == nil {
+			return low
+		}
 	}
 	return string(tok)
 }
@@ -323,6 +331,39 @@ func TestSignRoundTrip(t *testing.T) {
 	}
 }
 
+// TestCanonicalS checks that Sign issues only low-S signatures, and that Verify refuses the
+// high-S twin (r, n-s) of a valid token, which ECDSA itself accepts.
+func TestCanonicalS(t *testing.T) {
+	key := newKey(t)
+	keys := []PublicKey{key.Public()}
+	n := elliptic.P256().Params().N
+	half := new(big.Int).Rsh(n, 1)
+	for i := range 64 { // a random s is high half the time: 64 signatures miss that with odds 2^-64
+		c := testClaims()
+		c.ID = fmt.Sprint("jti-", i)
+		tok := mustSign(t, key, c)
+		_, _, sig := parts(t, tok)
+		s := new(big.Int).SetBytes(sig[32:])
+		if s.Cmp(half) > 0 {
+			t.Fatalf("Sign() #%d: s > n/2, want the canonical low-S signature", i)
+		}
+		if _, err := Verify(tok, keys, testIssuer, testNow, DefaultLeeway); err != nil {
+			t.Fatalf("Verify(Sign() #%d) = %v, want nil", i, err)
+		}
+		// The twin: replace s with n - s.
+		twin := append([]byte{}, sig...)
+		new(big.Int).Sub(n, s).FillBytes(twin[32:])
+		digest := sha256.Sum256([]byte(tok[:strings.LastIndex(tok, ".")]))
+		if !ecdsa.Verify(&key.Private.PublicKey, digest[:], new(big.Int).SetBytes(twin[:32]), new(big.Int).SetBytes(twin[32:])) {
+			t.Fatal("the high-S twin does not verify with crypto/ecdsa: the test is wrong")
+		}
+		high := tok[:strings.LastIndex(tok, ".")+1] + b64.EncodeToString(twin)
+		if got, err := Verify(high, keys, testIssuer, testNow, DefaultLeeway); !errors.Is(err, ErrInvalidSignature) {
+			t.Fatalf("Verify(high-S twin #%d) = %+v, %v; want ErrInvalidSignature", i, got, err)
+		}
+	}
+}
+
 func TestSignHeader(t *testing.T) {
 	key := newKey(t)
 	tok := mustSign(t, key, testClaims())
@@ -443,10 +484,15 @@ func katClaims() Claims {
 }
 
 const (
-	katHeader  = `{"alg":"ES256","kid":"kat-key-1","typ":"JWT"}`
-	katPayload = `{"iss":"prj-kat","sub":"usr-kat","username":"jane@example.com","webauthnId":"AAECAwQFBgc","credential":"8J-UkQ","processId":"cer-kat","jti":"jti-kat","iat":1767225600,"nbf":1767225600,"exp":1767225900,"isCUI":false,"uv":true,"connectTokenID":"ctk-kat"}`
-	// katToken was made once by Sign(katKey, katClaims); it must verify forever.
-	katToken = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImthdC1rZXktMSIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJwcmota2F0Iiwic3ViIjoidXNyLWthdCIsInVzZXJuYW1lIjoiamFuZUBleGFtcGxlLmNvbSIsIndlYmF1dGhuSWQiOiJBQUVDQXdRRkJnYyIsImNyZWRlbnRpYWwiOiI4Si1Va1EiLCJwcm9jZXNzSWQiOiJjZXIta2F0IiwianRpIjoianRpLWthdCIsImlhdCI6MTc2NzIyNTYwMCwibmJmIjoxNzY3MjI1NjAwLCJleHAiOjE3NjcyMjU5MDAsImlzQ1VJIjpmYWxzZSwidXYiOnRydWUsImNvbm5lY3RUb2tlbklEIjoiY3RrLWthdCJ9.0xMwgT_VTND2KKkozlhWEjedYImoPHC1_Uz9juJCtdj2MY7Bdu-a5japge3XIwDx0uOACZqaTfazhCXPzANylQ"
+	katHeader       = `{"alg":"ES256","kid":"kat-key-1","typ":"JWT"}`
+	katPayload      = `{"iss":"prj-kat","sub":"usr-kat","username":"jane@example.com","webauthnId":"AAECAwQFBgc","credential":"8J-UkQ","processId":"cer-kat","jti":"jti-kat","iat":1767225600,"nbf":1767225600,"exp":1767225900,"isCUI":false,"uv":true,"connectTokenID":"ctk-kat"}`
+	katSigningInput = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImthdC1rZXktMSIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJwcmota2F0Iiwic3ViIjoidXNyLWthdCIsInVzZXJuYW1lIjoiamFuZUBleGFtcGxlLmNvbSIsIndlYmF1dGhuSWQiOiJBQUVDQXdRRkJnYyIsImNyZWRlbnRpYWwiOiI4Si1Va1EiLCJwcm9jZXNzSWQiOiJjZXIta2F0IiwianRpIjoianRpLWthdCIsImlhdCI6MTc2NzIyNTYwMCwibmJmIjoxNzY3MjI1NjAwLCJleHAiOjE3NjcyMjU5MDAsImlzQ1VJIjpmYWxzZSwidXYiOnRydWUsImNvbm5lY3RUb2tlbklEIjoiY3RrLWthdCJ9"
+	// katToken was made once by Sign(katKey, katClaims); it must verify forever. Its
+	// signature is canonical: s <= n/2.
+	katToken = katSigningInput + ".0xMwgT_VTND2KKkozlhWEjedYImoPHC1_Uz9juJCtdgJznE9iRBlGslWfhIo3P8N6gN6pAx9UI5ANaTzMF-yvA"
+	// katHighS is katToken with s replaced by n-s: a valid ECDSA signature of the same input
+	// (it is what Sign first stored, before it normalised s), which Verify must refuse.
+	katHighS = katSigningInput + ".0xMwgT_VTND2KKkozlhWEjedYImoPHC1_Uz9juJCtdj2MY7Bdu-a5japge3XIwDx0uOACZqaTfazhCXPzANylQ"
 )
 
 func TestKnownAnswer(t *testing.T) {
@@ -497,6 +543,23 @@ func TestKnownAnswer(t *testing.T) {
 		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
 		if !ecdsa.Verify(&key.Private.PublicKey, digest[:], r, s) {
 			t.Errorf("ecdsa.Verify(katToken) = false, want true")
+		}
+	})
+	t.Run("high-S twin of the stored token", func(t *testing.T) {
+		// The twin is a valid ECDSA signature of the same input, with s = n - s.
+		_, _, sig := parts(t, katHighS)
+		_, _, low := parts(t, katToken)
+		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+		n := elliptic.P256().Params().N
+		if new(big.Int).Add(s, new(big.Int).SetBytes(low[32:])).Cmp(n) != 0 || string(sig[:32]) != string(low[:32]) {
+			t.Fatal("katHighS is not katToken with s replaced by n-s")
+		}
+		digest := sha256.Sum256([]byte(katSigningInput))
+		if !ecdsa.Verify(&key.Private.PublicKey, digest[:], r, s) {
+			t.Fatal("ecdsa.Verify(katHighS) = false: the vector is not a valid signature")
+		}
+		if got, err := Verify(katHighS, keys, claims.Issuer, at, DefaultLeeway); !errors.Is(err, ErrInvalidSignature) {
+			t.Errorf("Verify(high-S twin) = %+v, %v; want ErrInvalidSignature", got, err)
 		}
 	})
 	t.Run("jwks", func(t *testing.T) {

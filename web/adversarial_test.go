@@ -313,13 +313,17 @@ func jws(header, claims map[string]any, sign func(input []byte) []byte) string {
 	return input + "." + b64(sign([]byte(input)))
 }
 
-// es256 signs as ES256 (r || s, 32 bytes each) with k.
+// es256 signs as ES256 (r || s, 32 bytes each) with k, with the canonical s <= n/2 that
+// the broker's signatures have.
 func es256(k *ecdsa.PrivateKey) func([]byte) []byte {
 	return func(input []byte) []byte {
 		h := sha256.Sum256(input)
 		r, sv, err := ecdsa.Sign(rand.Reader, k, h[:])
 		if err != nil {
 			panic(err)
+		}
+		if n := k.Curve.Params().N; sv.Cmp(new(big.Int).Rsh(n, 1)) > 0 {
+			sv.Sub(n, sv)
 		}
 		out := make([]byte, 64)
 		r.FillBytes(out[:32])
@@ -408,7 +412,9 @@ func bodyCases() []advCase {
 			raw(fmt.Sprintf("truncated to %d bytes", cut), ep.valid[:cut])
 		}
 		for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-			"application/jsonp", "application/json; charset", "application/json-patch+json", "text/json"} {
+			"application/jsonp", "application/json; charset", "application/json-patch+json", "text/json",
+			"application/json; charset=utf-16", "application/json; charset=UTF-16LE", "application/json; charset=iso-8859-1",
+			"application/json; charset=utf8", "application/json; charset=\"utf-7\""} {
 			ct := ct
 			out = append(out, advCase{name: ep.name + ": Content-Type " + fmt.Sprintf("%q", ct), status: 400, typ: "invalid_json",
 				prepare: func(t *testing.T, s *scene) advRequest { return s.post(ep.path, []byte(ep.valid), ct) }})
@@ -846,6 +852,30 @@ func credentialCases() []advCase {
 			data := []byte(strings.ReplaceAll(cd.json, "@C", softauthn.ChallengeOf(pk)))
 			ad := softauthn.AuthData{Flags: uv, Counter: s.count()}.Bytes()
 			return s.front("login/finish", finishBody(id, softauthn.AssertionJSON(s.key.ID, data, ad, s.key.Sign(ad, data), nil)))
+		})
+	}
+	// clientDataJSON that means two things: a duplicate or case-variant key, whose last value
+	// go-webauthn would take (and would accept: the legitimate value comes last).
+	for _, cd := range []struct{ name, json string }{
+		{"clientDataJSON with a duplicate origin", `{"type":"@T","challenge":"@C","origin":"https://evil.example","origin":"http://localhost:8080"}`},
+		{"clientDataJSON with a case-variant origin", `{"type":"@T","challenge":"@C","Origin":"https://evil.example","origin":"http://localhost:8080"}`},
+		{"clientDataJSON with a duplicate challenge", `{"type":"@T","challenge":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","challenge":"@C","origin":"http://localhost:8080"}`},
+		{"clientDataJSON with a case-variant type", `{"TYPE":"webauthn.other","type":"@T","challenge":"@C","origin":"http://localhost:8080"}`},
+		{"clientDataJSON with an escaped duplicate key", `{"type":"@T","challenge":"@C","origin":"https://evil.example","\u006frigin":"http://localhost:8080"}`},
+	} {
+		cd := cd
+		login(cd.name, vErr, func(t *testing.T, s *scene) advRequest {
+			id, pk := s.startLogin(t, map[string]any{"identifier": "alice"})
+			data := []byte(strings.NewReplacer("@T", "webauthn.get", "@C", softauthn.ChallengeOf(pk)).Replace(cd.json))
+			ad := softauthn.AuthData{Flags: uv, Counter: s.count()}.Bytes()
+			return s.front("login/finish", finishBody(id, softauthn.AssertionJSON(s.key.ID, data, ad, s.key.Sign(ad, data), nil)))
+		})
+		reg(cd.name, vErr, func(t *testing.T, s *scene) advRequest {
+			id, pk := s.startAppend(t, "carol")
+			k := softauthn.NewES256Key()
+			ad := softauthn.AuthData{Flags: uv | softauthn.FlagAT, Attested: true, CredID: k.ID, PublicKey: k.COSE()}
+			data := []byte(strings.NewReplacer("@T", "webauthn.create", "@C", softauthn.ChallengeOf(pk)).Replace(cd.json))
+			return s.front("append/finish", finishBody(id, softauthn.RegistrationJSON(k.ID, data, softauthn.AttestationObject("none", nil, ad.Bytes()))))
 		})
 	}
 	// Discoverable logins: the user handle must be alice's.
@@ -1335,6 +1365,17 @@ func signedDataCases() []advCase {
 	add("signature of zeros", sig, func(t *testing.T, s *scene) string {
 		return jws(header(s), s.validClaims(), func([]byte) []byte { return make([]byte, 64) })
 	})
+	add("high-S twin of a real token's signature", sig, func(t *testing.T, s *scene) string {
+		token := s.spd(t)
+		i := strings.LastIndexByte(token, '.')
+		raw, err := base64.RawURLEncoding.DecodeString(token[i+1:])
+		if err != nil || len(raw) != 64 {
+			t.Fatalf("signature of %s: %v", token, err)
+		}
+		n := elliptic.P256().Params().N
+		new(big.Int).Sub(n, new(big.Int).SetBytes(raw[32:])).FillBytes(raw[32:])
+		return token[:i+1] + b64(raw)
+	})
 	add("signature cut short", sig, func(t *testing.T, s *scene) string {
 		return jws(header(s), s.validClaims(), func(in []byte) []byte { return es256(s.signA.Private)(in)[:63] })
 	})
@@ -1362,7 +1403,8 @@ func signedDataCases() []advCase {
 		}
 		return token
 	})
-	add("replayed with a malleated signature (s -> n - s)", chal, func(t *testing.T, s *scene) string {
+	// The malleated twin is refused as such, before single use is even checked.
+	add("replayed with a malleated signature (s -> n - s)", sig, func(t *testing.T, s *scene) string {
 		token := s.spd(t)
 		s.mustOK(t, s.verifyReq(token))
 		parts := strings.Split(token, ".")

@@ -131,6 +131,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	switch env.HTTPStatusCode {
 	case http.StatusServiceUnavailable:
 		c.Response().Header().Set("Retry-After", "5")
+		s.ready.unready()
 	case http.StatusTooManyRequests:
 		c.Response().Header().Set("Retry-After", retryAfterSeconds(err))
 	case http.StatusUnauthorized:

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -35,19 +36,25 @@ func validCeremonyID(s string) bool {
 	return true
 }
 
-// basicAuth authenticates the backend API: username project ID, password API secret.
+// basicAuth authenticates the backend API: username project ID, password API secret. The
+// secret is always checked (a hash and one indexed read), so that a valid one is never
+// refused because others failed from the same address; failures are counted per project
+// and client IP, and beyond FailedAuthPerIP they are answered 429. A project ID this process
+// does not know is first looked up within the client's budget of unknown projects.
 func (s *Server) basicAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id, secret, ok := c.Request().BasicAuth()
 		if !ok || !validID(id) || secret == "" || len(secret) > 256 {
 			return broker.ErrUnauthenticated
 		}
-		if err := s.authAllowed(c, id); err != nil {
+		if _, err := s.lookUpProject(c, id); errors.Is(err, broker.ErrNotFound) {
+			return broker.ErrUnauthenticated
+		} else if err != nil {
 			return err
 		}
 		p, err := s.broker.Authenticate(c.Request().Context(), id, secret)
 		if errors.Is(err, broker.ErrUnauthenticated) {
-			s.authFailed(c, id)
+			return s.authFailed(c, id)
 		}
 		if err != nil {
 			return err
@@ -65,22 +72,34 @@ func (s *Server) frontendCORS(next echo.HandlerFunc) echo.HandlerFunc {
 		if !validID(id) {
 			return broker.ErrNotFound
 		}
-		p, err := s.broker.CachedProject(c.Request().Context(), id)
+		p, err := s.lookUpProject(c, id)
 		if err != nil {
 			return err
 		}
-		h := c.Response().Header()
-		h.Add("Vary", "Origin")
-		if origin := c.Request().Header.Get("Origin"); origin != "" {
-			if !p.AllowsWebOrigin(origin) {
-				return errForbiddenOrigin
-			}
-			h.Set("Access-Control-Allow-Origin", origin)
-			h.Set("Access-Control-Expose-Headers", "X-Request-ID, Retry-After")
+		if !allowCORS(c, p) {
+			return errForbiddenOrigin
 		}
 		c.Set(ctxProject, p)
 		return next(c)
 	}
+}
+
+// allowCORS sets the CORS headers of an answer to the request's Origin if it is one of p's
+// web origins, and reports whether the request may go on: it has no Origin (a native app),
+// or an allowed one.
+func allowCORS(c echo.Context, p broker.Project) bool {
+	h := c.Response().Header()
+	h.Add("Vary", "Origin")
+	origin := c.Request().Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if !p.AllowsWebOrigin(origin) {
+		return false
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Expose-Headers", "X-Request-ID, Retry-After")
+	return true
 }
 
 // preflight answers CORS preflight requests of allowed origins.
@@ -97,7 +116,7 @@ func (s *Server) jwks(c echo.Context) error {
 	if !validID(id) {
 		return broker.ErrNotFound
 	}
-	set, err := s.broker.JWKS(c.Request().Context(), id)
+	set, err := s.projectJWKS(c, id)
 	if err != nil {
 		return err
 	}
@@ -204,7 +223,35 @@ func decodeFinish(c echo.Context) (finishRequest, error) {
 	if len(req.Credential) == 0 || string(req.Credential) == "null" || req.Credential[0] != '{' {
 		return req, &broker.ValidationError{Field: "credential", Message: "is required and must be an object"}
 	}
+	if err := checkClientData(req.Credential); err != nil {
+		return req, err
+	}
 	return req, nil
+}
+
+// checkClientData refuses a credential whose response.clientDataJSON, once decoded, has
+// duplicate keys or keys that differ only in case (or is not JSON): go-webauthn would read
+// the last "origin" of {"origin":"https://evil.example","origin":"https://shop.example"},
+// another parser the first. A credential without a decodable clientDataJSON is left to the
+// broker, which refuses it.
+func checkClientData(credential json.RawMessage) error {
+	var c struct {
+		Response struct {
+			ClientDataJSON string `json:"clientDataJSON"`
+		} `json:"response"`
+	}
+	if json.Unmarshal(credential, &c) != nil || c.Response.ClientDataJSON == "" {
+		return nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c.Response.ClientDataJSON)
+	if err != nil {
+		return nil
+	}
+	if checkJSON(raw) != nil {
+		return &broker.ValidationError{Field: "credential.response.clientDataJSON",
+			Message: "must be JSON without duplicate or case-variant keys"}
+	}
+	return nil
 }
 
 func (s *Server) loginFinish(c echo.Context) error {
@@ -216,6 +263,7 @@ func (s *Server) loginFinish(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.memory.signedWith(project(c).ID, res.SignedPasskeyData)
 	return c.JSON(http.StatusOK, res)
 }
 

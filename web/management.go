@@ -19,7 +19,7 @@ const MaxBulkBodyBytes = 2 << 20
 // (through the trusted proxies of the rate limits) and its user agent.
 func (s *Server) requestInfo(c echo.Context, id string) broker.RequestInfo {
 	ri := broker.RequestInfo{RequestID: id, UserAgent: c.Request().UserAgent()}
-	if ip := clientIP(c.Request(), s.limits.TrustedProxies); ip.IsValid() {
+	if ip := s.remoteIP(c); ip.IsValid() {
 		ri.ClientIP = ip.String()
 	}
 	return ri

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey/latchkey/broker"
 )
 
 // Rate is a token bucket: Burst requests at once, refilled evenly at Burst per Per. The zero
@@ -64,9 +66,17 @@ type Limits struct {
 	// LoginPerIdentifier limits login/start with an identifier, per project and identifier.
 	LoginPerIdentifier Rate
 	// FailedAuthPerIP limits failed Basic authentications of the backend API, per project and
-	// client IP: once the bucket is empty, that client is refused with 429 before its
-	// credentials are checked, while the project's backend on its own address is unaffected.
+	// client IP: once the bucket is empty, that client's wrong secrets for the project are
+	// answered 429 instead of 401. The secret is always checked first, so a valid secret is
+	// never refused, whoever else shares its address.
 	FailedAuthPerIP Rate
+	// UnknownProjectsPerIP limits, per client IP, the requests without credentials (Basic
+	// authentication before its secret is checked, the JWKS, the frontend API) that name a
+	// project ID this process does not know to exist: each costs a token, given back when
+	// the project turns out to exist. Without a token, the request is refused with 429
+	// before the store is asked. Project IDs found not to exist are remembered briefly
+	// and answered from memory, still at a token each.
+	UnknownProjectsPerIP Rate
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed: a request from one of
 	// them counts against the rightmost address in X-Forwarded-For that is not a trusted
 	// proxy. Without any, the peer address is the client.
@@ -82,6 +92,9 @@ func DefaultLimits() Limits {
 		FrontendPerIP:      Rate{Burst: 300, Per: time.Minute},
 		LoginPerIdentifier: Rate{Burst: 20, Per: time.Minute},
 		FailedAuthPerIP:    Rate{Burst: 20, Per: time.Minute},
+		// A process learns each live project on its first request; a client that names
+		// more than this many IDs that do not exist is probing.
+		UnknownProjectsPerIP: Rate{Burst: 30, Per: time.Minute},
 	}
 }
 
@@ -151,13 +164,18 @@ func (s *Server) initLimits() {
 	s.ipLimiter = newLimiter(s.limits.FrontendPerIP, n, s.now)
 	s.identifierLimiter = newLimiter(s.limits.LoginPerIdentifier, n, s.now)
 	s.authLimiter = newLimiter(s.limits.FailedAuthPerIP, n, s.now)
+	s.unknownLimiter = newLimiter(s.limits.UnknownProjectsPerIP, n, s.now)
 }
 
-// limitFrontend limits frontend API requests per client IP. It runs after frontendCORS, so
-// that a 429 carries the CORS headers the page needs to read it.
+// limitFrontend limits frontend API requests per client IP, before anything else looks at
+// them (frontendCORS, which looks the project up, runs after it). A 429 carries the CORS
+// headers the page needs to read it when this process knows the project and its origins.
 func (s *Server) limitFrontend(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if wait, ok := s.ipLimiter.take(ipKey(clientIP(c.Request(), s.limits.TrustedProxies))); !ok {
+		if wait, ok := s.ipLimiter.take(ipKey(s.remoteIP(c))); !ok {
+			if p, ok := s.memory.project(c.Param("projectID")); ok {
+				allowCORS(c, p)
+			}
 			return &rateLimitError{"client IP", wait}
 		}
 		return next(c)
@@ -176,22 +194,13 @@ func (s *Server) limitIdentifier(projectID, identifier string) error {
 	return nil
 }
 
-func (s *Server) authKey(c echo.Context, projectID string) string {
-	return projectID + " " + ipKey(clientIP(c.Request(), s.limits.TrustedProxies))
-}
-
-// authAllowed refuses a Basic authentication for projectID from a client that has used up
-// its failures, before the credentials are checked.
-func (s *Server) authAllowed(c echo.Context, projectID string) error {
-	if wait, ok := s.authLimiter.check(s.authKey(c, projectID)); !ok {
+// authFailed counts a failed Basic authentication for projectID and returns its answer:
+// ErrUnauthenticated, or a 429 once the client has used up its failures for the project.
+func (s *Server) authFailed(c echo.Context, projectID string) error {
+	if wait, ok := s.authLimiter.take(projectID + " " + ipKey(s.remoteIP(c))); !ok {
 		return &rateLimitError{"failed authentications", wait}
 	}
-	return nil
-}
-
-// authFailed counts a failed Basic authentication.
-func (s *Server) authFailed(c echo.Context, projectID string) {
-	s.authLimiter.take(s.authKey(c, projectID))
+	return broker.ErrUnauthenticated
 }
 
 // clientIP returns the address a request comes from: its peer, or when the peer is a trusted
@@ -322,6 +331,17 @@ func (l *limiter) take(key string) (time.Duration, bool) {
 	}
 	b.tokens--
 	return 0, true
+}
+
+// give puts back a token that take took, up to the burst.
+func (l *limiter) give(key string) {
+	if l.rate.Off() {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.bucket(key)
+	b.tokens = min(float64(l.rate.Burst), b.tokens+1)
 }
 
 // check reports whether key's bucket holds a token, without taking it.

@@ -220,3 +220,23 @@ func TestCheckJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestProjectMemoryIsBounded floods the memory of missing projects: it keeps at most
+// 2*maxRemembered IDs, and a project known to exist is not pushed out by them.
+func TestProjectMemoryIsBounded(t *testing.T) {
+	var m projectMemory
+	now := time.Unix(1_700_000_000, 0)
+	m.remember("prj-live", nil)
+	for i := range 100_000 {
+		m.forget(fmt.Sprint("prj-", i), now)
+		if n := m.unknown.len(); n > 2*maxRemembered {
+			t.Fatalf("after %d missing projects the memory holds %d, want at most %d", i+1, n, 2*maxRemembered)
+		}
+	}
+	if known, _ := m.state("prj-live", now); !known {
+		t.Error("a flood of missing projects pushed out a live one")
+	}
+	if _, missing := m.state("prj-99999", now.Add(unknownProjectTTL)); missing {
+		t.Error("a missing project is still remembered as missing after unknownProjectTTL")
+	}
+}

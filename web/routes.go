@@ -37,8 +37,8 @@ func (s *Server) routes(e *echo.Echo) {
 	backend.DELETE("/passkeys/:credentialID", s.removePasskey)
 	backend.GET("/events", s.listEvents)
 
-	// Frontend API: no secrets; CORS exactly per project's web origins; rate limited per client IP.
-	frontend := e.Group("/v2/projects/:projectID/connect", s.frontendCORS, s.limitFrontend)
+	// Frontend API: no secrets; rate limited per client IP first, then CORS exactly per project's web origins.
+	frontend := e.Group("/v2/projects/:projectID/connect", s.limitFrontend, s.frontendCORS)
 	frontend.POST("/login/start", s.loginStart)
 	frontend.POST("/login/finish", s.loginFinish)
 	frontend.POST("/append/start", s.appendStart)

@@ -194,15 +194,18 @@ func TestFailedAuthRateLimit(t *testing.T) {
 		for range 2 {
 			assertError(t, e.from(attacker, http.MethodPost, "/v2/connectTokens", mint, wrong), http.StatusUnauthorized, "login_error")
 		}
-		// Now the attacker's address is refused before its credentials are checked, even
-		// with the right secret; the backend on its own address is not affected.
+		// Now the attacker's wrong secrets are answered 429, but the secret is still checked
+		// first: the right one from the same address (a backend behind the same NAT) is
+		// never refused. The backend on its own address is not affected either.
 		before := e.f.Snapshot(t)
 		assertRateLimited(t, e.from(attacker, http.MethodPost, "/v2/connectTokens", mint, wrong), "30")
-		assertRateLimited(t, e.from(attacker, http.MethodPost, "/v2/connectTokens", mint, e.basic()), "30")
-		assertRateLimited(t, e.from(attacker, http.MethodGet, "/v2/connectTokens/ctk-000000000000000000000000", "", e.basic()), "30")
+		assertRateLimited(t, e.from(attacker, http.MethodGet, "/v2/connectTokens/ctk-000000000000000000000000", "", wrong), "30")
 		if e.f.Snapshot(t) != before {
 			t.Error("refused requests changed the store")
 		}
+		e.from(attacker, http.MethodPost, "/v2/connectTokens", mint, e.basic()).wantStatus(t, http.StatusOK)
+		assertError(t, e.from(attacker, http.MethodGet, "/v2/connectTokens/ctk-000000000000000000000000", "", e.basic()), http.StatusNotFound, "not_found")
+		assertRateLimited(t, e.from(attacker, http.MethodPost, "/v2/connectTokens", mint, wrong), "30")
 		e.from(backend, http.MethodPost, "/v2/connectTokens", mint, e.basic()).wantStatus(t, http.StatusOK)
 		// The count is per project: the attacker may still fail against another project.
 		other, otherSecret := e.f.AddProject(t, "other.example", "https://other.example")
@@ -304,6 +307,23 @@ func TestJSONDeliberately(t *testing.T) {
 		t.Run("backend duplicate keys", func(t *testing.T) {
 			r := e.backend(t, http.MethodPost, "/v2/connectTokens", `{"type":"passkey-list","data":{"identifier":"u","identifier":"v"}}`)
 			assertError(t, r, http.StatusBadRequest, "invalid_json")
+		})
+		t.Run("charset", func(t *testing.T) {
+			path := e.frontPath("login/start")
+			for _, ct := range []string{"application/json; charset=utf-8", "application/json; charset=UTF-8", "application/json;charset=\"Utf-8\""} {
+				e.doJSON(t, http.MethodPost, path, `{}`, map[string]string{"Origin": brokertest.Origin, "Content-Type": ct}).wantStatus(t, http.StatusOK)
+			}
+			// A body in another charset would be read as UTF-8 and mean something else.
+			for _, ct := range []string{"application/json; charset=utf-16", "application/json; charset=latin1", "application/json; charset=us-ascii"} {
+				r := e.doJSON(t, http.MethodPost, path, `{}`, map[string]string{"Origin": brokertest.Origin, "Content-Type": ct})
+				assertError(t, r, http.StatusBadRequest, "invalid_json")
+			}
+		})
+		t.Run("duplicate keys in clientDataJSON", func(t *testing.T) {
+			// The body is sound; the clientDataJSON inside it is not.
+			cd := base64.RawURLEncoding.EncodeToString([]byte(`{"type":"webauthn.get","challenge":"AAAA","origin":"https://evil.example","origin":"http://localhost:8080"}`))
+			body := `{"ceremonyID":"cer-1","credential":{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"clientDataJSON":"` + cd + `","authenticatorData":"AAAA","signature":"AAAA"}}}`
+			assertValidation(t, e.front(t, "login/finish", body), "credential.response.clientDataJSON")
 		})
 		t.Run("unknown fields are ignored", func(t *testing.T) {
 			e.front(t, "login/start", `{"conditional":true,"hint":"future","nested":{"a":[1,{"b":2}]}}`).wantStatus(t, http.StatusOK)

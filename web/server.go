@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -28,6 +30,7 @@ const (
 	ctxRequestID = "latchkey.requestID"
 	ctxProject   = "latchkey.project"
 	ctxError     = "latchkey.error"
+	ctxClientIP  = "latchkey.clientIP"
 )
 
 // Server serves the broker over HTTP.
@@ -38,6 +41,10 @@ type Server struct {
 	limits                                    Limits // rate limits (web/ratelimit.go)
 	now                                       func() time.Time
 	ipLimiter, identifierLimiter, authLimiter *limiter
+	unknownLimiter                            *limiter
+
+	memory projectMemory // projects, missing projects and JWK sets (web/memory.go)
+	ready  readiness     // the last database ping of /readyz
 }
 
 // New returns the HTTP handler of the broker: every route, with request IDs, request
@@ -62,6 +69,8 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		start := time.Now()
 		id := newRequestID()
 		c.Set(ctxRequestID, id)
+		ip := clientIP(c.Request(), s.limits.TrustedProxies)
+		c.Set(ctxClientIP, ip)
 		c.Response().Header().Set("X-Request-ID", id)
 		c.SetRequest(c.Request().WithContext(broker.WithRequestInfo(c.Request().Context(), s.requestInfo(c, id))))
 		err := next(c)
@@ -73,6 +82,7 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.String("request_id", id),
 			slog.String("method", c.Request().Method),
 			slog.String("path", c.Request().URL.Path),
+			slog.String("client_ip", ipOrUnknown(ip)),
 			slog.Int("status", status),
 			slog.Duration("duration", time.Since(start)),
 		}
@@ -92,6 +102,22 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		s.log.Log(c.Request().Context(), level, "request", attrs...)
 		return nil
 	}
+}
+
+// remoteIP returns the client address of the request, as requestLog found it once: the same
+// address for the log, the rate limits and the audit log.
+func (s *Server) remoteIP(c echo.Context) netip.Addr {
+	if ip, ok := c.Get(ctxClientIP).(netip.Addr); ok {
+		return ip
+	}
+	return clientIP(c.Request(), s.limits.TrustedProxies)
+}
+
+func ipOrUnknown(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return "unknown"
+	}
+	return ip.String()
 }
 
 // errorKindName names a client error for the log without its text, which may quote input.
@@ -162,7 +188,7 @@ func decodeLimit(c echo.Context, v any, limit int64) error {
 	if req.ContentLength > limit {
 		return errTooLarge
 	}
-	if mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+	if !jsonContentType(req.Header.Get("Content-Type")) {
 		return errContentType
 	}
 	body, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
@@ -193,6 +219,18 @@ func decodeLimit(c echo.Context, v any, limit int64) error {
 	return nil
 }
 
+// jsonContentType reports whether a Content-Type header says JSON in UTF-8:
+// application/json, with no charset or charset utf-8 (in any case). A body in another
+// charset would be read as UTF-8 and mean something else than its sender meant.
+func jsonContentType(header string) bool {
+	mt, params, err := mime.ParseMediaType(header)
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	cs, ok := params["charset"]
+	return !ok || strings.EqualFold(cs, "utf-8")
+}
+
 func jsonType(kind string) string {
 	switch kind {
 	case "string":
@@ -211,8 +249,9 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readyz answers whether the store answers, pinging it at most once per readyTTL.
 func (s *Server) readyz(c echo.Context) error {
-	if err := s.broker.Store().Ping(c.Request().Context()); err != nil {
+	if err := s.ready.check(c.Request().Context(), s.now, s.broker.Store().Ping); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})

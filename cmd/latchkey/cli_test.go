@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,7 +16,16 @@ import (
 
 func TestUsageErrors(t *testing.T) {
 	dbURL := brokertest.DatabaseURL(t, "sqlite")
-	env := map[string]string{"LATCHKEY_DATABASE_URL": dbURL, "LATCHKEY_SECRET_KEY": brokertest.SecretKey}
+	// The tests' key is published: serve refuses it without LATCHKEY_ALLOW_INSECURE_KEY.
+	env := map[string]string{"LATCHKEY_DATABASE_URL": dbURL, "LATCHKEY_SECRET_KEY": brokertest.SecretKey, "LATCHKEY_ALLOW_INSECURE_KEY": "1"}
+	testKey := map[string]string{"LATCHKEY_SECRET_KEY": brokertest.SecretKey, "LATCHKEY_ALLOW_INSECURE_KEY": "1"}
+	with := func(kv ...string) map[string]string {
+		m := maps.Clone(testKey)
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -29,10 +39,11 @@ func TestUsageErrors(t *testing.T) {
 		{"bad listen address", env, []string{"serve", "--listen", "8080"}, `--listen "8080" is not host:port`},
 		{"serve without secret key", map[string]string{"LATCHKEY_DATABASE_URL": dbURL}, []string{"serve"}, "LATCHKEY_SECRET_KEY is required"},
 		{"serve with malformed secret key", map[string]string{"LATCHKEY_DATABASE_URL": dbURL, "LATCHKEY_SECRET_KEY": "c2hvcnQ="}, []string{"serve"}, "must be 32 random bytes"},
-		{"serve without database", map[string]string{"LATCHKEY_SECRET_KEY": brokertest.SecretKey}, []string{"serve"}, "LATCHKEY_DATABASE_URL is required"},
-		{"unsupported database", map[string]string{"LATCHKEY_DATABASE_URL": "mysql://x", "LATCHKEY_SECRET_KEY": brokertest.SecretKey}, []string{"serve"}, "must start with sqlite: or postgres://"},
-		{"bad pool size", map[string]string{"LATCHKEY_DATABASE_URL": dbURL, "LATCHKEY_SECRET_KEY": brokertest.SecretKey, "LATCHKEY_DB_MAX_CONNS": "many"}, []string{"serve"}, "LATCHKEY_DB_MAX_CONNS"},
-		{"bad statement timeout", map[string]string{"LATCHKEY_DATABASE_URL": dbURL, "LATCHKEY_SECRET_KEY": brokertest.SecretKey, "LATCHKEY_DB_STATEMENT_TIMEOUT": "5"}, []string{"serve"}, "LATCHKEY_DB_STATEMENT_TIMEOUT"},
+		{"serve without database", with(), []string{"serve"}, "LATCHKEY_DATABASE_URL is required"},
+		{"unsupported database", with("LATCHKEY_DATABASE_URL", "mysql://x"), []string{"serve"}, "must start with sqlite: or postgres://"},
+		{"bad pool size", with("LATCHKEY_DATABASE_URL", dbURL, "LATCHKEY_DB_MAX_CONNS", "many"), []string{"serve"}, "LATCHKEY_DB_MAX_CONNS"},
+		{"bad statement timeout", with("LATCHKEY_DATABASE_URL", dbURL, "LATCHKEY_DB_STATEMENT_TIMEOUT", "5"), []string{"serve"}, "LATCHKEY_DB_STATEMENT_TIMEOUT"},
+		{"serve with the tests' published key", map[string]string{"LATCHKEY_DATABASE_URL": dbURL, "LATCHKEY_SECRET_KEY": brokertest.SecretKey}, []string{"serve"}, "published in Latchkey's repository"},
 		{"negative pool size flag", env, []string{"serve", "--db-max-conns", "-1"}, "must not be negative"},
 		{"project without subcommand", env, []string{"project"}, "want create, list"},
 		{"project create without rp id", env, []string{"project", "create", "--name", "x", "--origin", "https://x.example"}, "--rp-id"},

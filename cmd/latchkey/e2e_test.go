@@ -105,6 +105,7 @@ func serveOn(t *testing.T, env map[string]string, projectID, apiSecret string) *
 	port := freePort(t)
 	env = maps.Clone(env)
 	env["LATCHKEY_LISTEN"] = fmt.Sprintf("127.0.0.1:%d", port)
+	env["LATCHKEY_ALLOW_INSECURE_KEY"] = "1" // the tests' key is published: serve refuses it otherwise
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	done := make(chan error, 1)

@@ -384,7 +384,7 @@ func TestKillReplica(t *testing.T) {
 			_ = json.Unmarshal([]byte(out), &created)
 			port := freePort(t)
 			cmd := exec.Command(bin, "serve")
-			cmd.Env = append(os.Environ(), "LATCHKEY_DATABASE_URL="+dbURL, "LATCHKEY_SECRET_KEY="+brokertest.SecretKey, fmt.Sprintf("LATCHKEY_LISTEN=127.0.0.1:%d", port),
+			cmd.Env = append(os.Environ(), "LATCHKEY_DATABASE_URL="+dbURL, "LATCHKEY_SECRET_KEY="+brokertest.SecretKey, "LATCHKEY_ALLOW_INSECURE_KEY=1", fmt.Sprintf("LATCHKEY_LISTEN=127.0.0.1:%d", port),
 				"LATCHKEY_RATE_LIMIT_IP=off") // one client IP drives the whole run
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)

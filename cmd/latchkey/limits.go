@@ -10,7 +10,7 @@ import (
 
 // limitFlags are the abuse-resistance flags of `latchkey serve`.
 type limitFlags struct {
-	perIP, perIdentifier, failedAuth, trustedProxies, maxPending string
+	perIP, perIdentifier, failedAuth, unknownProjects, trustedProxies, maxPending string
 }
 
 func (f *limitFlags) register(fs *flag.FlagSet, e env) {
@@ -21,6 +21,8 @@ func (f *limitFlags) register(fs *flag.FlagSet, e env) {
 		"login/start requests per project and identifier, N/DURATION or off (env LATCHKEY_RATE_LIMIT_IDENTIFIER)")
 	fs.StringVar(&f.failedAuth, "rate-limit-auth-failures", envOr(e.getenv, "LATCHKEY_RATE_LIMIT_AUTH_FAILURES", def.FailedAuthPerIP.String()),
 		"failed Basic authentications per project and client IP, N/DURATION or off (env LATCHKEY_RATE_LIMIT_AUTH_FAILURES)")
+	fs.StringVar(&f.unknownProjects, "rate-limit-unknown-projects", envOr(e.getenv, "LATCHKEY_RATE_LIMIT_UNKNOWN_PROJECTS", def.UnknownProjectsPerIP.String()),
+		"lookups of project IDs this server does not know, per client IP (JWKS, Basic auth, frontend API), N/DURATION or off (env LATCHKEY_RATE_LIMIT_UNKNOWN_PROJECTS)")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", e.getenv("LATCHKEY_TRUSTED_PROXIES"),
 		"comma-separated CIDRs of proxies whose X-Forwarded-For is believed; none: the peer address is the client (env LATCHKEY_TRUSTED_PROXIES)")
 	fs.StringVar(&f.maxPending, "max-pending-ceremonies", envOr(e.getenv, "LATCHKEY_MAX_PENDING_CEREMONIES", strconv.Itoa(broker.DefaultMaxPendingCeremonies)),
@@ -37,7 +39,8 @@ func (f *limitFlags) parse(name string) ([]web.Option, int, error) {
 		flag, value string
 		dst         *web.Rate
 	}{{"rate-limit-ip", f.perIP, &l.FrontendPerIP}, {"rate-limit-identifier", f.perIdentifier, &l.LoginPerIdentifier},
-		{"rate-limit-auth-failures", f.failedAuth, &l.FailedAuthPerIP}} {
+		{"rate-limit-auth-failures", f.failedAuth, &l.FailedAuthPerIP},
+		{"rate-limit-unknown-projects", f.unknownProjects, &l.UnknownProjectsPerIP}} {
 		if *r.dst, err = web.ParseRate(r.value); err != nil {
 			return nil, 0, usagef("%s: --%s: %v", name, r.flag, err)
 		}

@@ -109,6 +109,7 @@ func TestServeLimitFlags(t *testing.T) {
 		{"bad IP rate", nil, []string{"--rate-limit-ip", "lots"}, "--rate-limit-ip"},
 		{"bad identifier rate in the environment", map[string]string{"LATCHKEY_RATE_LIMIT_IDENTIFIER": "10/fortnight"}, nil, "--rate-limit-identifier"},
 		{"bad auth rate", nil, []string{"--rate-limit-auth-failures", "0/1m"}, "--rate-limit-auth-failures"},
+		{"bad unknown-project rate", map[string]string{"LATCHKEY_RATE_LIMIT_UNKNOWN_PROJECTS": "many"}, nil, "--rate-limit-unknown-projects"},
 		{"bad trusted proxy", map[string]string{"LATCHKEY_TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, nil, "--trusted-proxies"},
 		{"negative ceremony cap", nil, []string{"--max-pending-ceremonies", "-1"}, "--max-pending-ceremonies"},
 	} {
@@ -128,6 +129,7 @@ func TestServeLimitFlags(t *testing.T) {
 	}
 	out, _, _ := runCmd(t, nil, "serve", "--help")
 	for _, flag := range []string{"-rate-limit-ip", "LATCHKEY_RATE_LIMIT_IP", "-rate-limit-identifier", "-rate-limit-auth-failures",
+		"-rate-limit-unknown-projects", "LATCHKEY_RATE_LIMIT_UNKNOWN_PROJECTS",
 		"-trusted-proxies", "LATCHKEY_TRUSTED_PROXIES", "-max-pending-ceremonies", "300/1m0s"} {
 		if !strings.Contains(out, flag) {
 			t.Errorf("serve --help does not mention %s", flag)

@@ -61,7 +61,7 @@ type env struct {
 
 // run is the whole program: it parses args and runs one command until ctx is cancelled.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	e := env{getenv, stdin, stdout, stderr}
+	e := env{withSecretKeyFile(getenv), stdin, stdout, stderr}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, topUsage)
 		return usagef("latchkey: no command given")
@@ -304,6 +304,8 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	fs := newFlags("latchkey serve", "Runs the production server; migrates the database first.", e)
 	var sf storeFlags
 	sf.register(fs, e, true)
+	var kf secretKeyFlags // secretkey.go
+	kf.register(fs, e, true)
 	listen := fs.String("listen", envOr(e.getenv, "LATCHKEY_LISTEN", ":8080"), "address to listen on, host:port (env LATCHKEY_LISTEN)")
 	publicURL := fs.String("public-url", e.getenv("LATCHKEY_PUBLIC_URL"), "the URL clients reach the broker at (env LATCHKEY_PUBLIC_URL)")
 	pprofAddr := fs.String("pprof", e.getenv("LATCHKEY_PPROF"), "serve net/http/pprof on this host:port, e.g. 127.0.0.1:6060 (off when empty; keep it on loopback) (env LATCHKEY_PPROF)")
@@ -317,6 +319,9 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	}
 	webOptions, maxPending, err := lf.parse("latchkey serve")
 	if err != nil {
+		return err
+	}
+	if err := kf.use("latchkey serve", e, &sf.secretKey, true); err != nil {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
@@ -648,6 +653,8 @@ func cmdExampleApp(ctx context.Context, e env, args []string) error {
 	fs := newFlags("latchkey example-app", "Runs the example app alone. On first run it creates a project for it in the broker's database and keeps its credentials in --dir.", e)
 	var sf storeFlags
 	sf.register(fs, e, true)
+	var kf secretKeyFlags // secretkey.go
+	kf.register(fs, e, false)
 	listen := fs.String("listen", envOr(e.getenv, "LATCHKEY_APP_LISTEN", ":3000"), "address to listen on (env LATCHKEY_APP_LISTEN)")
 	brokerURL := fs.String("broker-url", envOr(e.getenv, "LATCHKEY_PUBLIC_URL", "http://localhost:8080"), "the broker as browsers reach it (env LATCHKEY_PUBLIC_URL)")
 	backendURL := fs.String("backend-url", e.getenv("LATCHKEY_BACKEND_URL"), "the broker as this server reaches it (default --broker-url; env LATCHKEY_BACKEND_URL)")
@@ -658,6 +665,9 @@ func cmdExampleApp(ctx context.Context, e env, args []string) error {
 	}
 	if _, _, err := net.SplitHostPort(*listen); err != nil {
 		return usagef("latchkey example-app: --listen %q is not host:port", *listen)
+	}
+	if err := kf.use("latchkey example-app", e, &sf.secretKey, false); err != nil {
+		return err
 	}
 	u, err := url.Parse(*origin)
 	if err != nil || u.Hostname() == "" {

@@ -34,12 +34,26 @@ export async function connectToken(type) {
 }
 
 /**
+ * Returns `next` as a path on this origin, or '' if it would lead elsewhere. The server
+ * already checked it; a page that takes `next` from anywhere else needs this check too.
+ */
+export function sameOriginPath(next) {
+  if (!next || !next.startsWith('/') || next.startsWith('//') || /[\\\u0000-\u001f\u007f]/.test(next)) return '';
+  try {
+    const u = new URL(next, location.origin);
+    return u.origin === location.origin ? u.pathname + u.search + u.hash : '';
+  } catch {
+    return '';
+  }
+}
+
+/**
  * Exchanges the signedPasskeyData of a passkey sign-in for the app's own session (the backend
  * verifies it with Latchkey first), then opens `next` or the profile.
  */
 export async function completePasskeySignIn({ signedPasskeyData }, next) {
   const res = await api('/api/passkey-login', { signedPasskeyData });
-  location.assign(next || res.next || '/profile');
+  location.assign(sameOriginPath(next) || res.next || '/profile');
 }
 
 /** Shows `message` in the alert box `el` ('error', 'success' or 'info'); null hides it. */
