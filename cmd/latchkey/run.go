@@ -103,9 +103,13 @@ func newFlags(name, summary string, e env) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args; --help prints usage and returns errHelpShown.
+// parse parses args; --help prints usage once and returns errHelpShown. Any other error is
+// one line: the flag package would print the whole usage on every error, so it prints nothing.
 func parse(fs *flag.FlagSet, args []string) error {
+	usage := fs.Usage
+	fs.Usage = func() {}
 	err := fs.Parse(args)
+	fs.Usage = usage
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		fs.Usage()
@@ -458,9 +462,37 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
+const projectUsage = `Usage: latchkey project <subcommand> [flags]
+
+Manages projects: each is one relying party (RP ID, RP name, origins), its security policy
+and its API secrets.
+
+Subcommands:
+  create          create a project; prints its ID and first API secret (shown once)
+  list            list projects with their origins and policy
+  update          change a project's origins, RP name or security policy
+  add-secret      add an API secret (shown once)
+  revoke-secret   revoke an API secret
+
+Run 'latchkey project <subcommand> --help' for its flags.
+`
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
+
 func cmdProject(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return usagef("latchkey project: want create, list, update, add-secret or revoke-secret")
+		return usagef("latchkey project: want create, list, update, add-secret or revoke-secret (see --help)")
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(e.stdout, projectUsage)
+		return nil
 	}
 	sub, args := args[0], args[1:]
 	var sf storeFlags
@@ -560,12 +592,27 @@ func cmdProject(ctx context.Context, e env, args []string) error {
 		fmt.Fprintf(e.stdout, "revoked %s\n", *secretID)
 		return nil
 	}
-	return usagef("latchkey project: unknown subcommand %q", sub)
+	return usagef("latchkey project: unknown subcommand %q (see --help)", sub)
 }
 
+const keysUsage = `Usage: latchkey keys <subcommand> [flags]
+
+Manages a project's signedPasskeyData signing keys.
+
+Subcommands:
+  rotate   publish a new key now; it signs after --activate-in (default 10m)
+  list     list the keys, which signs and which are published
+
+Run 'latchkey keys <subcommand> --help' for its flags.
+`
+
 func cmdKeys(ctx context.Context, e env, args []string) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(e.stdout, keysUsage)
+		return nil
+	}
 	if len(args) == 0 || (args[0] != "rotate" && args[0] != "list") {
-		return usagef("latchkey keys: want rotate or list")
+		return usagef("latchkey keys: want rotate or list (see --help)")
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("latchkey keys "+sub, "Rotates or lists a project's signing keys. A rotated-in key is published at once and signs after --activate-in.", e)
