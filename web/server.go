@@ -38,6 +38,8 @@ type Server struct {
 	limits                                    Limits // rate limits (web/ratelimit.go)
 	now                                       func() time.Time
 	ipLimiter, identifierLimiter, authLimiter *limiter
+
+	exampleAppURL string // linked from the page at / (WithExampleApp)
 }
 
 // New returns the HTTP handler of the broker: every route, with request IDs, request
