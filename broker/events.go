@@ -39,6 +39,7 @@ const (
 	EventAPISecretAdded       = "api_secret.added"
 	EventAPISecretRevoked     = "api_secret.revoked"
 	EventSigningKeyRotated    = "signing_key.rotated"
+	EventProjectUpdated       = "project.updated"
 )
 
 // EventTypes returns every event type, sorted.
@@ -49,7 +50,7 @@ func EventTypes() []string {
 		EventPasskeyAdded, EventPasskeyUsed, EventPasskeyRelabelled, EventPasskeyDeleted, EventCounterRegression,
 		EventSignedDataVerified, EventSignedDataRejected,
 		EventUserCreated, EventUserRenamed, EventUserDeleted,
-		EventAPISecretAdded, EventAPISecretRevoked, EventSigningKeyRotated,
+		EventAPISecretAdded, EventAPISecretRevoked, EventSigningKeyRotated, EventProjectUpdated,
 	}
 	slices.Sort(types)
 	return types

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -352,8 +353,19 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
-	if _, _, err := net.SplitHostPort(*appListen); *appListen != "" && err != nil {
+	_, port, err := net.SplitHostPort(*listen)
+	if err != nil {
+		return usagef("latchkey dev: --listen %q is not host:port", *listen)
+	}
+	_, appPort, err := net.SplitHostPort(*appListen)
+	if *appListen != "" && err != nil {
 		return usagef("latchkey dev: --app-listen %q is not host:port", *appListen)
+	}
+	if err := portFree(*listen, "--listen"); err != nil {
+		return err
+	}
+	if err := portFree(*appListen, "--app-listen"); *appListen != "" && err != nil {
+		return err
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
@@ -370,13 +382,24 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 	}
 	defer store.Close()
 
-	_, port, _ := net.SplitHostPort(*listen)
 	brokerURL := "http://localhost:" + port
+	// Pages on the broker and on the example app call the frontend API: the dev project allows
+	// both origins, also when a later run moves them to other ports.
+	origins := []string{brokerURL}
+	appURL := ""
+	if *appListen != "" {
+		appURL = "http://localhost:" + appPort
+		origins = append(origins, appURL)
+	}
 	statePath := filepath.Join(*dir, "dev.json")
 	st, first, err := ensureProject(ctx, b, statePath, broker.NewProject{Name: "Latchkey development", RPID: "localhost", RPName: "Latchkey Dev",
-		Origins: []string{"http://localhost:8080", "http://localhost:3000"}})
+		Origins: origins})
 	if err != nil {
 		return err
+	}
+	project, err := b.UpdateProject(ctx, st.ProjectID, broker.ProjectUpdate{AddOrigins: origins})
+	if err != nil {
+		return fmt.Errorf("allowing the origins %s in the dev project: %w", strings.Join(origins, " "), err)
 	}
 	st.BrokerURL = brokerURL
 	raw, _ := json.MarshalIndent(st, "", "  ")
@@ -392,21 +415,27 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 		if *appListen == "" {
 			return
 		}
-		_, appPort, _ := net.SplitHostPort(*appListen)
 		appDone = make(chan struct{})
 		go func() {
 			defer close(appDone)
 			err := exampleapp.Run(appCtx, exampleapp.Config{Listen: *appListen, BrokerURL: brokerURL, ProjectID: st.ProjectID,
 				APISecret: st.APISecret, DataDir: *dir, Logger: logger.With(slog.String("app", "example"))}, func(string) {
-				fmt.Fprintf(e.stdout, "Example app: http://localhost:%s\n", appPort)
+				fmt.Fprintf(e.stdout, "Example app: %s\n", appURL)
 			})
+			if errors.Is(err, syscall.EADDRINUSE) {
+				err = busyPort(*appListen, "--app-listen")
+			}
 			if err != nil {
 				logger.Error("example app stopped", slog.String("error", err.Error()))
 			}
 		}()
 	}
-	err = serveHTTP(ctx, b, serverConfig{listen: *listen, publicURL: brokerURL, logger: logger, ready: func(string) {
-		fmt.Fprintf(e.stdout, "Latchkey dev broker: %s\nProject ID:  %s\n", brokerURL, st.ProjectID)
+	var webOptions []web.Option
+	if appURL != "" {
+		webOptions = append(webOptions, web.WithExampleApp(appURL))
+	}
+	err = serveHTTP(ctx, b, serverConfig{listen: *listen, publicURL: brokerURL, logger: logger, webOptions: webOptions, ready: func(string) {
+		fmt.Fprintf(e.stdout, "Latchkey dev broker: %s\nProject ID:  %s\nOrigins:     %s\n", brokerURL, st.ProjectID, strings.Join(project.Origins, " "))
 		if first {
 			fmt.Fprintf(e.stdout, "API secret:  %s  (shown once; also kept in %s)\n", st.APISecret, statePath)
 		} else {
@@ -418,7 +447,31 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 	if appDone != nil {
 		<-appDone
 	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return busyPort(*listen, "--listen")
+	}
 	return err
+}
+
+// portFree returns an error naming flag when addr cannot be listened on because it is taken.
+func portFree(addr, flag string) error {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return busyPort(addr, flag)
+	}
+	if err != nil {
+		return fmt.Errorf("listening on %s (%s): %w", addr, flag, err)
+	}
+	return ln.Close()
+}
+
+// busyPort says that addr is taken and which flag moves it.
+func busyPort(addr, flag string) error {
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" {
+		host = "localhost"
+	}
+	return fmt.Errorf("port %s is already in use (another latchkey dev?): stop what uses it, or choose another port with %s %s:PORT", port, flag, host)
 }
 
 // ensureProject returns the project whose credentials are kept in statePath, creating the
