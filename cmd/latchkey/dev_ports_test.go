@@ -24,7 +24,9 @@ func startDev(t *testing.T, args ...string) (printed func() string, stop func())
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, append([]string{"dev"}, args...), getenvFrom(nil), strings.NewReader(""), out, io.Discard) }()
+	go func() {
+		done <- run(ctx, append([]string{"dev"}, args...), getenvFrom(nil), strings.NewReader(""), out, io.Discard)
+	}()
 	stopped := false
 	stop = func() {
 		if !stopped {
