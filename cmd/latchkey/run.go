@@ -672,7 +672,7 @@ func cmdKeys(ctx context.Context, e env, args []string) error {
 	var sf storeFlags
 	sf.register(fs, e, true)
 	projectID := fs.String("project", "", "project ID (required)")
-	activateIn := fs.Duration("activate-in", broker.KeyActivationDelay, "rotate: how long the new key is published before it signs (0 after a key leak)")
+	activateIn := fs.Duration("activate-in", broker.KeyActivationDelay, "rotate: how long the new key is published before it signs; after a key leak 30s (verifiers such as jose's refetch the JWKS at most every 30 s)")
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
