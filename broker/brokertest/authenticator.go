@@ -30,6 +30,8 @@ type Authenticator struct {
 	BackupEligible, BackedUp bool
 	// NoUserVerification clears the UV flag.
 	NoUserVerification bool
+	// AAGUID, when not zero, is the authenticator model that new credentials name.
+	AAGUID [16]byte
 }
 
 // NewAuthenticator returns an authenticator that acts for rpID from origin.
@@ -46,6 +48,9 @@ func (a *Authenticator) options() {
 	a.auth.Options.BackupEligible = a.BackupEligible
 	a.auth.Options.BackupState = a.BackedUp
 	a.auth.Options.UserNotVerified = a.NoUserVerification
+	if a.AAGUID != [16]byte{} {
+		a.auth.Aaguid = a.AAGUID
+	}
 }
 
 // Create answers creation options (the publicKey object of append/start) with a new

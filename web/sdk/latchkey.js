@@ -55,6 +55,24 @@ export class Latchkey {
   get projectID() { return this.#projectID; }
   get brokerURL() { return this.#brokerURL; }
 
+  /**
+   * The passkey sign-in of this project in this browser tab within the last 30 minutes, as
+   * { username, at } (at: milliseconds since the epoch), or null. login and loginConditional
+   * record it (sessionStorage), so that a page can tell that this device already holds a
+   * passkey for the user.
+   */
+  recentPasskeyLogin() {
+    try {
+      const v = JSON.parse(sessionStorage.getItem(this.#usedKey) || 'null');
+      if (v && typeof v.username === 'string' && Date.now() - v.at < 30 * 60_000) return v;
+    } catch {
+      // No storage (a sandboxed frame), or a value this code did not write.
+    }
+    return null;
+  }
+
+  get #usedKey() { return `latchkey.passkeyLogin.${this.#projectID}`; }
+
   /** Resolves to whether this browser has WebAuthn (PublicKeyCredential). */
   static async isSupported() {
     return typeof window !== 'undefined' && typeof window.PublicKeyCredential === 'function' &&
@@ -179,6 +197,11 @@ export class Latchkey {
   async #finishLogin(ceremonyID, credential, signal) {
     try {
       const res = await this.#post('login/finish', { ceremonyID, credential: credentialJSON(credential) }, signal);
+      try {
+        sessionStorage.setItem(this.#usedKey, JSON.stringify({ username: res.username, at: Date.now() }));
+      } catch {
+        // Remembering is a hint for the page; without storage nothing else changes.
+      }
       return { signedPasskeyData: res.signedPasskeyData, username: res.username };
     } catch (err) {
       const unknown = err instanceof LatchkeyError && err.type === 'unknown_credential' ? err.signal?.unknownCredential : null;
