@@ -1168,7 +1168,7 @@ func TestBrowserComponents(t *testing.T) {
 		if ev.Error == nil || ev.Error.Kind != "cancelled" {
 			t.Fatalf("error event %+v, want kind cancelled", ev)
 		}
-		if got, want := e.text(login, ".msg"), "No passkey was used: the prompt was closed, or this device has no passkey for this account. Try again, use a passkey on another device (such as your phone), or use your password."; got != want {
+		if got, want := e.text(login, ".msg"), "The passkey prompt was closed. If this device has no passkey for this account, use a passkey on another device (such as your phone), or use your password."; got != want {
 			t.Errorf("login says %q, want %q", got, want)
 		}
 		e.waitFor("the button to be enabled again", `!`+shadowQuery(login, "button")+`.disabled`)
@@ -1216,7 +1216,7 @@ func TestBrowserComponents(t *testing.T) {
 			t.Fatalf("error event %+v, want kind cancelled (NotAllowedError)", ev)
 		}
 		got := e.text(login, ".msg")
-		for _, want := range []string{"this device has no passkey for this account", "another device", "your password"} {
+		for _, want := range []string{"If this device has no passkey for this account", "another device", "your password"} {
 			if !strings.Contains(got, want) {
 				t.Errorf("login says %q, want %q in it", got, want)
 			}
@@ -1236,6 +1236,9 @@ func TestBrowserComponents(t *testing.T) {
 		e.verify(d.SignedPasskeyData, jane)
 		if c := spdClaims(t, d.SignedPasskeyData); c["isCUI"] == true {
 			t.Errorf("isCUI = true for the button's login")
+		}
+		if !evalJS[bool](e, `lk.recentPasskeyLogin()?.username === `+jsString(jane)+` && lk.recentPasskeyLogin().credentialID === `+jsString(created.ID)) {
+			t.Errorf("recentPasskeyLogin() = %s, want jane's sign-in with %s", evalJS[string](e, `JSON.stringify(lk.recentPasskeyLogin())`), created.ID)
 		}
 	})
 
@@ -1258,6 +1261,10 @@ func TestBrowserComponents(t *testing.T) {
 		e.waitFor("the empty list", shadowQuery(passkeys, ".empty"))
 		if got := e.text(passkeys, ".msg"); got != "Passkey deleted." {
 			t.Errorf("list says %q", got)
+		}
+		// The passkey this tab signed in with is gone: creating one is offered again.
+		if got := evalJS[string](e, `JSON.stringify(lk.recentPasskeyLogin())`); got != "null" {
+			t.Errorf("recentPasskeyLogin() after deleting its passkey = %s, want null", got)
 		}
 		l, _, err := e.f.Broker.ListPasskeys(context.Background(), e.project.ID, e.mint("passkey-list", jane))
 		if err != nil || len(l) != 0 {

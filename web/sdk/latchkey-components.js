@@ -220,7 +220,7 @@ export function userMessage(err, context) {
       // The browser reports a closed prompt and a device without a passkey for the account
       // the same way (NotAllowedError), so the sentence covers both.
       if (context === 'login') {
-        return 'No passkey was used: the prompt was closed, or this device has no passkey for this account. Try again, use a passkey on another device (such as your phone), or use your password.';
+        return 'The passkey prompt was closed. If this device has no passkey for this account, use a passkey on another device (such as your phone), or use your password.';
       }
       if (context === 'append') return 'The passkey prompt was closed. You can create a passkey whenever you like.';
       return 'The passkey prompt was closed. Try again, or use your password.';

@@ -140,9 +140,10 @@ export class Latchkey {
   /**
    * The passkey sign-in (login or loginConditional) of this project in this browser tab within
    * the last 30 minutes, or null: this device holds a passkey for that user. Kept in
-   * sessionStorage.
+   * sessionStorage; list and remove forget it once that passkey is deleted, and login forgets
+   * it when that identifier has no passkey.
    */
-  recentPasskeyLogin(): { username: string; at: number } | null;
+  recentPasskeyLogin(): { username: string; userID: string; credentialID: string; at: number } | null;
 
   /** Whether this browser has WebAuthn (PublicKeyCredential). */
   static isSupported(): Promise<boolean>;

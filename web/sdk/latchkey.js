@@ -57,9 +57,10 @@ export class Latchkey {
 
   /**
    * The passkey sign-in of this project in this browser tab within the last 30 minutes, as
-   * { username, at } (at: milliseconds since the epoch), or null. login and loginConditional
-   * record it (sessionStorage), so that a page can tell that this device already holds a
-   * passkey for the user.
+   * { username, userID, credentialID, at } (userID: the user handle; at: milliseconds since
+   * the epoch), or null. login and loginConditional record it (sessionStorage), so that a page
+   * can tell that this device holds a passkey for the user; list and remove forget it once
+   * that passkey is gone, and login forgets it when the identifier has no passkey.
    */
   recentPasskeyLogin() {
     try {
@@ -109,7 +110,10 @@ export class Latchkey {
     if (identifier) body.identifier = identifier;
     if (loginConnectToken) body.loginConnectToken = loginConnectToken;
     const start = await this.#post('login/start', body, signal);
-    if (start.fallback) return { fallback: { reason: start.fallback.reason } };
+    if (start.fallback) {
+      if (identifier && this.recentPasskeyLogin()?.username === identifier) this.#forgetPasskeyLogin();
+      return { fallback: { reason: start.fallback.reason } };
+    }
     const credential = await getCredential({ publicKey: parseRequestOptions(start.publicKey), signal }, signal);
     return this.#finishLogin(start.ceremonyID, credential, signal);
   }
@@ -181,6 +185,7 @@ export class Latchkey {
   async list(connectToken) {
     const res = await this.#post('manage/list', { connectToken });
     signalAccepted(res.signal);
+    this.#checkPasskeyLogin(res.signal);
     return { passkeys: res.passkeys || [], signal: res.signal };
   }
 
@@ -191,14 +196,37 @@ export class Latchkey {
   async remove(connectToken, credentialID) {
     const res = await this.#post('manage/delete', { connectToken, credentialID });
     signalAccepted(res.signal);
+    this.#checkPasskeyLogin(res.signal);
     return { passkeys: res.passkeys || [], signal: res.signal };
+  }
+
+  // #checkPasskeyLogin forgets the recent passkey sign-in when signal, the user's accepted
+  // credentials, shows that its passkey is gone.
+  #checkPasskeyLogin(signal) {
+    const used = this.recentPasskeyLogin();
+    const accepted = signal?.allAcceptedCredentials;
+    if (used && accepted && used.userID === accepted.userId && !(accepted.allAcceptedCredentialIds || []).includes(used.credentialID)) {
+      this.#forgetPasskeyLogin();
+    }
+  }
+
+  #forgetPasskeyLogin() {
+    try {
+      sessionStorage.removeItem(this.#usedKey);
+    } catch {
+      // Nothing was remembered without storage.
+    }
   }
 
   async #finishLogin(ceremonyID, credential, signal) {
     try {
       const res = await this.#post('login/finish', { ceremonyID, credential: credentialJSON(credential) }, signal);
       try {
-        sessionStorage.setItem(this.#usedKey, JSON.stringify({ username: res.username, at: Date.now() }));
+        // The user handle and the credential, from the token's claims, let list and remove
+        // forget this sign-in once its passkey is deleted.
+        const claims = JSON.parse(fromB64url(res.signedPasskeyData.split('.')[1]));
+        sessionStorage.setItem(this.#usedKey, JSON.stringify({ username: res.username, userID: claims.webauthnId,
+          credentialID: claims.credential, at: Date.now() }));
       } catch {
         // Remembering is a hint for the page; without storage nothing else changes.
       }
@@ -387,4 +415,10 @@ function credentialJSON(cred) {
     if (r.userHandle) out.response.userHandle = b64urlEncode(r.userHandle);
   }
   return out;
+}
+
+// fromB64url decodes base64url (without padding) to a string of UTF-8 text.
+function fromB64url(s) {
+  const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/'));
+  return new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
 }
