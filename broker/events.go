@@ -37,6 +37,7 @@ const (
 	EventAPISecretAdded       = "api_secret.added"
 	EventAPISecretRevoked     = "api_secret.revoked"
 	EventSigningKeyRotated    = "signing_key.rotated"
+	EventProjectUpdated       = "project.updated"
 )
 
 // EventTypes returns every event type, sorted.
@@ -47,7 +48,7 @@ func EventTypes() []string {
 		EventPasskeyAdded, EventPasskeyUsed, EventPasskeyRelabelled, EventPasskeyDeleted, EventCounterRegression,
 		EventSignedDataVerified, EventSignedDataRejected,
 		EventUserCreated, EventUserRenamed, EventUserDeleted,
-		EventAPISecretAdded, EventAPISecretRevoked, EventSigningKeyRotated,
+		EventAPISecretAdded, EventAPISecretRevoked, EventSigningKeyRotated, EventProjectUpdated,
 	}
 	slices.Sort(types)
 	return types

@@ -47,7 +47,7 @@ func loadOpenAPI(t testing.TB) (*openapi3.T, routers.Router) {
 		}
 		openAPIRouter, openAPIErr = gorillamux.NewRouter(openAPIDoc)
 		// The assets under /web/ are text; check that they come with a documented type.
-		for _, typ := range []string{"text/javascript", "application/typescript", "text/css", "image/svg+xml"} {
+		for _, typ := range []string{"text/javascript", "application/typescript", "text/css", "image/svg+xml", "text/html"} {
 			openapi3filter.RegisterBodyDecoder(typ, openapi3filter.FileBodyDecoder)
 		}
 	})
@@ -65,9 +65,17 @@ type apiValidator struct {
 	base   http.RoundTripper
 	router routers.Router
 
-	mu      sync.Mutex
-	checked int
-	errs    []string
+	mu       sync.Mutex
+	checked  int
+	errs     []string
+	captured []capturedResponse // every JSON response of a documented operation
+}
+
+// capturedResponse is one JSON response as the server sent it, by operation and status.
+type capturedResponse struct {
+	Operation string          `json:"operation"`
+	Status    int             `json:"status"`
+	Value     json.RawMessage `json:"value"`
 }
 
 // validate installs an apiValidator on the env's client; the test fails at its end if an
@@ -135,12 +143,24 @@ func (v *apiValidator) check(req *http.Request, reqBody []byte, status int, head
 	// The document's server is http://localhost:8080; the test server listens elsewhere.
 	r.URL = &url.URL{Scheme: "http", Host: "localhost:8080", Path: req.URL.Path, RawPath: req.URL.RawPath, RawQuery: req.URL.RawQuery}
 	r.Host = "localhost:8080"
+	head := r.Method == http.MethodHead // answered as GET without the body
+	if head {
+		r.Method = http.MethodGet
+	}
 	route, params, err := v.router.FindRoute(r)
 	if err != nil {
 		if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
 			return "" // a request for a route that does not exist, answered as such
 		}
 		return "the route is not in the document: " + err.Error()
+	}
+	if head && len(resBody) > 0 {
+		return "a HEAD response has a body"
+	}
+	if strings.HasPrefix(header.Get("Content-Type"), "application/json") && json.Valid(resBody) && route.Operation.OperationID != "" {
+		v.mu.Lock()
+		v.captured = append(v.captured, capturedResponse{route.Operation.OperationID, status, append(json.RawMessage(nil), resBody...)})
+		v.mu.Unlock()
 	}
 	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route,
 		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
@@ -150,7 +170,7 @@ func (v *apiValidator) check(req *http.Request, reqBody []byte, status int, head
 		}
 	}
 	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: status, Header: header,
-		Options: &openapi3filter.Options{IncludeResponseStatus: true}}
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, ExcludeResponseBody: head}}
 	out.SetBodyBytes(resBody)
 	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
 		return "the response does not match the document: " + err.Error()
@@ -328,74 +348,79 @@ func TestOpenAPIValidatorCatchesMismatches(t *testing.T) {
 func TestOpenAPIMainFlows(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		e := newEnv(t, dialect)
-		get := func(path string, headers map[string]string) response {
-			return e.doJSON(t, http.MethodGet, path, nil, headers)
-		}
-
-		get("/healthz", nil).wantStatus(t, http.StatusOK)
-		get("/readyz", nil).wantStatus(t, http.StatusOK)
-		get("/web/latchkey.js", nil).wantStatus(t, http.StatusOK)
-		get("/web/latchkey-components.d.ts", nil).wantStatus(t, http.StatusOK)
-		get("/web/nothing.js", nil).wantStatus(t, http.StatusNotFound)
-		get(e.jwksPath(), nil).wantStatus(t, http.StatusOK)
-		get("/v2/projects/prj-000000000000000000000000/.well-known/jwks.json", nil).wantStatus(t, http.StatusNotFound)
-
-		for _, typ := range []string{"passkey-append", "passkey-list", "passkey-delete", "passkey-login"} {
-			e.mint(t, typ, "alice")
-		}
-		minted := e.mint(t, "passkey-list", "alice")
-		e.backend(t, http.MethodGet, "/v2/connectTokens/"+minted.str(t, "id"), nil).wantStatus(t, http.StatusOK)
-		e.backend(t, http.MethodDelete, "/v2/connectTokens/"+minted.str(t, "id"), nil).wantStatus(t, http.StatusNoContent)
-		e.backend(t, http.MethodGet, "/v2/connectTokens/"+minted.str(t, "id"), nil).wantStatus(t, http.StatusNotFound)
-
-		_, pk := e.register(t, "alice")
-		res := e.login(t, "alice")
-		e.login(t, "")
-		e.front(t, "login/start", map[string]any{"identifier": "nobody"}).wantStatus(t, http.StatusOK)
-		e.front(t, "login/start", map[string]any{"conditional": true}).wantStatus(t, http.StatusOK)
-		spd := res.str(t, "signedPasskeyData")
-		e.backend(t, http.MethodPost, "/v2/passkey/verifySignedData", map[string]any{"signedPasskeyData": spd, "username": "alice"}).wantStatus(t, http.StatusOK)
-		e.backend(t, http.MethodPost, "/v2/passkeys/verifySignedData", map[string]any{"signedPasskeyData": spd}).wantStatus(t, http.StatusOK)
-		e.backend(t, http.MethodPost, "/v2/passkeys/verifySignedData", map[string]any{"signedPasskeyData": "x.y.z"}).wantStatus(t, http.StatusOK)
-		e.front(t, "manage/list", map[string]any{"connectToken": e.token(t, "passkey-list", "alice")}).wantStatus(t, http.StatusOK)
-		loginTok := e.token(t, "passkey-login", "alice")
-		e.front(t, "login/start", map[string]any{"loginConnectToken": loginTok}).wantStatus(t, http.StatusOK)
-
-		// Preflight, and the errors of the contract.
-		e.doJSON(t, http.MethodOptions, e.frontPath("login/start"), nil, map[string]string{
-			"Origin": brokertest.Origin, "Access-Control-Request-Method": "POST"}).wantStatus(t, http.StatusNoContent)
-		assertError(t, e.doJSON(t, http.MethodOptions, e.frontPath("append/finish"), nil, map[string]string{
-			"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}), http.StatusForbidden, "forbidden_origin")
-		assertError(t, e.doJSON(t, http.MethodPost, "/v2/connectTokens", map[string]any{}, map[string]string{
-			"Authorization": basicAuth(e.f.Project.ID, "lks_wrong")}), http.StatusUnauthorized, "login_error")
-		assertValidation(t, e.backend(t, http.MethodPost, "/v2/connectTokens", map[string]any{"type": "passkey-append", "data": map[string]any{}}), "data.identifier")
-		assertError(t, e.backend(t, http.MethodPost, "/v2/connectTokens", "{"), http.StatusBadRequest, "invalid_json")
-		assertError(t, e.backend(t, http.MethodPost, "/v2/connectTokens", strings.Repeat(" ", web.MaxBodyBytes+1)), http.StatusRequestEntityTooLarge, "payload_too_large")
-		assertError(t, e.front(t, "append/start", map[string]any{"connectToken": "ctk1_nope"}), http.StatusUnauthorized, "invalid_connect_token")
-		start := e.front(t, "login/start", map[string]any{})
-		cred, err := e.auth.Get(softauthn.PublicKeyOf(start.Body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertError(t, e.front(t, "login/finish", map[string]any{"ceremonyID": "cer-000000000000000000000000", "credential": json.RawMessage(cred)}),
-			http.StatusGone, "ceremony_not_found")
-		stranger := softauthn.NewAuthenticator(brokertest.RPID, brokertest.Origin)
-		other := newEnv(t, dialect)
-		other.auth = stranger
-		other.register(t, "mallory")
-		cred, err = stranger.Get(softauthn.PublicKeyOf(start.Body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertError(t, e.front(t, "login/finish", map[string]any{"ceremonyID": start.str(t, "ceremonyID"), "credential": json.RawMessage(cred)}),
-			http.StatusNotFound, "unknown_credential")
-
-		e.front(t, "manage/delete", map[string]any{"connectToken": e.token(t, "passkey-delete", "alice"), "credentialID": pk["id"]}).wantStatus(t, http.StatusOK)
-		assertError(t, e.front(t, "manage/delete", map[string]any{"connectToken": e.token(t, "passkey-delete", "alice"), "credentialID": pk["id"]}),
-			http.StatusNotFound, "not_found")
-
+		mainFlows(t, e, dialect)
 		if n := e.api.Checked(); n < 40 {
 			t.Errorf("the validator checked %d exchanges, want every one of the flows above", n)
 		}
 	})
+}
+
+// mainFlows drives the main flows of the contract and its errors through e.
+func mainFlows(t *testing.T, e *env, dialect string) {
+	t.Helper()
+	get := func(path string, headers map[string]string) response {
+		return e.doJSON(t, http.MethodGet, path, nil, headers)
+	}
+
+	get("/healthz", nil).wantStatus(t, http.StatusOK)
+	get("/readyz", nil).wantStatus(t, http.StatusOK)
+	get("/web/latchkey.js", nil).wantStatus(t, http.StatusOK)
+	get("/web/latchkey-components.d.ts", nil).wantStatus(t, http.StatusOK)
+	get("/web/nothing.js", nil).wantStatus(t, http.StatusNotFound)
+	get(e.jwksPath(), nil).wantStatus(t, http.StatusOK)
+	get("/v2/projects/prj-000000000000000000000000/.well-known/jwks.json", nil).wantStatus(t, http.StatusNotFound)
+
+	for _, typ := range []string{"passkey-append", "passkey-list", "passkey-delete", "passkey-login"} {
+		e.mint(t, typ, "alice")
+	}
+	minted := e.mint(t, "passkey-list", "alice")
+	e.backend(t, http.MethodGet, "/v2/connectTokens/"+minted.str(t, "id"), nil).wantStatus(t, http.StatusOK)
+	e.backend(t, http.MethodDelete, "/v2/connectTokens/"+minted.str(t, "id"), nil).wantStatus(t, http.StatusNoContent)
+	e.backend(t, http.MethodGet, "/v2/connectTokens/"+minted.str(t, "id"), nil).wantStatus(t, http.StatusNotFound)
+
+	_, pk := e.register(t, "alice")
+	res := e.login(t, "alice")
+	e.login(t, "")
+	e.front(t, "login/start", map[string]any{"identifier": "nobody"}).wantStatus(t, http.StatusOK)
+	e.front(t, "login/start", map[string]any{"conditional": true}).wantStatus(t, http.StatusOK)
+	spd := res.str(t, "signedPasskeyData")
+	e.backend(t, http.MethodPost, "/v2/passkey/verifySignedData", map[string]any{"signedPasskeyData": spd, "username": "alice"}).wantStatus(t, http.StatusOK)
+	e.backend(t, http.MethodPost, "/v2/passkeys/verifySignedData", map[string]any{"signedPasskeyData": spd}).wantStatus(t, http.StatusOK)
+	e.backend(t, http.MethodPost, "/v2/passkeys/verifySignedData", map[string]any{"signedPasskeyData": "x.y.z"}).wantStatus(t, http.StatusOK)
+	e.front(t, "manage/list", map[string]any{"connectToken": e.token(t, "passkey-list", "alice")}).wantStatus(t, http.StatusOK)
+	loginTok := e.token(t, "passkey-login", "alice")
+	e.front(t, "login/start", map[string]any{"loginConnectToken": loginTok}).wantStatus(t, http.StatusOK)
+
+	// Preflight, and the errors of the contract.
+	e.doJSON(t, http.MethodOptions, e.frontPath("login/start"), nil, map[string]string{
+		"Origin": brokertest.Origin, "Access-Control-Request-Method": "POST"}).wantStatus(t, http.StatusNoContent)
+	assertError(t, e.doJSON(t, http.MethodOptions, e.frontPath("append/finish"), nil, map[string]string{
+		"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}), http.StatusForbidden, "forbidden_origin")
+	assertError(t, e.doJSON(t, http.MethodPost, "/v2/connectTokens", map[string]any{}, map[string]string{
+		"Authorization": basicAuth(e.f.Project.ID, "lks_wrong")}), http.StatusUnauthorized, "login_error")
+	assertValidation(t, e.backend(t, http.MethodPost, "/v2/connectTokens", map[string]any{"type": "passkey-append", "data": map[string]any{}}), "data.identifier")
+	assertError(t, e.backend(t, http.MethodPost, "/v2/connectTokens", "{"), http.StatusBadRequest, "invalid_json")
+	assertError(t, e.backend(t, http.MethodPost, "/v2/connectTokens", strings.Repeat(" ", web.MaxBodyBytes+1)), http.StatusRequestEntityTooLarge, "payload_too_large")
+	assertError(t, e.front(t, "append/start", map[string]any{"connectToken": "ctk1_nope"}), http.StatusUnauthorized, "invalid_connect_token")
+	start := e.front(t, "login/start", map[string]any{})
+	cred, err := e.auth.Get(softauthn.PublicKeyOf(start.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertError(t, e.front(t, "login/finish", map[string]any{"ceremonyID": "cer-000000000000000000000000", "credential": json.RawMessage(cred)}),
+		http.StatusGone, "ceremony_not_found")
+	stranger := softauthn.NewAuthenticator(brokertest.RPID, brokertest.Origin)
+	other := newEnv(t, dialect)
+	other.auth = stranger
+	other.register(t, "mallory")
+	cred, err = stranger.Get(softauthn.PublicKeyOf(start.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertError(t, e.front(t, "login/finish", map[string]any{"ceremonyID": start.str(t, "ceremonyID"), "credential": json.RawMessage(cred)}),
+		http.StatusNotFound, "unknown_credential")
+
+	e.front(t, "manage/delete", map[string]any{"connectToken": e.token(t, "passkey-delete", "alice"), "credentialID": pk["id"]}).wantStatus(t, http.StatusOK)
+	assertError(t, e.front(t, "manage/delete", map[string]any{"connectToken": e.token(t, "passkey-delete", "alice"), "credentialID": pk["id"]}),
+		http.StatusNotFound, "not_found")
 }

@@ -6,6 +6,9 @@ import (
 
 // routes registers the whole HTTP API of the broker; this file is the map of it.
 func (s *Server) routes(e *echo.Echo) {
+	e.Pre(headAsGet) // HEAD is GET without the body, on every GET route (web/routing.go)
+
+	e.GET("/", s.home) // a page that says what this is and links the docs (web/home.go)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/web/*", s.asset) // the browser SDK and web components
@@ -17,7 +20,7 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/v2/projects/:projectID/.well-known/jwks.json", s.jwks)
 
 	// Backend API: HTTP Basic with project ID and API secret.
-	backend := e.Group("/v2", s.basicAuth)
+	backend := newRouteGroup(e, "/v2", s.basicAuth)
 	backend.POST("/connectTokens", s.mintConnectToken)
 	backend.GET("/connectTokens/:id", s.getConnectToken)
 	backend.DELETE("/connectTokens/:id", s.revokeConnectToken)

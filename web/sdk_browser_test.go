@@ -27,6 +27,7 @@ import (
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
+	"github.com/latchkey/latchkey/broker/softauthn"
 	"github.com/latchkey/latchkey/web"
 )
 
@@ -974,6 +975,14 @@ func TestBrowserComponents(t *testing.T) {
 		if got := e.text(appendEl, ".card"); !strings.Contains(got, "Passkey created") {
 			t.Errorf("append shows %q, want a confirmation", got)
 		}
+		// Chromium's virtual authenticator keeps its credentials to itself (no BE flag): the
+		// confirmation says so, as the list's badge does, and never promises syncing.
+		if created.BackupEligible || created.BackedUp {
+			t.Fatalf("the virtual authenticator's passkey is backup eligible: %+v", created)
+		}
+		if got := e.text(appendEl, ".card"); !strings.Contains(got, "It stays on this device only") || strings.Contains(got, "sync across") {
+			t.Errorf("append confirmation %q, want it to say the passkey stays on this device", got)
+		}
 	})
 
 	t.Run("List", func(t *testing.T) {
@@ -992,10 +1001,91 @@ func TestBrowserComponents(t *testing.T) {
 		if !strings.Contains(item, "Created "+want) {
 			t.Errorf("list item %q lacks %q", item, "Created "+want)
 		}
-		if got := evalJS[string](e, shadowQuery(passkeys, "li.item button.delete")+`.getAttribute('aria-label')`); got != "Delete passkey Passkey" {
-			t.Errorf("delete button aria-label = %q", got)
+		if got := evalJS[string](e, shadowQuery(passkeys, "li.item button.delete")+`.getAttribute('aria-label')`); !strings.HasPrefix(got, "Delete passkey Passkey created "+want) {
+			t.Errorf("delete button aria-label = %q, want the name and the creation time", got)
+		}
+		if !strings.Contains(item, "Passkey provider not known") {
+			t.Errorf("list item %q does not say that the provider is not known", item)
 		}
 		e.shots("components-2-created")
+	})
+
+	t.Run("TwoPasskeys", func(t *testing.T) {
+		// A second passkey of Jane's, from another device: a synced one of Google Password
+		// Manager. The two list items differ by name, provider, sync badge and accessible name.
+		other := softauthn.NewAuthenticator("localhost", e.pageURL)
+		other.BackupEligible, other.BackedUp = true, true
+		other.AAGUID = []byte{0xea, 0x9b, 0x8d, 0x66, 0x4d, 0x01, 0x1d, 0x21, 0x3c, 0xe4, 0xb6, 0xb4, 0x8c, 0xb5, 0x75, 0xd4}
+		ctx := context.Background()
+		start, err := e.f.Broker.StartAppend(ctx, e.project.ID, e.mint("passkey-append", jane), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts, _ := json.Marshal(start.PublicKey)
+		cred, err := other.Create(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := e.f.Broker.FinishAppend(ctx, e.project.ID, start.CeremonyID, cred)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := e.f.Broker.RemovePasskey(ctx, e.project.ID, second.ID); err != nil {
+				t.Errorf("RemovePasskey: %v", err)
+			}
+			evalJS[bool](e, `document.querySelector('latchkey-passkeys').reload().then(() => true)`)
+			e.waitFor("one passkey again", `document.querySelector('latchkey-passkeys').shadowRoot.querySelectorAll('li.item').length === 1`)
+		}()
+		evalJS[bool](e, `document.querySelector('latchkey-passkeys').reload().then(() => true)`)
+		e.waitFor("two passkeys", `document.querySelector('latchkey-passkeys').shadowRoot.querySelectorAll('li.item').length === 2`)
+		items := evalJS[[]string](e, `[...document.querySelector('latchkey-passkeys').shadowRoot.querySelectorAll('li.item')].map((li) => li.textContent.replace(/\s+/g, ' ').trim())`)
+		labels := evalJS[[]string](e, `[...document.querySelector('latchkey-passkeys').shadowRoot.querySelectorAll('li.item button.delete')].map((b) => b.getAttribute('aria-label'))`)
+		if len(items) != 2 || items[0] == items[1] || labels[0] == labels[1] {
+			t.Fatalf("the two passkeys read %q and %q (delete buttons %q): indistinguishable", items, labels, labels)
+		}
+		var synced string
+		for _, it := range items {
+			if strings.Contains(it, "Google Password Manager") {
+				synced = it
+			}
+		}
+		for _, want := range []string{"Saved in Google Password Manager", "Synced", "Created "} {
+			if !strings.Contains(synced, want) {
+				t.Errorf("the synced passkey reads %q, want %q", synced, want)
+			}
+		}
+		if strings.Contains(synced, "This device only") {
+			t.Errorf("the synced passkey reads %q", synced)
+		}
+		// No frontend operation renames a passkey, so the list offers no rename.
+		if n := evalJS[int](e, `document.querySelector('latchkey-passkeys').shadowRoot.querySelectorAll('li.item button:not(.delete)').length`); n != 0 {
+			t.Errorf("the list offers %d buttons besides Delete", n)
+		}
+		e.shots("components-2b-two-passkeys")
+	})
+
+	t.Run("Theme", func(t *testing.T) {
+		bg := func() string {
+			return evalJS[string](e, `getComputedStyle(`+shadowQuery(appendEl, ".card")+`).backgroundColor`)
+		}
+		set := func(theme string) {
+			evalJS[bool](e, `(document.querySelector('latchkey-append').`+map[bool]string{true: `removeAttribute('theme')`, false: `setAttribute('theme', ` + jsString(theme) + `)`}[theme == ""]+`, true)`)
+		}
+		const light, dark = "rgb(255, 255, 255)", "rgb(22, 24, 29)"
+		defer set("")
+		defer e.colorScheme("light")
+		for _, tc := range []struct{ os, theme, want string }{
+			{"light", "", light}, {"dark", "", dark}, {"light", "auto", light}, {"dark", "auto", dark},
+			{"light", "dark", dark}, {"dark", "light", light}, {"dark", "dark", dark}, {"light", "light", light},
+		} {
+			e.colorScheme(tc.os)
+			set(tc.theme)
+			e.waitFor(fmt.Sprintf("the %s card (OS %s, theme %q)", tc.want, tc.os, tc.theme), `getComputedStyle(`+shadowQuery(appendEl, ".card")+`).backgroundColor === `+jsString(tc.want))
+			if got := bg(); got != tc.want {
+				t.Errorf("OS %s, theme %q: card background %s, want %s", tc.os, tc.theme, got, tc.want)
+			}
+		}
 	})
 
 	t.Run("AutofillLogin", func(t *testing.T) {
@@ -1022,7 +1112,38 @@ func TestBrowserComponents(t *testing.T) {
 		e.shots("components-3-signed-in")
 	})
 
+	t.Run("NoOfferAfterPasskeyLogin", func(t *testing.T) {
+		// Jane just signed in with this device's passkey: creating one is not offered.
+		e.waitFor("the append element to stand down", shadowQuery(appendEl, "button.primary")+`.hidden`)
+		if got := e.text(appendEl, ".msg"); !strings.Contains(got, "You signed in with a passkey on this device") {
+			t.Errorf("append says %q", got)
+		}
+		if got := evalJS[string](e, shadowQuery(appendEl, ".msg")+`.dataset.tone`); got != "info" {
+			t.Errorf("append message tone %q, want info", got)
+		}
+		e.shots("components-4a-no-offer")
+	})
+
 	t.Run("AlreadyRegistered", func(t *testing.T) {
+		// A fresh element, as after a password sign-in (no passkey sign-in in this tab): it
+		// offers a passkey, and the authenticator's refusal is information, not an error.
+		evalJS[bool](e, `(() => {
+			sessionStorage.clear();
+			const old = document.querySelector('latchkey-append');
+			const el = document.createElement('latchkey-append');
+			el.setAttribute('project-id', projectID);
+			el.setAttribute('broker-url', brokerURL);
+			el.connectToken = (type) => token(type, 'jane@example.com');
+			for (const name of ['complete', 'fallback', 'error']) {
+				el.addEventListener(name, (ev) => events.push({ el: el.localName, name, detail: ev.detail,
+					error: ev.detail && ev.detail.error ? { kind: ev.detail.error.kind, type: ev.detail.error.type } : null }));
+			}
+			old.replaceWith(el);
+			return true;
+		})()`)
+		if evalJS[bool](e, shadowQuery(appendEl, "button.primary")+`.hidden`) {
+			t.Fatal("the fresh element offers no passkey")
+		}
 		e.click(appendEl, "button.primary")
 		ev := e.event(appendEl, "error")
 		if ev.Error == nil || ev.Error.Kind != "already_registered" {
@@ -1030,6 +1151,12 @@ func TestBrowserComponents(t *testing.T) {
 		}
 		if got := e.text(appendEl, ".msg"); !strings.Contains(got, "already holds a passkey for your account") {
 			t.Errorf("append says %q", got)
+		}
+		if got := evalJS[string](e, shadowQuery(appendEl, ".msg")+`.dataset.tone`); got != "info" {
+			t.Errorf("append message tone %q, want info (not a red error)", got)
+		}
+		if !evalJS[bool](e, shadowQuery(appendEl, "button.primary")+`.hidden`) {
+			t.Error("after already_registered the element still offers to create a passkey")
 		}
 		e.shots("components-4-already-registered")
 	})
@@ -1042,7 +1169,7 @@ func TestBrowserComponents(t *testing.T) {
 		if ev.Error == nil || ev.Error.Kind != "cancelled" {
 			t.Fatalf("error event %+v, want kind cancelled", ev)
 		}
-		if got, want := e.text(login, ".msg"), "The passkey prompt was closed. Try again, or use your password."; got != want {
+		if got, want := e.text(login, ".msg"), "The passkey prompt was closed. If this device has no passkey for this account, use a passkey on another device (such as your phone), or use your password."; got != want {
 			t.Errorf("login says %q, want %q", got, want)
 		}
 		e.waitFor("the button to be enabled again", `!`+shadowQuery(login, "button")+`.disabled`)
@@ -1066,6 +1193,39 @@ func TestBrowserComponents(t *testing.T) {
 		e.shots("components-6-fallback")
 	})
 
+	t.Run("NoPasskeyOnThisDevice", func(t *testing.T) {
+		// Sam's only passkey is on another device: the browser answers NotAllowedError, as for
+		// a closed prompt, and the element says both and what to do.
+		other := softauthn.NewAuthenticator("localhost", e.pageURL)
+		ctx := context.Background()
+		start, err := e.f.Broker.StartAppend(ctx, e.project.ID, e.mint("passkey-append", "sam@example.com"), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts, _ := json.Marshal(start.PublicKey)
+		cred, err := other.Create(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.f.Broker.FinishAppend(ctx, e.project.ID, start.CeremonyID, cred); err != nil {
+			t.Fatal(err)
+		}
+		evalJS[bool](e, `(events.length = 0, `+shadowQuery(login, "input")+`.value = 'sam@example.com', true)`)
+		e.click(login, "button")
+		ev := e.event(login, "error")
+		if ev.Error == nil || ev.Error.Kind != "cancelled" {
+			t.Fatalf("error event %+v, want kind cancelled (NotAllowedError)", ev)
+		}
+		got := e.text(login, ".msg")
+		for _, want := range []string{"If this device has no passkey for this account", "another device", "your password"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("login says %q, want %q in it", got, want)
+			}
+		}
+		e.waitFor("the button to be enabled again", `!`+shadowQuery(login, "button")+`.disabled`)
+		e.shots("components-6b-no-passkey-here")
+	})
+
 	t.Run("IdentifierLogin", func(t *testing.T) {
 		evalJS[bool](e, `(events.length = 0, `+shadowQuery(login, "input")+`.value = `+jsString(jane)+`, true)`)
 		e.click(login, "button")
@@ -1077,6 +1237,9 @@ func TestBrowserComponents(t *testing.T) {
 		e.verify(d.SignedPasskeyData, jane)
 		if c := spdClaims(t, d.SignedPasskeyData); c["isCUI"] == true {
 			t.Errorf("isCUI = true for the button's login")
+		}
+		if !evalJS[bool](e, `lk.recentPasskeyLogin()?.username === `+jsString(jane)+` && lk.recentPasskeyLogin().credentialID === `+jsString(created.ID)) {
+			t.Errorf("recentPasskeyLogin() = %s, want jane's sign-in with %s", evalJS[string](e, `JSON.stringify(lk.recentPasskeyLogin())`), created.ID)
 		}
 	})
 
@@ -1099,6 +1262,10 @@ func TestBrowserComponents(t *testing.T) {
 		e.waitFor("the empty list", shadowQuery(passkeys, ".empty"))
 		if got := e.text(passkeys, ".msg"); got != "Passkey deleted." {
 			t.Errorf("list says %q", got)
+		}
+		// The passkey this tab signed in with is gone: creating one is offered again.
+		if got := evalJS[string](e, `JSON.stringify(lk.recentPasskeyLogin())`); got != "null" {
+			t.Errorf("recentPasskeyLogin() after deleting its passkey = %s, want null", got)
 		}
 		l, _, err := e.f.Broker.ListPasskeys(context.Background(), e.project.ID, e.mint("passkey-list", jane))
 		if err != nil || len(l) != 0 {

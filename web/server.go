@@ -45,6 +45,8 @@ type Server struct {
 
 	memory projectMemory // projects, missing projects and JWK sets (web/memory.go)
 	ready  readiness     // the last database ping of /readyz
+
+	exampleAppURL string // linked from the page at / (WithExampleApp)
 }
 
 // New returns the HTTP handler of the broker: every route, with request IDs, request

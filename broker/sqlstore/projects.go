@@ -156,3 +156,12 @@ func (q queries) NewestSigningKey(ctx context.Context) (SigningKey, error) {
 	err := q.get(ctx, &k, `SELECT `+signingKeyColumns+` FROM signing_keys ORDER BY created_at DESC, id DESC LIMIT 1`)
 	return k, err
 }
+
+// ReplaceRelyingParty sets the origins and RP name of the project with id to origins and
+// rpName if they are still fromOrigins and fromRPName, and reports whether it did: the
+// comparison and the write are one statement, so concurrent changes never lose one another.
+func (q queries) ReplaceRelyingParty(ctx context.Context, id string, fromOrigins []string, fromRPName string, origins []string, rpName string) (bool, error) {
+	n, err := q.exec(ctx, `UPDATE projects SET origins = ?, rp_name = ? WHERE id = ? AND origins = ? AND rp_name = ?`,
+		List[string](origins), rpName, id, List[string](fromOrigins), fromRPName)
+	return n == 1, err
+}

@@ -13,12 +13,17 @@ import (
 	"github.com/latchkey/latchkey/broker"
 )
 
-// cmdProjectUpdate changes a project's security policy: only the flags given change.
+// cmdProjectUpdate changes a project's origins, RP name and security policy: only the flags
+// given change.
 func cmdProjectUpdate(ctx context.Context, e env, args []string) error {
-	fs := newFlags("latchkey project update", "Changes a project's security policy; flags not given keep their value. `project list` shows the policy.", e)
+	fs := newFlags("latchkey project update", "Changes a project's origins, RP name and security policy; flags not given keep their value. `project list` shows them.", e)
 	var sf storeFlags
 	sf.register(fs, e, false)
 	projectID := fs.String("project", "", "project ID (required)")
+	var addOrigins, removeOrigins multiFlag
+	fs.Var(&addOrigins, "add-origin", "allow this origin, repeatable: https://app.example.com, http://localhost:3001 or android:apk-key-hash:...")
+	fs.Var(&removeOrigins, "remove-origin", "no longer allow this origin, repeatable (at least one origin must remain)")
+	rpName := fs.String("rp-name", "", "the RP name that authenticators show when creating a passkey")
 	fs.String("user-verification", "", "preferred or required: with required, a response without the UV flag is refused")
 	fs.String("resident-key", "", "preferred or required (a discoverable credential)")
 	fs.String("algorithms", "", "allowed COSE algorithms, comma-separated, most preferred first: ES256, ES384, ES512, EdDSA, RS256, PS256")
@@ -44,29 +49,56 @@ func cmdProjectUpdate(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	var verr *broker.ValidationError
+	if len(addOrigins) > 0 || len(removeOrigins) > 0 || *rpName != "" {
+		p, err = b.UpdateProject(ctx, *projectID, broker.ProjectUpdate{AddOrigins: addOrigins, RemoveOrigins: removeOrigins, RPName: *rpName})
+		if errors.As(err, &verr) {
+			return usagef("%s: --%s %s", fs.Name(), projectFlagNames[verr.Field], verr.Message)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	policy := p.Policy
 	var ferr error
+	policyChanged := false
 	fs.Visit(func(f *flag.Flag) {
-		if ferr == nil {
+		if policyFlags[f.Name] && ferr == nil {
+			policyChanged = true
 			ferr = applyPolicyFlag(&policy, f)
 		}
 	})
 	if ferr != nil {
 		return usagef("%s: %v", fs.Name(), ferr)
 	}
-	p, err = b.SetPolicy(ctx, *projectID, policy)
-	var verr *broker.ValidationError
-	if errors.As(err, &verr) {
-		return usagef("%s: --%s %s", fs.Name(), policyFlagNames[verr.Field], verr.Message)
-	}
-	if err != nil {
-		return err
+	if policyChanged || len(addOrigins)+len(removeOrigins) == 0 && *rpName == "" {
+		p, err = b.SetPolicy(ctx, *projectID, policy)
+		if errors.As(err, &verr) {
+			return usagef("%s: --%s %s", fs.Name(), policyFlagNames[verr.Field], verr.Message)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		return json.NewEncoder(e.stdout).Encode(p)
 	}
 	fmt.Fprintf(e.stdout, "updated %s: %s\n", p.ID, p.Policy)
+	if len(addOrigins) > 0 || len(removeOrigins) > 0 || *rpName != "" {
+		fmt.Fprintf(e.stdout, "origins: %s\nRP name: %s\n", strings.Join(p.Origins, " "), p.RPName)
+	}
 	return nil
+}
+
+// projectFlagNames names the flag of each field of broker.ProjectUpdate, for validation errors.
+var projectFlagNames = map[string]string{
+	"addOrigins": "add-origin", "removeOrigins": "remove-origin", "origins": "remove-origin would leave no origin: a project", "rpName": "rp-name",
+}
+
+// policyFlags are the flags that change the security policy.
+var policyFlags = map[string]bool{
+	"user-verification": true, "resident-key": true, "algorithms": true, "attestation": true, "aaguid-allow": true,
+	"aaguid-deny": true, "usernameless": true, "connect-token-max-lifetime": true, "ceremony-lifetime": true,
 }
 
 // policyFlagNames names the flag of each policy field, for validation errors.

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -104,9 +105,13 @@ func newFlags(name, summary string, e env) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args; --help prints usage and returns errHelpShown.
+// parse parses args; --help prints usage once and returns errHelpShown. Any other error is
+// one line: the flag package would print the whole usage on every error, so it prints nothing.
 func parse(fs *flag.FlagSet, args []string) error {
+	usage := fs.Usage
+	fs.Usage = func() {}
 	err := fs.Parse(args)
+	fs.Usage = usage
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		fs.Usage()
@@ -364,8 +369,19 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
-	if _, _, err := net.SplitHostPort(*appListen); *appListen != "" && err != nil {
+	_, port, err := net.SplitHostPort(*listen)
+	if err != nil {
+		return usagef("latchkey dev: --listen %q is not host:port", *listen)
+	}
+	_, appPort, err := net.SplitHostPort(*appListen)
+	if *appListen != "" && err != nil {
 		return usagef("latchkey dev: --app-listen %q is not host:port", *appListen)
+	}
+	if err := portFree(*listen, "--listen"); err != nil {
+		return err
+	}
+	if err := portFree(*appListen, "--app-listen"); *appListen != "" && err != nil {
+		return err
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
@@ -382,13 +398,24 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 	}
 	defer store.Close()
 
-	_, port, _ := net.SplitHostPort(*listen)
 	brokerURL := "http://localhost:" + port
+	// Pages on the broker and on the example app call the frontend API: the dev project allows
+	// both origins, also when a later run moves them to other ports.
+	origins := []string{brokerURL}
+	appURL := ""
+	if *appListen != "" {
+		appURL = "http://localhost:" + appPort
+		origins = append(origins, appURL)
+	}
 	statePath := filepath.Join(*dir, "dev.json")
 	st, first, err := ensureProject(ctx, b, statePath, broker.NewProject{Name: "Latchkey development", RPID: "localhost", RPName: "Latchkey Dev",
-		Origins: []string{"http://localhost:8080", "http://localhost:3000"}})
+		Origins: origins})
 	if err != nil {
 		return err
+	}
+	project, err := b.UpdateProject(ctx, st.ProjectID, broker.ProjectUpdate{AddOrigins: origins})
+	if err != nil {
+		return fmt.Errorf("allowing the origins %s in the dev project: %w", strings.Join(origins, " "), err)
 	}
 	st.BrokerURL = brokerURL
 	raw, _ := json.MarshalIndent(st, "", "  ")
@@ -404,21 +431,27 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 		if *appListen == "" {
 			return
 		}
-		_, appPort, _ := net.SplitHostPort(*appListen)
 		appDone = make(chan struct{})
 		go func() {
 			defer close(appDone)
 			err := exampleapp.Run(appCtx, exampleapp.Config{Listen: *appListen, BrokerURL: brokerURL, ProjectID: st.ProjectID,
 				APISecret: st.APISecret, DataDir: *dir, Logger: logger.With(slog.String("app", "example"))}, func(string) {
-				fmt.Fprintf(e.stdout, "Example app: http://localhost:%s\n", appPort)
+				fmt.Fprintf(e.stdout, "Example app: %s\n", appURL)
 			})
+			if errors.Is(err, syscall.EADDRINUSE) {
+				err = busyPort(*appListen, "--app-listen")
+			}
 			if err != nil {
 				logger.Error("example app stopped", slog.String("error", err.Error()))
 			}
 		}()
 	}
-	err = serveHTTP(ctx, b, serverConfig{listen: *listen, publicURL: brokerURL, logger: logger, ready: func(string) {
-		fmt.Fprintf(e.stdout, "Latchkey dev broker: %s\nProject ID:  %s\n", brokerURL, st.ProjectID)
+	var webOptions []web.Option
+	if appURL != "" {
+		webOptions = append(webOptions, web.WithExampleApp(appURL))
+	}
+	err = serveHTTP(ctx, b, serverConfig{listen: *listen, publicURL: brokerURL, logger: logger, webOptions: webOptions, ready: func(string) {
+		fmt.Fprintf(e.stdout, "Latchkey dev broker: %s\nProject ID:  %s\nOrigins:     %s\n", brokerURL, st.ProjectID, strings.Join(project.Origins, " "))
 		if first {
 			fmt.Fprintf(e.stdout, "API secret:  %s  (shown once; also kept in %s)\n", st.APISecret, statePath)
 		} else {
@@ -430,7 +463,31 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 	if appDone != nil {
 		<-appDone
 	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return busyPort(*listen, "--listen")
+	}
 	return err
+}
+
+// portFree returns an error naming flag when addr cannot be listened on because it is taken.
+func portFree(addr, flag string) error {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return busyPort(addr, flag)
+	}
+	if err != nil {
+		return fmt.Errorf("listening on %s (%s): %w", addr, flag, err)
+	}
+	return ln.Close()
+}
+
+// busyPort says that addr is taken and which flag moves it.
+func busyPort(addr, flag string) error {
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" {
+		host = "localhost"
+	}
+	return fmt.Errorf("port %s is already in use (another latchkey dev?): stop what uses it, or choose another port with %s %s:PORT", port, flag, host)
 }
 
 // ensureProject returns the project whose credentials are kept in statePath, creating the
@@ -474,9 +531,37 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
+const projectUsage = `Usage: latchkey project <subcommand> [flags]
+
+Manages projects: each is one relying party (RP ID, RP name, origins), its security policy
+and its API secrets.
+
+Subcommands:
+  create          create a project; prints its ID and first API secret (shown once)
+  list            list projects with their origins and policy
+  update          change a project's origins, RP name or security policy
+  add-secret      add an API secret (shown once)
+  revoke-secret   revoke an API secret
+
+Run 'latchkey project <subcommand> --help' for its flags.
+`
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
+
 func cmdProject(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return usagef("latchkey project: want create, list, update, add-secret or revoke-secret")
+		return usagef("latchkey project: want create, list, update, add-secret or revoke-secret (see --help)")
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(e.stdout, projectUsage)
+		return nil
 	}
 	sub, args := args[0], args[1:]
 	var sf storeFlags
@@ -574,19 +659,34 @@ func cmdProject(ctx context.Context, e env, args []string) error {
 		fmt.Fprintf(e.stdout, "revoked %s\n", *secretID)
 		return nil
 	}
-	return usagef("latchkey project: unknown subcommand %q", sub)
+	return usagef("latchkey project: unknown subcommand %q (see --help)", sub)
 }
 
+const keysUsage = `Usage: latchkey keys <subcommand> [flags]
+
+Manages a project's signedPasskeyData signing keys.
+
+Subcommands:
+  rotate   publish a new key now; it signs after --activate-in (default 10m)
+  list     list the keys, which signs and which are published
+
+Run 'latchkey keys <subcommand> --help' for its flags.
+`
+
 func cmdKeys(ctx context.Context, e env, args []string) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(e.stdout, keysUsage)
+		return nil
+	}
 	if len(args) == 0 || (args[0] != "rotate" && args[0] != "list") {
-		return usagef("latchkey keys: want rotate or list")
+		return usagef("latchkey keys: want rotate or list (see --help)")
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("latchkey keys "+sub, "Rotates or lists a project's signing keys. A rotated-in key is published at once and signs after --activate-in.", e)
 	var sf storeFlags
 	sf.register(fs, e, true)
 	projectID := fs.String("project", "", "project ID (required)")
-	activateIn := fs.Duration("activate-in", broker.KeyActivationDelay, "rotate: how long the new key is published before it signs (0 after a key leak)")
+	activateIn := fs.Duration("activate-in", broker.KeyActivationDelay, "rotate: how long the new key is published before it signs; after a key leak 30s (verifiers such as jose's refetch the JWKS at most every 30 s)")
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}

@@ -18,5 +18,8 @@ export declare const LatchkeyAppendElement: { prototype: LatchkeyAppendElement; 
 export interface LatchkeyPasskeysElement extends PasskeysElement {}
 export declare const LatchkeyPasskeysElement: { prototype: LatchkeyPasskeysElement; new (): LatchkeyPasskeysElement };
 
-/** The sentence the elements show for an error, e.g. for the cancelled prompt. */
-export declare function userMessage(error: LatchkeyError): string;
+/**
+ * The sentence the elements show for an error, e.g. for the cancelled prompt, which in 'login'
+ * also covers a device without a passkey for the account (the browser reports both alike).
+ */
+export declare function userMessage(error: LatchkeyError, context?: 'login' | 'append' | 'manage'): string;

@@ -15,6 +15,22 @@ export { Latchkey, LatchkeyError };
 
 const brokerOrigin = new URL(import.meta.url).origin;
 
+// DARK is the dark palette: the theme attribute picks it ("dark"), or the OS does ("auto", the
+// default) unless theme="light".
+const DARK = `
+    --_bg: var(--latchkey-bg, #16181d);
+    --_fg: var(--latchkey-fg, #eceef2);
+    --_border: var(--latchkey-border, #2c3038);
+    --_subtle: color-mix(in srgb, var(--_fg) 6%, var(--_bg));
+    --_field: color-mix(in srgb, var(--_fg) 3%, var(--_bg));
+    --_ring: color-mix(in srgb, var(--_accent) 55%, #ffffff);
+    --_accent-text: color-mix(in srgb, var(--_accent) 45%, #ffffff);
+    --_danger: #f87171;
+    --_success: #4ade80;
+    --_shadow: 0 1px 2px rgb(0 0 0 / 0.4), 0 12px 32px -16px rgb(0 0 0 / 0.6);
+    --_on-danger: #1b0b0b;
+    color-scheme: dark;`;
+
 const STYLE = `
 :host {
   --_accent: var(--latchkey-accent, #4f46e5);
@@ -30,6 +46,7 @@ const STYLE = `
   --_ring: var(--_accent);
   --_accent-text: var(--_accent);
   --_danger: #dc2626;
+  --_on-danger: #ffffff;
   --_success: #15803d;
   --_shadow: 0 1px 2px rgb(16 24 40 / 0.05), 0 12px 32px -16px rgb(16 24 40 / 0.18);
   display: block;
@@ -38,19 +55,12 @@ const STYLE = `
   -webkit-font-smoothing: antialiased;
 }
 @media (prefers-color-scheme: dark) {
-  :host {
-    --_bg: var(--latchkey-bg, #16181d);
-    --_fg: var(--latchkey-fg, #eceef2);
-    --_border: var(--latchkey-border, #2c3038);
-    --_subtle: color-mix(in srgb, var(--_fg) 6%, var(--_bg));
-    --_field: color-mix(in srgb, var(--_fg) 3%, var(--_bg));
-    --_ring: color-mix(in srgb, var(--_accent) 55%, #ffffff);
-    --_accent-text: color-mix(in srgb, var(--_accent) 45%, #ffffff);
-    --_danger: #f87171;
-    --_success: #4ade80;
-    --_shadow: 0 1px 2px rgb(0 0 0 / 0.4), 0 12px 32px -16px rgb(0 0 0 / 0.6);
+  :host(:not([theme="light"])) {${DARK}
   }
 }
+:host([theme="dark"]) {${DARK}
+}
+:host([theme="light"]) { color-scheme: light; }
 :host([hidden]), [hidden] { display: none !important; }
 :host([plain]) .card { background: transparent; border: 0; box-shadow: none; padding: 0; }
 *, *::before, *::after { box-sizing: border-box; }
@@ -98,8 +108,7 @@ button:disabled { cursor: default; opacity: 0.65; }
 .secondary:hover:not(:disabled) { background: var(--_subtle); }
 .quiet { background: transparent; color: var(--_muted); padding: 6px 10px; font-size: 14px; }
 .quiet:hover:not(:disabled) { background: var(--_subtle); color: var(--_fg); }
-.danger { background: var(--_danger); color: #fff; padding: 6px 12px; font-size: 14px; }
-@media (prefers-color-scheme: dark) { .danger { color: #1b0b0b; } }
+.danger { background: var(--_danger); color: var(--_on-danger); padding: 6px 12px; font-size: 14px; }
 .danger:hover:not(:disabled) { background: color-mix(in srgb, var(--_danger) 86%, #000); }
 .quiet.delete:hover:not(:disabled) { color: var(--_danger); background: color-mix(in srgb, var(--_danger) 10%, var(--_bg)); }
 .spinner {
@@ -201,15 +210,24 @@ function h(tag, props = {}, ...children) {
   return el;
 }
 
-/** userMessage returns a sentence for the user about err, a LatchkeyError. */
-export function userMessage(err) {
+/**
+ * userMessage returns a sentence for the user about err, a LatchkeyError, raised while signing
+ * in ('login'), creating a passkey ('append') or managing passkeys ('manage').
+ */
+export function userMessage(err, context) {
   switch (err?.kind) {
     case 'cancelled':
+      // The browser reports a closed prompt and a device without a passkey for the account
+      // the same way (NotAllowedError), so the sentence covers both.
+      if (context === 'login') {
+        return 'The passkey prompt was closed. If this device has no passkey for this account, use a passkey on another device (such as your phone), or use your password.';
+      }
+      if (context === 'append') return 'The passkey prompt was closed. You can create a passkey whenever you like.';
       return 'The passkey prompt was closed. Try again, or use your password.';
     case 'not_supported':
       return 'This browser does not support passkeys. Use your password instead.';
     case 'already_registered':
-      return 'This device or password manager already holds a passkey for your account. You can use it to sign in.';
+      return 'This device or password manager already holds a passkey for your account, so there is nothing to set up here: sign in with it next time.';
     case 'network':
       return 'Could not reach the sign-in service. Check your connection and try again.';
     case 'server':
@@ -240,7 +258,7 @@ const conditionalSupported = () => (conditionalSupport ??= Latchkey.isConditiona
 // LatchkeyElement is what the three elements share: the client, the connectToken property,
 // events and the status message.
 class LatchkeyElement extends HTMLElement {
-  static observedAttributes = ['project-id', 'broker-url'];
+  static observedAttributes = ['project-id', 'broker-url', 'theme'];
   #client = null;
   #connectToken = null;
 
@@ -302,10 +320,13 @@ class LatchkeyElement extends HTMLElement {
     this.dispatchEvent(new CustomEvent(name, { detail, bubbles: true, composed: true }));
   }
 
+  /** What the element does, for userMessage: 'login', 'append' or 'manage'. */
+  get messageContext() { return 'manage'; }
+
   /** fail shows err to the user and dispatches it as an error event. */
-  fail(err) {
+  fail(err, tone = 'error') {
     const e = err instanceof LatchkeyError ? err : new LatchkeyError('webauthn', String(err?.message || err), { cause: err });
-    this.say(userMessage(e), 'error');
+    this.say(userMessage(e, this.messageContext), tone);
     this.emit('error', { error: e });
   }
 
@@ -355,6 +376,8 @@ export class LatchkeyLoginElement extends LatchkeyElement {
   #button;
   #label;
   #field;
+
+  get messageContext() { return 'login'; }
 
   constructor() {
     super();
@@ -490,23 +513,65 @@ export class LatchkeyLoginElement extends LatchkeyElement {
 
 /** <latchkey-append>: a "Create a passkey" button and a confirmation once it is created. */
 export class LatchkeyAppendElement extends LatchkeyElement {
+  static observedAttributes = [...LatchkeyElement.observedAttributes, 'username'];
   #button;
   #body;
+  #title;
+  // A passkey sign-in by a <latchkey-login> on the same page: this device has a passkey.
+  #onLogin = (ev) => {
+    if (ev.composedPath()[0]?.localName === 'latchkey-login') this.#checkRecentLogin();
+  };
+
+  get messageContext() { return 'append'; }
 
   constructor() {
     super();
     this.#button = h('button', { type: 'button', class: 'primary', onclick: () => this.create() });
     setBusy(this.#button, false, 'Create a passkey');
+    this.#title = h('h2', {}, 'Sign in faster with a passkey');
     this.#body = h('div', { class: 'head' },
       h('span', { class: 'glyph', html: ICON.passkey }),
-      h('div', {}, h('h2', {}, 'Sign in faster with a passkey'),
-        h('p', { class: 'lead' }, h('slot', {}, 'Use your fingerprint, face or screen lock instead of a password. Passkeys are phishing-resistant and sync across your devices.'))));
+      h('div', {}, this.#title,
+        h('p', { class: 'lead' }, h('slot', {}, 'Use your fingerprint, face or screen lock instead of a password. Passkeys are phishing-resistant. Depending on your device or password manager, a passkey stays on this device only or is synced to your other devices.'))));
     this.shadowRoot.append(h('div', { class: 'card', part: 'card' }, this.#body, this.#button, this.messageRegion()));
+  }
+
+  connectedCallback() {
+    this.ownerDocument.addEventListener('complete', this.#onLogin);
+    this.#checkRecentLogin();
+  }
+
+  disconnectedCallback() {
+    this.ownerDocument.removeEventListener('complete', this.#onLogin);
+  }
+
+  /**
+   * Whether this device has just been used to sign in with a passkey (for the username
+   * attribute, when set): then there is no passkey to create here.
+   */
+  get hasRecentPasskey() {
+    if (!this.getAttribute('project-id')) return false;
+    const used = this.client.recentPasskeyLogin();
+    const username = this.getAttribute('username');
+    return !!used && (!username || used.username === username);
+  }
+
+  #checkRecentLogin() {
+    if (this.#button.isConnected && !this.#button.disabled && this.hasRecentPasskey) {
+      this.#alreadyHas('You signed in with a passkey on this device, so it already holds one for your account. There is nothing to set up here.');
+    }
+  }
+
+  // #alreadyHas shows, as information, that this device already holds a passkey.
+  #alreadyHas(text) {
+    this.#button.hidden = true;
+    this.#title.textContent = 'You already have a passkey';
+    this.say(text, 'info');
   }
 
   /** create asks the page for a passkey-append token and creates a passkey, as the button does. */
   async create() {
-    if (this.#button.disabled) return;
+    if (this.#button.disabled || this.#button.hidden) return;
     setBusy(this.#button, true, 'Waiting for your passkey…');
     this.say('');
     try {
@@ -515,18 +580,28 @@ export class LatchkeyAppendElement extends LatchkeyElement {
       this.emit('complete', { passkey });
     } catch (err) {
       setBusy(this.#button, false, 'Create a passkey');
-      this.fail(err);
+      if (err?.kind === 'already_registered') {
+        this.#alreadyHas('');
+        this.fail(err, 'info'); // information, not a failure: the passkey exists
+      } else {
+        this.fail(err);
+      }
     }
   }
 
   #created(passkey) {
     const where = passkey.providerName ? ` in ${passkey.providerName}` : '';
+    const sync = passkey.backedUp
+      ? `It is synced to your other devices${passkey.providerName ? ` that use ${passkey.providerName}` : ''}.`
+      : passkey.backupEligible
+        ? 'It is not synced yet: it will reach your other devices once your password manager has backed it up.'
+        : 'It stays on this device only: create a passkey on each device you sign in from.';
     const card = this.shadowRoot.querySelector('.card');
     const done = h('div', { class: 'done' },
       h('span', { class: 'glyph', html: ICON.check }),
       h('div', {},
         h('h2', { tabindex: '-1' }, 'Passkey created'),
-        h('p', { class: 'lead' }, `Your passkey is saved${where}. Next time, sign in with it instead of your password.`)));
+        h('p', { class: 'lead' }, `Your passkey is saved${where}. ${sync} Next time, sign in with it instead of your password.`)));
     const announce = this.messageRegion();
     announce.classList.add('sr-only'); // the confirmation shows it; screen readers hear it
     card.replaceChildren(done, announce);
@@ -635,7 +710,8 @@ export class LatchkeyPasskeysElement extends LatchkeyElement {
   }
 
   #item(pk) {
-    const name = pk.providerName || pk.label || 'Passkey';
+    const name = pk.label || pk.providerName || 'Passkey';
+    const created = this.#time(pk.createdAt, false, true);
     const badge = pk.backedUp
       ? h('span', { class: 'badge synced', html: ICON.cloud }, 'Synced')
       : pk.backupEligible
@@ -647,8 +723,10 @@ export class LatchkeyPasskeysElement extends LatchkeyElement {
         h('span', { class: 'glyph', html: ICON.key }),
         h('div', { class: 'meta' },
           h('div', { class: 'name' }, h('span', {}, name), badge),
-          h('div', { class: 'sub' }, h('span', {}, 'Created ', this.#time(pk.createdAt)), h('span', {}, ...used))),
-        h('button', { type: 'button', class: 'quiet delete', 'aria-label': `Delete passkey ${name}`,
+          h('div', { class: 'sub' },
+            h('span', { class: 'provider' }, pk.providerName ? `Saved in ${pk.providerName}` : 'Passkey provider not known'),
+            h('span', {}, 'Created ', created), h('span', {}, ...used))),
+        h('button', { type: 'button', class: 'quiet delete', 'aria-label': `Delete passkey ${name} created ${created.textContent}`,
           'aria-expanded': String(this.#confirming === pk.id), onclick: () => this.#confirm(pk.id) }, 'Delete')));
     if (this.#confirming === pk.id) {
       const yes = h('button', { type: 'button', class: 'danger', 'data-action': 'yes', onclick: () => this.#delete(pk.id) }, 'Yes, delete');
@@ -662,9 +740,10 @@ export class LatchkeyPasskeysElement extends LatchkeyElement {
     return item;
   }
 
-  // #time shows an RFC 3339 time as a date, or relative to today ("yesterday") when recent is
-  // set and it is less than a week ago.
-  #time(iso, recent = false) {
+  // #time shows an RFC 3339 time as a date (with the time of day when withTime is set, so that
+  // two passkeys created the same day differ), or relative to today ("yesterday") when recent
+  // is set and it is less than a week ago.
+  #time(iso, recent = false, withTime = false) {
     const d = new Date(iso);
     const lang = this.closest('[lang]')?.lang || undefined;
     let text;
@@ -673,7 +752,7 @@ export class LatchkeyPasskeysElement extends LatchkeyElement {
       const days = Math.round((startOfDay(new Date()) - startOfDay(d)) / 86_400_000);
       text = recent && days >= 0 && days < 7
         ? new Intl.RelativeTimeFormat(lang, { numeric: 'auto' }).format(-days, 'day')
-        : new Intl.DateTimeFormat(lang, { dateStyle: 'medium' }).format(d);
+        : new Intl.DateTimeFormat(lang, withTime ? { dateStyle: 'medium', timeStyle: 'short' } : { dateStyle: 'medium' }).format(d);
     } catch {
       text = d.toDateString();
     }

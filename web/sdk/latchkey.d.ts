@@ -137,6 +137,13 @@ export class Latchkey {
   constructor(options: LatchkeyOptions);
   readonly projectID: string;
   readonly brokerURL: string;
+  /**
+   * The passkey sign-in (login or loginConditional) of this project in this browser tab within
+   * the last 30 minutes, or null: this device holds a passkey for that user. Kept in
+   * sessionStorage; list and remove forget it once that passkey is deleted, and login forgets
+   * it when that identifier has no passkey.
+   */
+  recentPasskeyLogin(): { username: string; userID: string; credentialID: string; at: number } | null;
 
   /** Whether this browser has WebAuthn (PublicKeyCredential). */
   static isSupported(): Promise<boolean>;
@@ -181,8 +188,9 @@ export type ConnectTokenCallback = (type: ConnectTokenType) => Promise<string> |
  * the CSS custom properties --latchkey-accent, --latchkey-radius, --latchkey-font,
  * --latchkey-bg, --latchkey-fg and --latchkey-border on the element or an ancestor; the parts
  * 'card' (and 'form' of latchkey-login); the boolean attribute plain drops the element's own
- * card (background, border, shadow, padding) to sit inside the page's. Light and dark follow
- * prefers-color-scheme.
+ * card (background, border, shadow, padding) to sit inside the page's. The attribute theme is
+ * light, dark or auto (the default: follow the operating system's prefers-color-scheme); set it
+ * to the page's own theme when the page does not follow the system.
  */
 export interface LatchkeyElementBase extends HTMLElement {
   connectToken: ConnectTokenCallback | null;
@@ -232,10 +240,16 @@ export interface LatchkeyAppendCompleteDetail {
 
 /**
  * <latchkey-append project-id="prj-...">: a "Create a passkey" button; asks for a
- * passkey-append token and shows a confirmation once the passkey exists. Children replace the
+ * passkey-append token and shows a confirmation once the passkey exists, saying whether it is
+ * synced or stays on this device (backedUp, backupEligible). It offers no button, and says
+ * why, when this tab just signed in with a passkey (Latchkey.recentPasskeyLogin; for the user
+ * of the attribute username, when set) or when the authenticator already holds a passkey for
+ * the user (error kind 'already_registered', shown as information). Children replace the
  * explanatory text. Events: complete (LatchkeyAppendCompleteDetail), error.
  */
 export interface LatchkeyAppendElement extends LatchkeyElementBase {
+  /** Whether this tab just signed in with a passkey (of the username attribute's user, if set). */
+  readonly hasRecentPasskey: boolean;
   addEventListener(type: 'error', listener: (this: LatchkeyAppendElement, ev: LatchkeyErrorEvent) => any, options?: boolean | AddEventListenerOptions): void;
   addEventListener<K extends keyof LatchkeyAppendEventMap>(type: K, listener: (this: LatchkeyAppendElement, ev: LatchkeyAppendEventMap[K]) => any, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void;
@@ -250,8 +264,11 @@ export interface LatchkeyPasskeysCompleteDetail {
 
 /**
  * <latchkey-passkeys project-id="prj-...">: the user's passkeys (asks for a passkey-list token
- * once connectToken is set), each with its provider, creation and last-use dates, a synced
- * badge and a Delete button with an inline confirmation (asks for a passkey-delete token).
+ * once connectToken is set), each with its label, provider ("Passkey provider not known" when
+ * the broker has no name for its AAGUID), creation date and time, last use, a badge (Synced,
+ * Not synced yet, This device only) and a Delete button with an inline confirmation (asks for
+ * a passkey-delete token). The frontend API has no rename; the backend relabels passkeys
+ * (PATCH /v2/passkeys/{credentialID}).
  * Attribute heading (default 'Passkeys'); children show below the list, a slot="empty" child
  * in the empty state. Events: complete (LatchkeyPasskeysCompleteDetail) after a delete, error.
  */

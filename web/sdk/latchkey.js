@@ -55,6 +55,25 @@ export class Latchkey {
   get projectID() { return this.#projectID; }
   get brokerURL() { return this.#brokerURL; }
 
+  /**
+   * The passkey sign-in of this project in this browser tab within the last 30 minutes, as
+   * { username, userID, credentialID, at } (userID: the user handle; at: milliseconds since
+   * the epoch), or null. login and loginConditional record it (sessionStorage), so that a page
+   * can tell that this device holds a passkey for the user; list and remove forget it once
+   * that passkey is gone, and login forgets it when the identifier has no passkey.
+   */
+  recentPasskeyLogin() {
+    try {
+      const v = JSON.parse(sessionStorage.getItem(this.#usedKey) || 'null');
+      if (v && typeof v.username === 'string' && Date.now() - v.at < 30 * 60_000) return v;
+    } catch {
+      // No storage (a sandboxed frame), or a value this code did not write.
+    }
+    return null;
+  }
+
+  get #usedKey() { return `latchkey.passkeyLogin.${this.#projectID}`; }
+
   /** Resolves to whether this browser has WebAuthn (PublicKeyCredential). */
   static async isSupported() {
     return typeof window !== 'undefined' && typeof window.PublicKeyCredential === 'function' &&
@@ -91,7 +110,10 @@ export class Latchkey {
     if (identifier) body.identifier = identifier;
     if (loginConnectToken) body.loginConnectToken = loginConnectToken;
     const start = await this.#post('login/start', body, signal);
-    if (start.fallback) return { fallback: { reason: start.fallback.reason } };
+    if (start.fallback) {
+      if (identifier && this.recentPasskeyLogin()?.username === identifier) this.#forgetPasskeyLogin();
+      return { fallback: { reason: start.fallback.reason } };
+    }
     const credential = await getCredential({ publicKey: parseRequestOptions(start.publicKey), signal }, signal);
     return this.#finishLogin(start.ceremonyID, credential, signal);
   }
@@ -163,6 +185,7 @@ export class Latchkey {
   async list(connectToken) {
     const res = await this.#post('manage/list', { connectToken });
     signalAccepted(res.signal);
+    this.#checkPasskeyLogin(res.signal);
     return { passkeys: res.passkeys || [], signal: res.signal };
   }
 
@@ -173,12 +196,40 @@ export class Latchkey {
   async remove(connectToken, credentialID) {
     const res = await this.#post('manage/delete', { connectToken, credentialID });
     signalAccepted(res.signal);
+    this.#checkPasskeyLogin(res.signal);
     return { passkeys: res.passkeys || [], signal: res.signal };
+  }
+
+  // #checkPasskeyLogin forgets the recent passkey sign-in when signal, the user's accepted
+  // credentials, shows that its passkey is gone.
+  #checkPasskeyLogin(signal) {
+    const used = this.recentPasskeyLogin();
+    const accepted = signal?.allAcceptedCredentials;
+    if (used && accepted && used.userID === accepted.userId && !(accepted.allAcceptedCredentialIds || []).includes(used.credentialID)) {
+      this.#forgetPasskeyLogin();
+    }
+  }
+
+  #forgetPasskeyLogin() {
+    try {
+      sessionStorage.removeItem(this.#usedKey);
+    } catch {
+      // Nothing was remembered without storage.
+    }
   }
 
   async #finishLogin(ceremonyID, credential, signal) {
     try {
       const res = await this.#post('login/finish', { ceremonyID, credential: credentialJSON(credential) }, signal);
+      try {
+        // The user handle and the credential, from the token's claims, let list and remove
+        // forget this sign-in once its passkey is deleted.
+        const claims = JSON.parse(fromB64url(res.signedPasskeyData.split('.')[1]));
+        sessionStorage.setItem(this.#usedKey, JSON.stringify({ username: res.username, userID: claims.webauthnId,
+          credentialID: claims.credential, at: Date.now() }));
+      } catch {
+        // Remembering is a hint for the page; without storage nothing else changes.
+      }
       return { signedPasskeyData: res.signedPasskeyData, username: res.username };
     } catch (err) {
       const unknown = err instanceof LatchkeyError && err.type === 'unknown_credential' ? err.signal?.unknownCredential : null;
@@ -364,4 +415,10 @@ function credentialJSON(cred) {
     if (r.userHandle) out.response.userHandle = b64urlEncode(r.userHandle);
   }
   return out;
+}
+
+// fromB64url decodes base64url (without padding) to a string of UTF-8 text.
+function fromB64url(s) {
+  const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/'));
+  return new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
 }
