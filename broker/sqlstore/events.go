@@ -50,6 +50,8 @@ type EventFilter struct {
 	ProjectID string
 	// Until leaves out events created after it (unix ms).
 	Until int64
+	// Since, if not 0, leaves out events created before it (unix ms).
+	Since int64
 	// After, if set, starts after the event at (AfterCreatedAt, AfterSeq, After).
 	After          string
 	AfterCreatedAt int64
@@ -69,6 +71,9 @@ type EventFilter struct {
 func (q queries) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 	where := []string{`project_id = ?`, `created_at <= ?`}
 	args := []any{f.ProjectID, f.Until}
+	if f.Since != 0 {
+		where, args = append(where, `created_at >= ?`), append(args, f.Since)
+	}
 	if f.After != "" {
 		where = append(where, `(created_at, seq, id) > (?, ?, ?)`)
 		args = append(args, f.AfterCreatedAt, f.AfterSeq, f.After)

@@ -93,6 +93,8 @@ func TestEvents(t *testing.T) {
 		}{
 			{"until", sqlstore.EventFilter{ProjectID: "pa", Until: t0 + 1, Limit: 100}, []string{"e1", "e2", "e3b", "e4"}},
 			{"until before every event", sqlstore.EventFilter{ProjectID: "pa", Until: t0 - 1, Limit: 100}, nil},
+			{"since", sqlstore.EventFilter{ProjectID: "pa", Since: t0 + 2, Until: t0 + 3, Limit: 100}, []string{"e5", "e6", "e7"}},
+			{"since and until", sqlstore.EventFilter{ProjectID: "pa", Since: t0 + 1, Until: t0 + 2, Type: "login", Limit: 100}, []string{"e4", "e5"}},
 			{"type", sqlstore.EventFilter{ProjectID: "pa", Until: t0 + 3, Type: "login", Limit: 100}, []string{"e1", "e3b", "e4", "e5", "e7"}},
 			{"user", sqlstore.EventFilter{ProjectID: "pa", Until: t0 + 3, UserID: "u-alice", Limit: 100}, []string{"e1", "e5", "e6", "e7"}},
 			{"type and user", sqlstore.EventFilter{ProjectID: "pa", Until: t0 + 3, Type: "login", UserID: "u-bob", Limit: 100}, []string{"e3b"}},
