@@ -49,7 +49,8 @@ func tokenState(r sqlstore.ConnectToken) connecttoken.State {
 }
 
 // MintConnectToken validates req and stores a new connect token for the project. A
-// passkey-append token creates the user on first use (and updates its display name).
+// passkey-append token creates the user on first use (and updates its display name). The
+// connect_token.minted event names the identifier's user when there is one.
 func (b *Broker) MintConnectToken(ctx context.Context, projectID string, req MintRequest) (ConnectToken, error) {
 	typ, err := connecttoken.ParseType(req.Type)
 	if err != nil {
