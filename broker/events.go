@@ -2,15 +2,20 @@ package broker
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/latchkey/latchkey/broker/sqlstore"
 	"github.com/latchkey/latchkey/signeddata"
@@ -85,11 +90,12 @@ type RequestInfo struct {
 type requestInfoKey struct{}
 
 // WithRequestInfo returns ctx carrying ri, which the events written under ctx record. Values
-// are cleaned (valid UTF-8, no control characters) and cut to a sane length.
+// are cleaned (valid UTF-8, no control characters) and cut: the request ID and client IP to
+// 64 bytes, the user agent, which the client chooses, to 256 (real ones are shorter).
 func WithRequestInfo(ctx context.Context, ri RequestInfo) context.Context {
 	ri.RequestID = cleanText(ri.RequestID, 64)
 	ri.ClientIP = cleanText(ri.ClientIP, 64)
-	ri.UserAgent = cleanText(ri.UserAgent, 512)
+	ri.UserAgent = cleanText(ri.UserAgent, 256)
 	return context.WithValue(ctx, requestInfoKey{}, ri)
 }
 
@@ -98,7 +104,8 @@ func requestInfoFrom(ctx context.Context) RequestInfo {
 	return ri
 }
 
-// cleanText makes s valid UTF-8 without control characters, at most max runes long.
+// cleanText makes s valid UTF-8 without control characters, at most max bytes long (cut at
+// a character boundary, so that what the database stores is bounded whatever the script).
 func cleanText(s string, max int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
@@ -107,10 +114,31 @@ func cleanText(s string, max int) string {
 		}
 		return r
 	}, s)
-	if r := []rune(s); len(r) > max {
-		s = string(r[:max])
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
 	}
 	return s
+}
+
+// maxEventCredentialID is the longest credential ID an event records as it is: 86
+// characters, the base64url of 64 bytes, the most that passkey providers use (16 to 64
+// bytes). WebAuthn allows up to 1,023 bytes, so an unknown credential can carry 1,364
+// characters of the client's choosing; a longer ID is recorded as eventCredentialID makes it.
+const maxEventCredentialID = 86
+
+// eventCredentialID is id as events record it: id itself up to maxEventCredentialID
+// characters, otherwise "sha256:" and the base64url SHA-256 of id (50 characters), the same
+// for every event of one ID and computable from a passkey's ID.
+func eventCredentialID(id string) string {
+	if len(id) <= maxEventCredentialID {
+		return id
+	}
+	h := sha256.Sum256([]byte(id))
+	return "sha256:" + base64.RawURLEncoding.EncodeToString(h[:])
 }
 
 // eventClock orders the events one process writes: by millisecond, then by a sequence number
@@ -138,8 +166,9 @@ func (c *eventClock) next(now time.Time) (int64, int64, error) {
 }
 
 // record writes evs for the project in tx, stamped with the broker's clock and the request
-// information of ctx. Writing events in the transaction of the change they record means that
-// a rolled-back change leaves no event and a committed one always has its events.
+// information of ctx, credential IDs longer than maxEventCredentialID hashed. Writing events
+// in the transaction of the change they record means that a rolled-back change leaves no
+// event and a committed one always has its events.
 func (b *Broker) record(ctx context.Context, tx *sqlstore.Tx, projectID string, evs ...Event) error {
 	if len(evs) == 0 {
 		return nil
@@ -156,7 +185,7 @@ func (b *Broker) record(ctx context.Context, tx *sqlstore.Tx, projectID string, 
 			return err
 		}
 		rows = append(rows, sqlstore.Event{ProjectID: projectID, ID: id, CreatedAt: at, Seq: seq, Type: ev.Type,
-			UserID: nullable(ev.UserID), CredentialID: nullable(ev.CredentialID), RequestID: ri.RequestID,
+			UserID: nullable(ev.UserID), CredentialID: nullable(eventCredentialID(ev.CredentialID)), RequestID: ri.RequestID,
 			ClientIP: ri.ClientIP, UserAgent: ri.UserAgent, Details: ev.Details})
 	}
 	return tx.InsertEvents(ctx, rows...)
@@ -410,4 +439,185 @@ func verificationEvent(v Verification, c signeddata.Claims) Event {
 		d["jti"], d["ceremonyID"] = c.ID, c.ProcessID
 	}
 	return Event{Type: typ, UserID: v.UserID, CredentialID: v.CredentialID, Details: d}
+}
+
+// DefaultEventRetention is how long `latchkey serve` keeps audit events unless told otherwise.
+const DefaultEventRetention = 90 * 24 * time.Hour
+
+// EventSweep is what one DeleteOldEvents did.
+type EventSweep struct {
+	Deleted int64 // events removed
+	Batches int   // delete statements run
+	// Done says that no project has events older than the cutoff left: false when the time
+	// budget ran out first.
+	Done bool
+}
+
+// DeleteOldEvents deletes the events of every project created before before, in rounds that
+// delete a batch of at most batch events of each project in turn, until every project's last
+// batch came back short or budget has passed (on the broker's clock; one round always runs),
+// so that no project waits behind another's backlog. Replicas may run it at once: each batch
+// is statements of its own, and an event deleted by one is skipped by the others.
+func (b *Broker) DeleteOldEvents(ctx context.Context, before time.Time, batch int, budget time.Duration) (EventSweep, error) {
+	var r EventSweep
+	if batch < 1 {
+		return r, fmt.Errorf("broker: DeleteOldEvents: batch %d is less than 1", batch)
+	}
+	start := b.Now()
+	projects, err := b.store.Projects(ctx)
+	if err != nil {
+		return r, err
+	}
+	left := make([]string, 0, len(projects))
+	for _, p := range projects {
+		left = append(left, p.ID)
+	}
+	for len(left) > 0 {
+		more := left[:0]
+		for _, id := range left {
+			n, err := b.store.DeleteEventsBefore(ctx, id, ms(before), batch)
+			r.Deleted += n
+			r.Batches++
+			if err != nil {
+				return r, err
+			}
+			if n >= int64(batch) {
+				more = append(more, id)
+			}
+		}
+		left = more
+		if len(left) > 0 && b.Now().Sub(start) >= budget {
+			return r, nil
+		}
+	}
+	r.Done = true
+	return r, nil
+}
+
+// personalDetails are the keys of event details that may hold personal data, which erasing a
+// user's events removes: identifiers (connect_token.*, user.created; user.renamed's from and
+// to) and passkey labels, which people name after themselves (passkey.added's label,
+// passkey.relabelled's from and to). Every other key holds IDs, counts, flags or outcomes.
+var personalDetails = []string{"identifier", "from", "to", "label"}
+
+// withoutPersonal returns d without personalDetails, and whether it had any.
+func withoutPersonal(d sqlstore.Object) (sqlstore.Object, bool) {
+	out, changed := sqlstore.Object{}, false
+	for k, v := range d {
+		if slices.Contains(personalDetails, k) {
+			changed = true
+			continue
+		}
+		out[k] = v
+	}
+	return out, changed
+}
+
+// eraseUserEvents erases, in tx, the personal data that the project's events hold about the
+// person behind user u, and returns how many events it changed. Every event of u loses its
+// client IP, user agent and personalDetails. So do the events without a user that can be tied
+// to u: connect token events naming an identifier that u had (its identifier, and those of
+// its user.created and user.renamed events), from tokens minted before u existed or before
+// token events named their user; and the ceremony.started of each of u's ceremonies that
+// began without a user (usernameless), found by its ceremonyID among the starts of the
+// MaxCeremonyLifetime before u's first event about it (and a minute either side for the
+// replicas' clocks). Each event keeps its type, time, IDs and the rest of its details.
+func (b *Broker) eraseUserEvents(ctx context.Context, tx *sqlstore.Tx, projectID string, u User) (int, error) {
+	identifiers := []string{u.Identifier}
+	ceremonies := map[string]int64{} // ceremony ID -> the time of u's first event about it; -1: started by u
+	erased := 0
+	err := eachEvent(ctx, tx, sqlstore.EventFilter{ProjectID: projectID, UserID: u.ID}, func(ev sqlstore.Event) error {
+		for _, k := range []string{"identifier", "from", "to"} {
+			if s, ok := ev.Details[k].(string); ok && (k == "identifier" || ev.Type == EventUserRenamed) && !slices.Contains(identifiers, s) {
+				identifiers = append(identifiers, s)
+			}
+		}
+		if id, ok := ev.Details["ceremonyID"].(string); ok {
+			if ev.Type == EventCeremonyStarted {
+				ceremonies[id] = -1
+			} else if _, seen := ceremonies[id]; !seen {
+				ceremonies[id] = ev.CreatedAt
+			}
+		}
+		details, changed := withoutPersonal(ev.Details)
+		if changed {
+			ev.Details = details
+			if err := tx.ScrubEvent(ctx, ev); err != nil {
+				return err
+			}
+		}
+		if changed || ev.ClientIP != "" || ev.UserAgent != "" {
+			erased++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.ClearUserRequestInfo(ctx, projectID, u.ID); err != nil {
+		return 0, err
+	}
+	scrub := func(match func(sqlstore.Event) bool) func(sqlstore.Event) error {
+		return func(ev sqlstore.Event) error {
+			if !match(ev) {
+				return nil
+			}
+			ev.Details, _ = withoutPersonal(ev.Details)
+			erased++
+			return tx.ScrubEvent(ctx, ev)
+		}
+	}
+	for _, identifier := range identifiers {
+		quoted, err := json.Marshal(identifier)
+		if err != nil {
+			return 0, err
+		}
+		for _, typ := range []string{EventConnectTokenMinted, EventConnectTokenConsumed} {
+			f := sqlstore.EventFilter{ProjectID: projectID, Type: typ, NoUser: true, DetailsContain: `"identifier":` + string(quoted)}
+			// LIKE ignores the case of ASCII letters on SQLite: the details decide.
+			if err := eachEvent(ctx, tx, f, scrub(func(ev sqlstore.Event) bool { return ev.Details["identifier"] == identifier })); err != nil {
+				return 0, err
+			}
+		}
+	}
+	for id, at := range ceremonies {
+		if at < 0 {
+			continue
+		}
+		quoted, err := json.Marshal(id)
+		if err != nil {
+			return 0, err
+		}
+		f := sqlstore.EventFilter{ProjectID: projectID, Type: EventCeremonyStarted, NoUser: true, DetailsContain: `"ceremonyID":` + string(quoted),
+			Since: at - (MaxCeremonyLifetime + time.Minute).Milliseconds(), Until: at + time.Minute.Milliseconds()}
+		if err := eachEvent(ctx, tx, f, scrub(func(ev sqlstore.Event) bool { return ev.Details["ceremonyID"] == id })); err != nil {
+			return 0, err
+		}
+	}
+	return erased, nil
+}
+
+// eachEvent calls fn with every event that f selects (f.Until 0: up to any time), in the
+// log's order, reading pages of 500.
+func eachEvent(ctx context.Context, tx *sqlstore.Tx, f sqlstore.EventFilter, fn func(sqlstore.Event) error) error {
+	if f.Until == 0 {
+		f.Until = math.MaxInt64
+	}
+	f.Limit = 500
+	for {
+		evs, err := tx.Events(ctx, f)
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if err := fn(ev); err != nil {
+				return err
+			}
+		}
+		if len(evs) < f.Limit {
+			return nil
+		}
+		last := evs[len(evs)-1]
+		f.After, f.AfterCreatedAt, f.AfterSeq = last.ID, last.CreatedAt, last.Seq
+	}
 }

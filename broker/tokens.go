@@ -49,7 +49,8 @@ func tokenState(r sqlstore.ConnectToken) connecttoken.State {
 }
 
 // MintConnectToken validates req and stores a new connect token for the project. A
-// passkey-append token creates the user on first use (and updates its display name).
+// passkey-append token creates the user on first use (and updates its display name). The
+// connect_token.minted event names the identifier's user when there is one.
 func (b *Broker) MintConnectToken(ctx context.Context, projectID string, req MintRequest) (ConnectToken, error) {
 	typ, err := connecttoken.ParseType(req.Type)
 	if err != nil {
@@ -87,12 +88,19 @@ func (b *Broker) MintConnectToken(ctx context.Context, projectID string, req Min
 	row := sqlstore.ConnectToken{ID: id, ProjectID: projectID, Type: string(typ), SecretHash: hash, Identifier: req.Data.Identifier,
 		DisplayName: req.Data.DisplayName, CreatedAt: ms(now), ExpiresAt: ms(now.Add(lifetime))}
 	err = b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
-		var u User
+		// The event names the user when there is one, so that erasing a user's events finds
+		// it by user ID.
+		var (
+			u   User
+			err error
+		)
 		if typ == connecttoken.TypeAppend {
-			var err error
-			if u, err = b.ensureUser(ctx, tx, projectID, req.Data.Identifier, req.Data.DisplayName); err != nil {
-				return err
-			}
+			u, err = b.ensureUser(ctx, tx, projectID, req.Data.Identifier, req.Data.DisplayName)
+		} else if u, err = b.userByIdentifier(ctx, tx, projectID, req.Data.Identifier); isNotFound(err) {
+			err = nil
+		}
+		if err != nil {
+			return err
 		}
 		if err := tx.InsertConnectToken(ctx, row); err != nil {
 			return err
@@ -197,19 +205,20 @@ func (b *Broker) manage(ctx context.Context, projectID, secret string, typ conne
 		if err := b.consumeToken(ctx, tx, tok.ID, now); err != nil {
 			return err
 		}
-		if err := b.record(ctx, tx, projectID, tokenEvent(EventConnectTokenConsumed, tok, "")); err != nil {
+		u, err := b.userByIdentifier(ctx, tx, projectID, tok.Identifier)
+		found := err == nil
+		if err != nil && !isNotFound(err) {
 			return err
 		}
-		u, err := b.userByIdentifier(ctx, tx, projectID, tok.Identifier)
-		if isNotFound(err) {
+		if err := b.record(ctx, tx, projectID, tokenEvent(EventConnectTokenConsumed, tok, u.ID)); err != nil {
+			return err
+		}
+		if !found {
 			if deleteID != "" {
 				return fmt.Errorf("passkey %s: %w", deleteID, ErrNotFound)
 			}
 			list, sig = []Passkey{}, b.signal(p, User{}, nil)
 			return nil
-		}
-		if err != nil {
-			return err
 		}
 		if deleteID != "" {
 			if err := tx.DeletePasskey(ctx, projectID, deleteID, u.ID); err != nil {

@@ -359,13 +359,21 @@ func (b *Broker) UpdateUser(ctx context.Context, projectID, id string, in UserUp
 }
 
 // DeleteUser deletes the project's user id with its passkeys, its pending ceremonies and its
-// unconsumed connect tokens, all or nothing. Errors: ErrNotFound.
+// unconsumed connect tokens, and erases the personal data of its events (see
+// eraseUserEvents), all or nothing. The events of the deletion itself name the user by ID
+// only. Errors: ErrNotFound.
 func (b *Broker) DeleteUser(ctx context.Context, projectID, id string) error {
 	if !validKey(id) {
 		return fmt.Errorf("user: %w", ErrNotFound)
 	}
 	return b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
 		u, err := b.userByID(ctx, tx, projectID, id)
+		if err != nil {
+			return err
+		}
+		// First, so that the events below keep the request information of the caller (the
+		// app's backend), which is not the user's.
+		erased, err := b.eraseUserEvents(ctx, tx, projectID, u)
 		if err != nil {
 			return err
 		}
@@ -404,7 +412,7 @@ func (b *Broker) DeleteUser(ctx context.Context, projectID, id string) error {
 			return err
 		}
 		return b.record(ctx, tx, projectID, Event{Type: EventUserDeleted, UserID: id, Details: map[string]any{
-			"identifier": u.Identifier, "passkeys": len(creds), "connectTokens": len(tokens), "ceremonies": ceremonies}})
+			"passkeys": len(creds), "connectTokens": len(tokens), "ceremonies": ceremonies, "eventsErased": erased}})
 	})
 }
 

@@ -45,6 +45,9 @@ func TestUsageErrors(t *testing.T) {
 		{"bad statement timeout", with("LATCHKEY_DATABASE_URL", dbURL, "LATCHKEY_DB_STATEMENT_TIMEOUT", "5"), []string{"serve"}, "LATCHKEY_DB_STATEMENT_TIMEOUT"},
 		{"serve with the tests' published key", map[string]string{"LATCHKEY_DATABASE_URL": dbURL, "LATCHKEY_SECRET_KEY": brokertest.SecretKey}, []string{"serve"}, "published in Latchkey's repository"},
 		{"negative pool size flag", env, []string{"serve", "--db-max-conns", "-1"}, "must not be negative"},
+		{"event retention in days", env, []string{"serve", "--event-retention", "90d"}, `--event-retention "90d": want a duration of at least 1h`},
+		{"event retention under an hour", env, []string{"serve", "--event-retention", "30m"}, `--event-retention "30m"`},
+		{"negative event retention", map[string]string{"LATCHKEY_DATABASE_URL": dbURL, "LATCHKEY_SECRET_KEY": brokertest.SecretKey, "LATCHKEY_EVENT_RETENTION": "-1h"}, []string{"serve"}, `--event-retention "-1h"`},
 		{"project without subcommand", env, []string{"project"}, "want create, list"},
 		{"project create without rp id", env, []string{"project", "create", "--name", "x", "--origin", "https://x.example"}, "--rp-id"},
 		{"project create with foreign origin", env, []string{"project", "create", "--name", "x", "--rp-id", "example.com", "--origin", "https://evil.example"}, "subdomain"},
@@ -72,7 +75,7 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	out, _, _ := runCmd(t, nil, "serve", "--help")
-	for _, flag := range []string{"-database-url", "-listen", "-public-url", "-secret-key", "LATCHKEY_DATABASE_URL"} {
+	for _, flag := range []string{"-database-url", "-listen", "-public-url", "-secret-key", "LATCHKEY_DATABASE_URL", "-event-retention", "LATCHKEY_EVENT_RETENTION", `(default "2160h")`} {
 		if !strings.Contains(out, flag) {
 			t.Errorf("serve --help does not mention %s:\n%s", flag, out)
 		}

@@ -242,6 +242,8 @@ type serverConfig struct {
 	ready     func(addr string) // called once listening
 	// webOptions are the rate limits of the handler.
 	webOptions []web.Option
+	// eventRetention is how long audit events are kept (0: for ever).
+	eventRetention time.Duration
 }
 
 // serveHTTP serves the broker until ctx is cancelled, then shuts down gracefully.
@@ -264,7 +266,7 @@ func serveHTTP(ctx context.Context, b *broker.Broker, cfg serverConfig) error {
 	if cfg.ready != nil {
 		cfg.ready(addr)
 	}
-	go sweepExpired(ctx, b, cfg.logger)
+	go sweepExpired(ctx, b, cfg.logger, cfg.eventRetention)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -281,9 +283,14 @@ func serveHTTP(ctx context.Context, b *broker.Broker, cfg serverConfig) error {
 	return nil
 }
 
-// sweepExpired deletes expired ceremonies, tokens and jtis every minute, in batches of 1,000
-// rows repeated until none is left or 20 s have passed, and logs what is left.
-func sweepExpired(ctx context.Context, b *broker.Broker, log *slog.Logger) {
+// The sweep's batch size and time budget.
+const (
+	sweepBatch  = 1000
+	sweepBudget = 20 * time.Second
+)
+
+// sweepExpired runs sweepOnce every minute until ctx ends.
+func sweepExpired(ctx context.Context, b *broker.Broker, log *slog.Logger, eventRetention time.Duration) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
@@ -291,18 +298,56 @@ func sweepExpired(ctx context.Context, b *broker.Broker, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			r, err := b.SweepExpired(ctx, 1000, 20*time.Second)
-			switch {
-			case err != nil:
-				log.Warn("deleting expired rows", slog.String("error", err.Error()), slog.Int64("rows", r.Deleted))
-			case r.Backlog > 0:
-				log.Warn("deleted expired rows, backlog left", slog.Int64("rows", r.Deleted), slog.Int("batches", r.Batches),
-					slog.Int64("backlog", r.Backlog))
-			case r.Deleted > 0:
-				log.Info("deleted expired rows", slog.Int64("rows", r.Deleted), slog.Int("batches", r.Batches), slog.Int64("backlog", 0))
-			}
+			sweepOnce(ctx, b, log, eventRetention)
 		}
 	}
+}
+
+// sweepOnce deletes expired ceremonies, tokens and jtis, then audit events older than
+// eventRetention (none when it is 0), in batches of sweepBatch rows repeated until none is
+// left or sweepBudget has passed in all, and logs what it deleted and what is left.
+func sweepOnce(ctx context.Context, b *broker.Broker, log *slog.Logger, eventRetention time.Duration) {
+	start := b.Now()
+	r, err := b.SweepExpired(ctx, sweepBatch, sweepBudget)
+	switch {
+	case err != nil:
+		log.Warn("deleting expired rows", slog.String("error", err.Error()), slog.Int64("rows", r.Deleted))
+	case r.Backlog > 0:
+		log.Warn("deleted expired rows, backlog left", slog.Int64("rows", r.Deleted), slog.Int("batches", r.Batches),
+			slog.Int64("backlog", r.Backlog))
+	case r.Deleted > 0:
+		log.Info("deleted expired rows", slog.Int64("rows", r.Deleted), slog.Int("batches", r.Batches), slog.Int64("backlog", 0))
+	}
+	if eventRetention <= 0 {
+		return
+	}
+	// The events get what the expired rows left of the budget, and one round of batches.
+	er, err := b.DeleteOldEvents(ctx, b.Now().Add(-eventRetention), sweepBatch, sweepBudget-b.Now().Sub(start))
+	attrs := []any{slog.Int64("events", er.Deleted), slog.Int("batches", er.Batches), slog.String("retention", eventRetention.String())}
+	switch {
+	case err != nil:
+		log.Warn("deleting old events", append(attrs, slog.String("error", err.Error()))...)
+	case !er.Done:
+		log.Warn("deleted old events, more left", attrs...)
+	case er.Deleted > 0:
+		log.Info("deleted old events", attrs...)
+	}
+}
+
+// parseRetention reads --event-retention: a duration of at least an hour, or 0 or "forever"
+// (returned as 0) to keep events.
+func parseRetention(s string) (time.Duration, error) {
+	if s == "forever" || s == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err == nil && d == 0:
+		return 0, nil
+	case err != nil || d < time.Hour:
+		return 0, errors.New("want a duration of at least 1h, such as 2160h (90 days), or 0 or forever to keep events")
+	}
+	return d, nil
 }
 
 func cmdServe(ctx context.Context, e env, args []string) error {
@@ -314,6 +359,8 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	listen := fs.String("listen", envOr(e.getenv, "LATCHKEY_LISTEN", ":8080"), "address to listen on, host:port (env LATCHKEY_LISTEN)")
 	publicURL := fs.String("public-url", e.getenv("LATCHKEY_PUBLIC_URL"), "the URL clients reach the broker at (env LATCHKEY_PUBLIC_URL)")
 	pprofAddr := fs.String("pprof", e.getenv("LATCHKEY_PPROF"), "serve net/http/pprof on this host:port, e.g. 127.0.0.1:6060 (off when empty; keep it on loopback) (env LATCHKEY_PPROF)")
+	retention := fs.String("event-retention", envOr(e.getenv, "LATCHKEY_EVENT_RETENTION", fmt.Sprintf("%.0fh", broker.DefaultEventRetention.Hours())),
+		"how long audit events are kept (2160h: 90 days); older ones are deleted every minute with the expired rows; 0 or forever keeps them (env LATCHKEY_EVENT_RETENTION)")
 	var lf limitFlags
 	lf.register(fs, e)
 	if err := parse(fs, args); err != nil {
@@ -328,6 +375,10 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	}
 	if err := kf.use("latchkey serve", e, &sf.secretKey, true); err != nil {
 		return err
+	}
+	eventRetention, err := parseRetention(*retention)
+	if err != nil {
+		return usagef("latchkey serve: --event-retention %q: %v", *retention, err)
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	sf.maxPending = maxPending
@@ -344,7 +395,8 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 			return err
 		}
 	}
-	return serveHTTP(ctx, b, serverConfig{listen: *listen, publicURL: *publicURL, logger: logger, webOptions: webOptions})
+	return serveHTTP(ctx, b, serverConfig{listen: *listen, publicURL: *publicURL, logger: logger, webOptions: webOptions,
+		eventRetention: eventRetention})
 }
 
 func envOr(getenv func(string) string, name, def string) string {
@@ -450,15 +502,16 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 	if appURL != "" {
 		webOptions = append(webOptions, web.WithExampleApp(appURL))
 	}
-	err = serveHTTP(ctx, b, serverConfig{listen: *listen, publicURL: brokerURL, logger: logger, webOptions: webOptions, ready: func(string) {
-		fmt.Fprintf(e.stdout, "Latchkey dev broker: %s\nProject ID:  %s\nOrigins:     %s\n", brokerURL, st.ProjectID, strings.Join(project.Origins, " "))
-		if first {
-			fmt.Fprintf(e.stdout, "API secret:  %s  (shown once; also kept in %s)\n", st.APISecret, statePath)
-		} else {
-			fmt.Fprintf(e.stdout, "API secret:  kept in %s\n", statePath)
-		}
-		startApp()
-	}})
+	err = serveHTTP(ctx, b, serverConfig{listen: *listen, publicURL: brokerURL, logger: logger, webOptions: webOptions,
+		eventRetention: broker.DefaultEventRetention, ready: func(string) {
+			fmt.Fprintf(e.stdout, "Latchkey dev broker: %s\nProject ID:  %s\nOrigins:     %s\n", brokerURL, st.ProjectID, strings.Join(project.Origins, " "))
+			if first {
+				fmt.Fprintf(e.stdout, "API secret:  %s  (shown once; also kept in %s)\n", st.APISecret, statePath)
+			} else {
+				fmt.Fprintf(e.stdout, "API secret:  kept in %s\n", statePath)
+			}
+			startApp()
+		}})
 	stopApp()
 	if appDone != nil {
 		<-appDone
