@@ -373,12 +373,12 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := kf.use("latchkey serve", e, &sf.secretKey, true); err != nil {
-		return err
-	}
 	eventRetention, err := parseRetention(*retention)
 	if err != nil {
 		return usagef("latchkey serve: --event-retention %q: %v", *retention, err)
+	}
+	if err := kf.use("latchkey serve", e, &sf.secretKey, true); err != nil {
+		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	sf.maxPending = maxPending
