@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
 	"github.com/latchkey/latchkey/broker/softauthn"
@@ -42,15 +40,7 @@ func (e *env) replica(t *testing.T) (*broker.Broker, *clock) {
 // operator or another version of the broker might.
 func (e *env) rawExec(t *testing.T, query string, args ...any) {
 	t.Helper()
-	driver, dsn := "postgres", e.URL
-	if path, ok := strings.CutPrefix(e.URL, "sqlite:"); ok {
-		driver, dsn = "sqlite", "file:"+path
-	}
-	db, err := sqlx.Open(driver, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openRaw(t, e)
 	if _, err := db.ExecContext(e.ctx, db.Rebind(query), args...); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}

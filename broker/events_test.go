@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/jmoiron/sqlx"
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
@@ -345,17 +344,7 @@ func TestEventsOfFailures(t *testing.T) {
 // has no triggers; this one only stands for a failure in the middle of a transaction.
 func injectFailure(t *testing.T, e *env, name, when string) (remove func()) {
 	t.Helper()
-	var db *sqlx.DB
-	var err error
-	if e.Store.Dialect() == "sqlite" {
-		db, err = sqlx.Open("sqlite", "file:"+strings.TrimPrefix(e.URL, "sqlite:")+"?_pragma=busy_timeout(10000)")
-	} else {
-		db, err = sqlx.Open("postgres", e.URL)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openRaw(t, e)
 	stmts := []string{`CREATE TRIGGER ` + name + ` ` + when + ` BEGIN SELECT RAISE(ABORT, 'injected failure'); END`}
 	drop := `DROP TRIGGER ` + name
 	if e.Store.Dialect() == "postgres" {
@@ -668,18 +657,7 @@ func TestEventsHoldNoSecrets(t *testing.T) {
 // dumpEvents reads the events table raw, for stores whose DumpTable does not know it.
 func dumpEvents(t *testing.T, e *env) string {
 	t.Helper()
-	var db *sqlx.DB
-	var err error
-	if e.Store.Dialect() == "sqlite" {
-		db, err = sqlx.Open("sqlite", "file:"+strings.TrimPrefix(e.URL, "sqlite:"))
-	} else {
-		db, err = sqlx.Open("postgres", e.URL)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Queryx(`SELECT * FROM events`)
+	rows, err := openRaw(t, e).Queryx(`SELECT * FROM events`)
 	if err != nil {
 		t.Fatal(err)
 	}

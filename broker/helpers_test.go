@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jmoiron/sqlx"
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
@@ -341,4 +342,20 @@ func kindOf(err error) string {
 		}
 	}
 	return fmt.Sprintf("other: %v", err)
+}
+
+// openRaw opens the fixture's database directly, behind the broker's back, to look at what
+// the store wrote or to change it as an operator might; it is closed when the test ends.
+func openRaw(t *testing.T, e *env) *sqlx.DB {
+	t.Helper()
+	driver, dsn := "postgres", e.URL
+	if path, ok := strings.CutPrefix(e.URL, "sqlite:"); ok {
+		driver, dsn = "sqlite", "file:"+path+"?_pragma=busy_timeout(10000)"
+	}
+	db, err := sqlx.Open(driver, dsn)
+	if err != nil {
+		t.Fatalf("opening %s: %v", driver, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

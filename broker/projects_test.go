@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jmoiron/sqlx"
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/connecttoken"
@@ -255,19 +254,4 @@ func TestWrongSecretKeyCannotSign(t *testing.T) {
 		}
 		e.claims(t, res.SignedPasskeyData)
 	})
-}
-
-// openRaw opens the fixture's database directly, to look at what the store wrote.
-func openRaw(t *testing.T, e *env) *sqlx.DB {
-	t.Helper()
-	driver, dsn := "postgres", e.URL
-	if path, ok := strings.CutPrefix(e.URL, "sqlite:"); ok {
-		driver, dsn = "sqlite", "file:"+path
-	}
-	db, err := sqlx.Open(driver, dsn)
-	if err != nil {
-		t.Fatalf("opening %s: %v", driver, err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
 }

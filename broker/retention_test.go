@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jmoiron/sqlx"
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
@@ -171,19 +170,7 @@ func sortedKeys(m map[string]any) []string {
 // the database returns them (NULL: 0).
 func eventRowSizes(t *testing.T, e *env) map[string]int {
 	t.Helper()
-	var (
-		db  *sqlx.DB
-		err error
-	)
-	if e.Store.Dialect() == "sqlite" {
-		db, err = sqlx.Open("sqlite", "file:"+strings.TrimPrefix(e.URL, "sqlite:"))
-	} else {
-		db, err = sqlx.Open("postgres", e.URL)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openRaw(t, e)
 	rows, err := db.Queryx(`SELECT * FROM events`)
 	if err != nil {
 		t.Fatal(err)
