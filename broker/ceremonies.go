@@ -412,6 +412,7 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 	if err != nil {
 		return LoginResult{}, err
 	}
+	b.issued.remember(token, key.ID, claims, now)
 	err = b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
 		if err := b.endCeremony(ctx, tx, ceremonyID, now); err != nil {
 			return err
