@@ -16,7 +16,7 @@ import (
 // maxIssuedTokens bounds how many signedPasskeyData a broker remembers having signed.
 const maxIssuedTokens = 1 << 15
 
-// maxIssuedTokenLen is the longest token issuedTokens hashes (as signeddata.Verify reads).
+// maxIssuedTokenLen is the longest token issuedTokens remembers (as signeddata.Verify reads).
 const maxIssuedTokenLen = 8 << 10
 
 // issuedTokens remembers the signedPasskeyData this process signed, so that verifySignedData
@@ -77,8 +77,12 @@ func (t *issuedTokens) sum(token string) issuedSum {
 	m := t.macs.Get().(*issuedMAC)
 	defer t.macs.Put(m)
 	m.mac.Reset()
-	m.in = append(m.in[:0], token...)
-	m.mac.Write(m.in)
+	if len(token) > maxIssuedTokenLen { // never remembered; not worth keeping a buffer for
+		m.mac.Write([]byte(token))
+	} else {
+		m.in = append(m.in[:0], token...)
+		m.mac.Write(m.in)
+	}
 	m.mac.Sum(m.out[:0])
 	return m.out
 }
