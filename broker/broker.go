@@ -45,6 +45,8 @@ type Broker struct {
 
 	keyCache sync.Map   // kid -> signeddata.Key, decrypted private keys
 	events   eventClock // orders the audit events this broker writes
+
+	issued issuedTokens // the signedPasskeyData this broker signed (see issued.go)
 }
 
 // Config is what a Broker is built with.

@@ -489,6 +489,7 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 	if err != nil {
 		return LoginResult{}, err
 	}
+	b.issued.remember(token, key.ID, claims, now)
 	err = b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
 		if err := b.endLogin(ctx, tx, cer, now); err != nil {
 			return err

@@ -4,6 +4,7 @@
 package signeddata
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -134,11 +135,8 @@ func Sign(k Key, c Claims) (string, error) {
 	case c.ID == "":
 		return "", fmt.Errorf("%w: empty jti", ErrInvalidClaims)
 	}
-	iat, exp := c.IssuedAt.Unix(), c.Expires.Unix()
-	nbf := iat
-	if !c.NotBefore.IsZero() {
-		nbf = c.NotBefore.Unix()
-	}
+	c = c.Canonical()
+	iat, nbf, exp := c.IssuedAt.Unix(), c.NotBefore.Unix(), c.Expires.Unix()
 	if !validLifetime(iat, exp) {
 		return "", fmt.Errorf("%w: exp - iat must be in (0, %v]", ErrInvalidClaims, MaxLifetime)
 	}
@@ -200,11 +198,24 @@ func highS(sig []byte) bool {
 	return len(sig) == 64 && new(big.Int).SetBytes(sig[32:]).Cmp(p256HalfOrder) > 0
 }
 
+// Canonical returns c as Verify returns it from the token Sign makes of c: times in whole
+// seconds and UTC, and a zero NotBefore replaced by IssuedAt.
+func (c Claims) Canonical() Claims {
+	if c.NotBefore.IsZero() {
+		c.NotBefore = c.IssuedAt
+	}
+	for _, t := range []*time.Time{&c.IssuedAt, &c.NotBefore, &c.Expires} {
+		*t = time.Unix(t.Unix(), 0).UTC()
+	}
+	return c
+}
+
 // Verify checks token against keys, issuer and the time now (with leeway) and returns its
 // claims. It checks, in order: the form (ErrMalformed), the header: alg ES256 and typ JWT
 // (ErrInvalidSignature) and a kid found in keys (ErrUnknownKey), the signature, which must
-// verify and have the canonical low S (ErrInvalidSignature), the claims (ErrMalformed), iss (ErrWrongIssuer), then exp
-// (ErrExpired) and nbf (ErrNotYetValid).
+// verify and have the canonical low S (ErrInvalidSignature), the claims (ErrMalformed), then
+// Claims.Check: iss (ErrWrongIssuer), exp (ErrExpired) and nbf (ErrNotYetValid). jwx parses
+// the token once.
 func Verify(token string, keys []PublicKey, issuer string, now time.Time, leeway time.Duration) (Claims, error) {
 	if len(token) > maxTokenLen {
 		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, maxTokenLen)
@@ -217,57 +228,28 @@ func Verify(token string, keys []PublicKey, issuer string, now time.Time, leeway
 	}) >= 0 {
 		return Claims{}, fmt.Errorf("%w: a character outside base64url", ErrMalformed)
 	}
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return Claims{}, fmt.Errorf("%w: want 3 parts, got %d", ErrMalformed, len(parts))
+	if n := strings.Count(token, "."); n != 2 {
+		return Claims{}, fmt.Errorf("%w: want 3 parts, got %d", ErrMalformed, n+1)
 	}
-	for _, p := range parts {
-		if _, err := base64.RawURLEncoding.Strict().DecodeString(p); err != nil {
+	for p := range strings.SplitSeq(token, ".") {
+		if err := canonicalBase64URL(p); err != nil {
 			return Claims{}, fmt.Errorf("%w: bad base64url: %v", ErrMalformed, err)
 		}
 	}
-	msg, err := jws.Parse([]byte(token), jws.WithCompact())
-	if err != nil {
+	var msg jws.Message
+	kp := headerKeys{keys: keys}
+	_, err := jws.Verify([]byte(token), jws.WithCompact(), jws.WithKeyProvider(&kp), jws.WithMessage(&msg))
+	switch {
+	case !kp.called && err != nil: // jwx could not parse the token
 		return Claims{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	case kp.err != nil:
+		return Claims{}, kp.err
+	case err != nil:
+		return Claims{}, fmt.Errorf("%w: signature does not verify with key %q", ErrInvalidSignature, kp.kid)
 	}
 	sigs := msg.Signatures()
 	if len(sigs) != 1 {
 		return Claims{}, fmt.Errorf("%w: want 1 signature, got %d", ErrMalformed, len(sigs))
-	}
-	hdr := sigs[0].ProtectedHeaders()
-	if alg := hdr.Algorithm(); alg != jwa.ES256 {
-		return Claims{}, fmt.Errorf("%w: alg %q is not ES256", ErrInvalidSignature, alg)
-	}
-	if typ := hdr.Type(); typ != "JWT" {
-		return Claims{}, fmt.Errorf("%w: typ %q is not JWT", ErrInvalidSignature, typ)
-	}
-	// We never set crit or b64; a token that does was not made by Sign.
-	for _, name := range []string{jws.CriticalKey, "b64"} {
-		if _, ok := hdr.Get(name); ok {
-			return Claims{}, fmt.Errorf("%w: unexpected header %q", ErrInvalidSignature, name)
-		}
-	}
-	kid := hdr.KeyID()
-	if kid == "" {
-		return Claims{}, fmt.Errorf("%w: no kid", ErrUnknownKey)
-	}
-	found, verified := false, false
-	for _, k := range keys {
-		if k.ID != kid || k.Key == nil || k.Key.Curve != elliptic.P256() {
-			continue
-		}
-		found = true
-		// The algorithm comes from us, never from the token's header.
-		if _, err := jws.Verify([]byte(token), jws.WithCompact(), jws.WithKey(jwa.ES256, k.Key)); err == nil {
-			verified = true
-			break
-		}
-	}
-	if !found {
-		return Claims{}, fmt.Errorf("%w: kid %q", ErrUnknownKey, kid)
-	}
-	if !verified {
-		return Claims{}, fmt.Errorf("%w: signature does not verify with key %q", ErrInvalidSignature, kid)
 	}
 	// (r, n-s) verifies wherever (r, s) does: accept only the form Sign issues, so that a
 	// token has exactly one text.
@@ -278,17 +260,86 @@ func Verify(token string, keys []PublicKey, issuer string, now time.Time, leeway
 	if err != nil {
 		return Claims{}, err
 	}
+	if err := c.Check(issuer, now, leeway); err != nil {
+		return Claims{}, err
+	}
+	return c, nil
+}
+
+// headerKeys is the jws.KeyProvider of Verify: it refuses a protected header that Sign would
+// not have made and offers the keys of keys with the header's kid, always as ES256. err is
+// why it refused, with the package's error kind, and kid the kid it looked up.
+type headerKeys struct {
+	keys   []PublicKey
+	called bool
+	kid    string
+	err    error
+}
+
+func (p *headerKeys) FetchKeys(_ context.Context, sink jws.KeySink, sig *jws.Signature, _ *jws.Message) error {
+	p.called = true
+	p.err = p.fetch(sink, sig)
+	return p.err
+}
+
+func (p *headerKeys) fetch(sink jws.KeySink, sig *jws.Signature) error {
+	hdr := sig.ProtectedHeaders()
+	if alg := hdr.Algorithm(); alg != jwa.ES256 {
+		return fmt.Errorf("%w: alg %q is not ES256", ErrInvalidSignature, alg)
+	}
+	if typ := hdr.Type(); typ != "JWT" {
+		return fmt.Errorf("%w: typ %q is not JWT", ErrInvalidSignature, typ)
+	}
+	// We never set crit or b64; a token that does was not made by Sign.
+	for _, name := range []string{jws.CriticalKey, "b64"} {
+		if _, ok := hdr.Get(name); ok {
+			return fmt.Errorf("%w: unexpected header %q", ErrInvalidSignature, name)
+		}
+	}
+	p.kid = hdr.KeyID()
+	if p.kid == "" {
+		return fmt.Errorf("%w: no kid", ErrUnknownKey)
+	}
+	found := false
+	for _, k := range p.keys {
+		if k.ID != p.kid || k.Key == nil || k.Key.Curve != elliptic.P256() {
+			continue
+		}
+		found = true
+		// The algorithm comes from us, never from the token's header; jwx tries each key.
+		sink.Key(jwa.ES256, k.Key)
+	}
+	if !found {
+		return fmt.Errorf("%w: kid %q", ErrUnknownKey, p.kid)
+	}
+	return nil
+}
+
+// canonicalBase64URL returns an error unless s, made of base64url characters only, is the
+// one unpadded spelling of its bytes. Lenient decoders also accept a last character whose
+// unused bits are set; strict decoding of the last, partial group refuses it.
+func canonicalBase64URL(s string) error {
+	tail := s[len(s)-len(s)%4:]
+	var buf [3]byte
+	_, err := base64.RawURLEncoding.Strict().Decode(buf[:], []byte(tail))
+	return err
+}
+
+// Check returns an error unless c is for issuer and valid at now, give or take leeway (a
+// negative leeway counts as 0): ErrWrongIssuer, ErrExpired or ErrNotYetValid, checked in
+// that order, as Verify does.
+func (c Claims) Check(issuer string, now time.Time, leeway time.Duration) error {
 	if c.Issuer != issuer {
-		return Claims{}, fmt.Errorf("%w: %q, want %q", ErrWrongIssuer, c.Issuer, issuer)
+		return fmt.Errorf("%w: %q, want %q", ErrWrongIssuer, c.Issuer, issuer)
 	}
 	leeway = max(leeway, 0)
 	if !now.Before(c.Expires.Add(leeway)) {
-		return Claims{}, fmt.Errorf("%w: at %v", ErrExpired, c.Expires)
+		return fmt.Errorf("%w: at %v", ErrExpired, c.Expires)
 	}
 	if now.Before(c.NotBefore.Add(-leeway)) {
-		return Claims{}, fmt.Errorf("%w: until %v", ErrNotYetValid, c.NotBefore)
+		return fmt.Errorf("%w: until %v", ErrNotYetValid, c.NotBefore)
 	}
-	return c, nil
+	return nil
 }
 
 // decodeClaims parses a verified payload; it returns ErrMalformed when the JSON is bad, a

@@ -180,6 +180,11 @@ func TestVerify(t *testing.T) {
 	flipped := append([]byte(nil), vs...)
 	flipped[10] ^= 0x01
 	flippedSig := b64.EncodeToString(vh) + "." + b64.EncodeToString(vp) + "." + b64.EncodeToString(flipped)
+	// The last character of the signature with its unused low bits set: lenient decoders read
+	// the same bytes.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, valid[len(valid)-1])
+	unusedBits := valid[:len(valid)-1] + string(alphabet[last|0x0f])
 	// The same bytes in padded standard base64 still carry a valid signature to a lenient decoder.
 	padded := base64.URLEncoding.EncodeToString(vh) + "." + base64.URLEncoding.EncodeToString(vp) + "." + base64.URLEncoding.EncodeToString(vs)
 
@@ -222,6 +227,7 @@ func TestVerify(t *testing.T) {
 		{name: "signature removed", token: b64.EncodeToString(vh) + "." + b64.EncodeToString(vp) + ".", wantErr: ErrInvalidSignature},
 		{name: "re-signed by another key with the same kid", token: mustSign(t, sameKid, claims), wantErr: ErrInvalidSignature},
 		{name: "padded base64", token: padded, wantErr: ErrMalformed},
+		{name: "unused bits set in the last character", token: unusedBits, wantErr: ErrMalformed},
 		{name: "trailing newline (base64 decoders skip it)", token: valid + "\n", wantErr: ErrMalformed},
 		{name: "CR LF inside the signature", token: valid[:len(valid)-4] + "\r\n" + valid[len(valid)-4:], wantErr: ErrMalformed},
 		{name: "missing jti", token: signRaw(t, jwa.ES256, key.Private, hdr, payloadJSON(t, claims, func(m map[string]any) { delete(m, "jti") })), wantErr: ErrMalformed},
@@ -301,6 +307,8 @@ func TestSignRoundTrip(t *testing.T) {
 	wantNoNbf := testClaims()
 	local := testClaims()
 	local.IssuedAt, local.NotBefore, local.Expires = local.IssuedAt.Local(), local.NotBefore.Local(), local.Expires.Local()
+	fractional := testClaims()
+	fractional.IssuedAt, fractional.NotBefore, fractional.Expires = testNow.Add(300*time.Millisecond), testNow.Add(999*time.Millisecond), testNow.Add(MaxLifetime+500*time.Millisecond)
 
 	tests := []struct {
 		name   string
@@ -312,6 +320,7 @@ func TestSignRoundTrip(t *testing.T) {
 		{name: "one second lifetime", claims: shortLived, want: shortLived},
 		{name: "zero nbf becomes iat", claims: noNbf, want: wantNoNbf},
 		{name: "local times", claims: local, want: testClaims()},
+		{name: "fractional seconds", claims: fractional, want: testClaims()},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -322,6 +331,9 @@ func TestSignRoundTrip(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("Verify(Sign(%+v)) mismatch (-want +got):\n%s", tc.claims, diff)
+			}
+			if diff := cmp.Diff(got, tc.claims.Canonical()); diff != "" {
+				t.Errorf("Canonical(%+v) differs from Verify(Sign()) (-verified +canonical):\n%s", tc.claims, diff)
 			}
 			_, payload, _ := parts(t, tok)
 			if has := strings.Contains(string(payload), `"connectTokenID"`); has != (tc.claims.ConnectTokenID != "") {
