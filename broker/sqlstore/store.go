@@ -307,6 +307,15 @@ func (q queries) selectRows(ctx context.Context, dest any, query string, args ..
 	return classify(st.SelectContext(ctx, dest, args...))
 }
 
+// row reads one row into dest, column by column; no row is ErrNotFound.
+func (q queries) row(ctx context.Context, query string, args []any, dest ...any) error {
+	st, err := q.stmt(ctx, query)
+	if err != nil {
+		return err
+	}
+	return classify(st.QueryRowxContext(ctx, args...).Scan(dest...))
+}
+
 // exec runs a statement and returns how many rows it changed. Outside a transaction it
 // waits for this process's turn to write to SQLite.
 func (q queries) exec(ctx context.Context, query string, args ...any) (int64, error) {

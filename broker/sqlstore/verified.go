@@ -1,6 +1,10 @@
 package sqlstore
 
-import "context"
+import (
+	"context"
+	"errors"
+	"strings"
+)
 
 // VerifiedToken is a row of verified_tokens: the jti of a signedPasskeyData that was
 // verified once, kept until the token has expired.
@@ -20,20 +24,46 @@ func (q queries) InsertVerifiedToken(ctx context.Context, v VerifiedToken) error
 }
 
 // expiringTables are the tables whose rows expire, with their primary key.
-var expiringTables = []struct{ table, key string }{
-	{"ceremonies", "id"}, {"connect_tokens", "id"}, {"verified_tokens", "project_id, jti"},
-	{"ceremony_outcomes", "project_id, ceremony_key"},
+var expiringTables = []struct {
+	table string
+	key   []string
+}{
+	{"ceremonies", []string{"id"}}, {"connect_tokens", []string{"id"}},
+	{"verified_tokens", []string{"project_id", "jti"}}, {"ceremony_outcomes", []string{"project_id", "ceremony_key"}},
 }
 
 // DeleteExpired removes ceremonies, connect tokens, verified jtis and ceremony outcomes that
-// expired before now, at most limit rows of each table, and returns how many rows it
-// removed. Each table's batch is one statement of its own, so replicas sweeping at once do
-// not conflict.
+// expired before now, at most limit rows of each table (the oldest), and returns how many
+// rows it removed. Each table's batch is one statement of its own, so replicas sweeping at
+// once do not conflict. A batch is bounded by the limit-th expired row in (expires_at, key)
+// order, so that both statements read the expires_at index and never scan the table, however
+// long the backlog.
 func (q queries) DeleteExpired(ctx context.Context, now int64, limit int) (int64, error) {
 	var total int64
 	for _, t := range expiringTables {
-		n, err := q.exec(ctx, `DELETE FROM `+t.table+` WHERE (`+t.key+`) IN
-			(SELECT `+t.key+` FROM `+t.table+` WHERE expires_at < ? LIMIT ?)`, now, limit)
+		keys := strings.Join(t.key, ", ")
+		var (
+			cutoff int64
+			key    = make([]string, len(t.key))
+			dest   = []any{&cutoff}
+		)
+		for i := range key {
+			dest = append(dest, &key[i])
+		}
+		err := q.row(ctx, `SELECT expires_at, `+keys+` FROM `+t.table+` WHERE expires_at < ?
+			ORDER BY expires_at, `+keys+` LIMIT 1 OFFSET ?`, []any{now, max(limit, 1) - 1}, dest...)
+		var n int64
+		switch {
+		case errors.Is(err, ErrNotFound): // fewer than limit left: all of them
+			n, err = q.exec(ctx, `DELETE FROM `+t.table+` WHERE expires_at < ?`, now)
+		case err == nil:
+			args := []any{cutoff, cutoff}
+			for _, k := range key {
+				args = append(args, k)
+			}
+			n, err = q.exec(ctx, `DELETE FROM `+t.table+` WHERE expires_at <= ? AND (expires_at < ? OR (`+keys+`) <= (`+
+				strings.TrimSuffix(strings.Repeat("?, ", len(key)), ", ")+`))`, args...)
+		}
 		total += n
 		if err != nil {
 			return total, err
