@@ -514,3 +514,56 @@ func TestCeremonyClosesAfterFailedFinishes(t *testing.T) {
 		})
 	})
 }
+
+// A sealed login ceremony's ID is its state: any change to it, another project's or a stored
+// ceremony's prefix, or its expiry makes it unknown, and leaves the store and the real
+// ceremony as they were.
+func TestSealedCeremonyIDsCannotBeForged(t *testing.T) {
+	forDialects(t, func(t *testing.T, e *env) {
+		a := newAuthenticator()
+		pk := e.register(t, a, "alice")
+		start := e.startLogin(t, broker.LoginRequest{Identifier: "alice"})
+		id := start.CeremonyID
+		if !strings.HasPrefix(id, "cls-") || len(id) > 256 {
+			t.Fatalf("StartLogin() ceremony ID = %q, want a sealed cls- ID of at most 256 characters", id)
+		}
+		cred := getWith(t, a, start, pk.ID)
+		flip := func(i int) string {
+			b := []byte(id)
+			if b[i] == 'A' {
+				b[i] = 'B'
+			} else {
+				b[i] = 'A'
+			}
+			return string(b)
+		}
+		other := e.addProject(t)
+		elsewhere := other.startLogin(t, broker.LoginRequest{})
+		cases := map[string]string{
+			"first sealed byte changed": flip(4),
+			"middle byte changed":       flip(len(id) / 2),
+			"last byte changed":         flip(len(id) - 1),
+			"truncated":                 id[:len(id)-4],
+			"extended":                  id + "AAAA",
+			"stored prefix":             "cer-" + strings.TrimPrefix(id, "cls-"),
+			"no prefix":                 strings.TrimPrefix(id, "cls-"),
+			"another project's":         elsewhere.CeremonyID,
+			"empty sealed part":         "cls-",
+		}
+		before := e.Snapshot(t)
+		for name, forged := range cases {
+			_, err := e.Broker.FinishLogin(e.ctx, e.pid, forged, cred)
+			wantErr(t, "FinishLogin("+name+")", err, broker.ErrCeremonyNotFound)
+		}
+		e.unchanged(t, before)
+		if _, err := e.Broker.FinishLogin(e.ctx, e.pid, id, cred); err != nil {
+			t.Fatalf("FinishLogin(the real ID) after the forgeries = %v", err)
+		}
+		// Expiry is sealed in: a ceremony started now is unknown once its lifetime has passed.
+		late := e.startLogin(t, broker.LoginRequest{Identifier: "alice"})
+		lateCred := getWith(t, a, late, pk.ID)
+		e.clock.Advance(broker.CeremonyLifetime)
+		_, err := e.Broker.FinishLogin(e.ctx, e.pid, late.CeremonyID, lateCred)
+		wantErr(t, "FinishLogin(expired sealed ceremony)", err, broker.ErrCeremonyNotFound)
+	})
+}
