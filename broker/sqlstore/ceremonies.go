@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"errors"
-	"fmt"
 )
 
 // Ceremony is a row of ceremonies: a started WebAuthn registration or login, its session
@@ -44,11 +43,7 @@ func (q queries) Ceremony(ctx context.Context, projectID, id, kind string) (Cere
 // EndCeremony deletes ceremony id if it is unexpired at now. Only one caller can delete it:
 // the others get ErrNotFound, so a ceremony finishes at most once.
 func (q queries) EndCeremony(ctx context.Context, id string, now int64) error {
-	n, err := q.exec(ctx, `DELETE FROM ceremonies WHERE id = ? AND expires_at > ?`, id, now)
-	if err == nil && n != 1 {
-		err = fmt.Errorf("ceremony %s: %w", id, ErrNotFound)
-	}
-	return err
+	return q.execOne(ctx, "ceremony "+id, `DELETE FROM ceremonies WHERE id = ? AND expires_at > ?`, id, now)
 }
 
 // DeleteCeremoniesOf deletes the project's ceremonies of user userID and those bound to an

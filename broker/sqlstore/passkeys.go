@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"fmt"
 )
 
 // Passkey is a row of passkeys: a WebAuthn credential of a user. CredentialID (base64url)
@@ -150,29 +149,17 @@ func (q queries) RecordPasskeyUse(ctx context.Context, u PasskeyUse) (bool, erro
 
 // SetPasskeyLabel changes the label of the project's passkey. Errors: ErrNotFound.
 func (q queries) SetPasskeyLabel(ctx context.Context, projectID, credentialID, label string) error {
-	n, err := q.exec(ctx, `UPDATE passkeys SET label = ? WHERE project_id = ? AND credential_id = ?`, label, projectID, credentialID)
-	if err == nil && n != 1 {
-		err = fmt.Errorf("passkey %s: %w", credentialID, ErrNotFound)
-	}
-	return err
+	return q.execOne(ctx, "passkey "+credentialID, `UPDATE passkeys SET label = ? WHERE project_id = ? AND credential_id = ?`, label, projectID, credentialID)
 }
 
 // DeletePasskey deletes the project's passkey credentialID; with userID set, only if it is
 // that user's. Errors: ErrNotFound.
 func (q queries) DeletePasskey(ctx context.Context, projectID, credentialID, userID string) error {
-	var (
-		n   int64
-		err error
-	)
 	if userID == "" {
-		n, err = q.exec(ctx, `DELETE FROM passkeys WHERE project_id = ? AND credential_id = ?`, projectID, credentialID)
-	} else {
-		n, err = q.exec(ctx, `DELETE FROM passkeys WHERE project_id = ? AND credential_id = ? AND user_id = ?`, projectID, credentialID, userID)
+		return q.execOne(ctx, "passkey "+credentialID, `DELETE FROM passkeys WHERE project_id = ? AND credential_id = ?`, projectID, credentialID)
 	}
-	if err == nil && n != 1 {
-		err = fmt.Errorf("passkey %s: %w", credentialID, ErrNotFound)
-	}
-	return err
+	return q.execOne(ctx, "passkey "+credentialID, `DELETE FROM passkeys WHERE project_id = ? AND credential_id = ? AND user_id = ?`,
+		projectID, credentialID, userID)
 }
 
 // DeletedPasskey names a passkey that DeletePasskeysOf deleted.

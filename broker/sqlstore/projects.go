@@ -68,14 +68,10 @@ func (q queries) RequireProject(ctx context.Context, id string) error {
 
 // SetPolicy replaces the policy of the project with id. Errors: ErrNotFound.
 func (q queries) SetPolicy(ctx context.Context, id string, p Policy) error {
-	n, err := q.exec(ctx, `UPDATE projects SET user_verification = ?, resident_key = ?, algorithms = ?,
+	return q.execOne(ctx, "project "+id, `UPDATE projects SET user_verification = ?, resident_key = ?, algorithms = ?,
 		attestation = ?, aaguid_allow = ?, aaguid_deny = ?, usernameless = ?, connect_token_max_lifetime = ?, ceremony_lifetime = ?
 		WHERE id = ?`, p.UserVerification, p.ResidentKey, p.Algorithms, p.Attestation, p.AAGUIDAllow, p.AAGUIDDeny,
 		p.Usernameless, p.ConnectTokenMaxLifetime, p.CeremonyLifetime, id)
-	if err == nil && n != 1 {
-		err = fmt.Errorf("project %s: %w", id, ErrNotFound)
-	}
-	return err
 }
 
 // APISecret is a row of api_secrets: the SHA-256 of a project's API secret.
@@ -97,12 +93,8 @@ func (q queries) InsertAPISecret(ctx context.Context, s APISecret) error {
 // RevokeAPISecret sets revoked_at of the project's live secret id; only one caller can
 // revoke a secret. Errors: ErrNotFound (no such live secret).
 func (q queries) RevokeAPISecret(ctx context.Context, projectID, id string, at int64) error {
-	n, err := q.exec(ctx, `UPDATE api_secrets SET revoked_at = ? WHERE id = ? AND project_id = ? AND revoked_at IS NULL`,
+	return q.execOne(ctx, "secret "+id, `UPDATE api_secrets SET revoked_at = ? WHERE id = ? AND project_id = ? AND revoked_at IS NULL`,
 		at, id, projectID)
-	if err == nil && n != 1 {
-		err = fmt.Errorf("secret %s: %w", id, ErrNotFound)
-	}
-	return err
 }
 
 // APISecrets returns the project's secrets, live and revoked, oldest first.

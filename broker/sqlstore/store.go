@@ -338,6 +338,16 @@ func (q queries) exec(ctx context.Context, query string, args ...any) (int64, er
 	return n, classify(err)
 }
 
+// execOne runs a statement that must change exactly one row, and returns an error wrapping
+// ErrNotFound, naming what, when it changed none.
+func (q queries) execOne(ctx context.Context, what, query string, args ...any) error {
+	n, err := q.exec(ctx, query, args...)
+	if err == nil && n != 1 {
+		err = fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return err
+}
+
 // execOnce runs a statement without preparing it, for statements whose text is made for one
 // call (bulk inserts of any size).
 func (q queries) execOnce(ctx context.Context, query string, args ...any) error {

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"fmt"
 )
 
 // ConnectToken is a row of connect_tokens. SecretHash (unique) is connecttoken.Hash of the
@@ -48,20 +47,12 @@ func (q queries) ConnectTokenByHash(ctx context.Context, projectID, hash string)
 // Only one caller can consume a token: the others, and every call for a token that is
 // expired or gone, get ErrNotFound.
 func (q queries) ConsumeConnectToken(ctx context.Context, id string, now int64) error {
-	n, err := q.exec(ctx, `UPDATE connect_tokens SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL AND expires_at > ?`, now, id, now)
-	if err == nil && n != 1 {
-		err = fmt.Errorf("connect token %s: %w", id, ErrNotFound)
-	}
-	return err
+	return q.execOne(ctx, "connect token "+id, `UPDATE connect_tokens SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL AND expires_at > ?`, now, id, now)
 }
 
 // DeleteConnectToken deletes the project's token id. Errors: ErrNotFound.
 func (q queries) DeleteConnectToken(ctx context.Context, projectID, id string) error {
-	n, err := q.exec(ctx, `DELETE FROM connect_tokens WHERE project_id = ? AND id = ?`, projectID, id)
-	if err == nil && n != 1 {
-		err = fmt.Errorf("connect token %s: %w", id, ErrNotFound)
-	}
-	return err
+	return q.execOne(ctx, "connect token "+id, `DELETE FROM connect_tokens WHERE project_id = ? AND id = ?`, projectID, id)
 }
 
 // RenameTokenIdentifier moves the project's unconsumed tokens for identifier from to to.

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"fmt"
 	"strings"
 )
 
@@ -50,31 +49,19 @@ func (q queries) UserByID(ctx context.Context, projectID, id string) (User, erro
 
 // SetUserDisplayName changes the display name of the project's user id. Errors: ErrNotFound.
 func (q queries) SetUserDisplayName(ctx context.Context, projectID, id, displayName string) error {
-	n, err := q.exec(ctx, `UPDATE users SET display_name = ? WHERE project_id = ? AND id = ?`, displayName, projectID, id)
-	if err == nil && n != 1 {
-		err = fmt.Errorf("user %s: %w", id, ErrNotFound)
-	}
-	return err
+	return q.execOne(ctx, "user "+id, `UPDATE users SET display_name = ? WHERE project_id = ? AND id = ?`, displayName, projectID, id)
 }
 
 // SetUserIdentifier changes the identifier of the project's user id. Errors: ErrNotFound,
 // ErrAlreadyExists (another user of the project has it).
 func (q queries) SetUserIdentifier(ctx context.Context, projectID, id, identifier string) error {
-	n, err := q.exec(ctx, `UPDATE users SET identifier = ? WHERE project_id = ? AND id = ?`, identifier, projectID, id)
-	if err == nil && n != 1 {
-		err = fmt.Errorf("user %s: %w", id, ErrNotFound)
-	}
-	return err
+	return q.execOne(ctx, "user "+id, `UPDATE users SET identifier = ? WHERE project_id = ? AND id = ?`, identifier, projectID, id)
 }
 
 // DeleteUser deletes the project's user id; its passkeys go with it (ON DELETE CASCADE).
 // Errors: ErrNotFound.
 func (q queries) DeleteUser(ctx context.Context, projectID, id string) error {
-	n, err := q.exec(ctx, `DELETE FROM users WHERE project_id = ? AND id = ?`, projectID, id)
-	if err == nil && n != 1 {
-		err = fmt.Errorf("user %s: %w", id, ErrNotFound)
-	}
-	return err
+	return q.execOne(ctx, "user "+id, `DELETE FROM users WHERE project_id = ? AND id = ?`, projectID, id)
 }
 
 // UserFilter selects a page of a project's users in creation order.
