@@ -38,7 +38,9 @@ type Names struct {
 }
 
 // Embedded returns the names embedded in the binary, parsed on first use.
-var Embedded = sync.OnceValue(func() *Names {
+func Embedded() *Names { return embeddedNames() }
+
+var embeddedNames = sync.OnceValue(func() *Names {
 	n, err := Parse(embedded)
 	if err != nil {
 		panic("aaguids: the embedded aaguids.json is invalid: " + err.Error())
