@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/latchkey/latchkey/broker/aaguids"
 	"github.com/latchkey/latchkey/broker/sqlstore"
 )
 
@@ -47,6 +48,8 @@ type Broker struct {
 	events   eventClock // orders the audit events this broker writes
 
 	issued issuedTokens // the signedPasskeyData this broker signed (see issued.go)
+
+	providers *aaguids.Names // provider names by AAGUID (Config.Providers)
 }
 
 // Config is what a Broker is built with.
@@ -61,6 +64,9 @@ type Config struct {
 	MaxPendingCeremonies int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Providers names passkey providers by AAGUID (nil: the embedded community data,
+	// aaguids.Embedded).
+	Providers *aaguids.Names
 }
 
 // ErrNoSecretKey is returned by operations that need the secret key of a broker built
@@ -70,7 +76,10 @@ var ErrNoSecretKey = errors.New("this broker has no LATCHKEY_SECRET_KEY")
 // New returns a Broker over store configured by cfg. It fails for a secret key that is not
 // 32 bytes long.
 func New(store *sqlstore.Store, cfg Config) (*Broker, error) {
-	b := &Broker{store: store, Now: cfg.Now, maxPending: cfg.MaxPendingCeremonies}
+	b := &Broker{store: store, Now: cfg.Now, maxPending: cfg.MaxPendingCeremonies, providers: cfg.Providers}
+	if b.providers == nil {
+		b.providers = aaguids.Embedded()
+	}
 	if b.Now == nil {
 		b.Now = time.Now
 	}

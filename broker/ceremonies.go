@@ -280,12 +280,12 @@ func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string,
 		ProjectID: projectID, CredentialID: b64(cred.ID), UserID: u.ID, PublicKey: b64(cred.PublicKey),
 		SignCount: int64(cred.Authenticator.SignCount), BackupEligible: cred.Flags.BackupEligible, BackupState: cred.Flags.BackupState,
 		UserVerified: cred.Flags.UserVerified, Transports: cleanTransports(cred.Transport), AAGUID: aaguid,
-		AttestationFormat: cred.AttestationFormat, Label: providerName(aaguid), CreatedAt: ms(now),
+		AttestationFormat: cred.AttestationFormat, Label: b.providers.Name(aaguid), CreatedAt: ms(now),
 	}
 	if row.Label == "" {
 		row.Label = "Passkey"
 	}
-	pk := passkeyFromRow(row)
+	pk := b.passkeyFromRow(row)
 	err = b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
 		if err := b.endCeremony(ctx, tx, projectID, ceremonyID, now); err != nil {
 			return err
@@ -366,7 +366,7 @@ func (b *Broker) StartLogin(ctx context.Context, projectID string, req LoginRequ
 		u := userFromRow(ur)
 		var creds []webauthn.Credential
 		for _, r := range pks {
-			if pk := passkeyFromRow(r); p.Policy.accepts(pk) {
+			if pk := b.passkeyFromRow(r); p.Policy.accepts(pk) {
 				creds = append(creds, pk.credential())
 			}
 		}
@@ -431,7 +431,7 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 	} else if err != nil {
 		return LoginResult{}, err
 	}
-	pk, u := passkeyFromRow(pr), userFromRow(ur)
+	pk, u := b.passkeyFromRow(pr), userFromRow(ur)
 	who.UserID = pk.UserID
 	if cer.UserID != nil && *cer.UserID != pk.UserID {
 		return LoginResult{}, detailf(ErrVerificationFailed, "the credential belongs to another user")
@@ -480,10 +480,13 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 	if err != nil {
 		return LoginResult{}, err
 	}
+	attachment := string(parsed.AuthenticatorAttachment) // platform, cross-platform or "" (go-webauthn drops others)
 	claims := signeddata.Claims{
 		Issuer: projectID, Subject: u.ID, Username: u.Identifier, WebAuthnID: u.WebAuthnB64, Credential: credID,
 		ProcessID: ceremonyID, ID: jti, IssuedAt: now, NotBefore: now, Expires: now.Add(SignedDataLifetime),
 		IsCUI: cer.Conditional, UV: flags.HasUserVerified(), ConnectTokenID: deref(cer.ConnectTokenID),
+		BackupEligible: flags.HasBackupEligible(), BackedUp: flags.HasBackupState(), AuthenticatorAttachment: attachment,
+		CrossDevice: crossDevice(parsed.AuthenticatorAttachment, pk.Transports), AAGUID: pk.AAGUID, ProviderName: pk.ProviderName,
 	}
 	token, err := signeddata.Sign(key, claims)
 	if err != nil {
@@ -517,12 +520,23 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 			return counterRegression(newCount, now.SignCount)
 		}
 		return b.record(ctx, tx, projectID, finishedEvents(cer, u.ID, credID, Event{Type: EventPasskeyUsed,
-			Details: map[string]any{"ceremonyID": cer.ID, "uv": flags.HasUserVerified(), "conditional": cer.Conditional}})...)
+			Details: map[string]any{"ceremonyID": cer.ID, "uv": flags.HasUserVerified(), "conditional": cer.Conditional,
+				"backupEligible": claims.BackupEligible, "backedUp": claims.BackedUp, "authenticatorAttachment": claims.AuthenticatorAttachment,
+				"crossDevice": claims.CrossDevice, "aaguid": claims.AAGUID, "providerName": claims.ProviderName}})...)
 	})
 	if err != nil {
 		return LoginResult{}, err
 	}
 	return LoginResult{SignedPasskeyData: token, Username: u.Identifier}, nil
+}
+
+// crossDevice reports whether a login was most likely made with a phone over the hybrid
+// transport (scanning a QR code): the client reported a cross-platform attachment and the
+// passkey's transports, stored at registration, include hybrid. A security key over USB or
+// NFC is cross-platform too but does not list hybrid; a passkey without stored transports
+// counts as not cross-device. Both inputs come from the client: this is a hint, not proof.
+func crossDevice(attachment protocol.AuthenticatorAttachment, transports []string) bool {
+	return attachment == protocol.CrossPlatform && slices.Contains(transports, string(protocol.Hybrid))
 }
 
 // protocolDetail returns go-webauthn's short description of what failed, fit for a client.

@@ -68,8 +68,8 @@ type Passkey struct {
 	AttestationFormat string `json:"-"`
 }
 
-func passkeyFromRow(r sqlstore.Passkey) Passkey {
-	p := Passkey{ID: r.CredentialID, Label: r.Label, ProviderName: providerName(r.AAGUID), AAGUID: r.AAGUID,
+func (b *Broker) passkeyFromRow(r sqlstore.Passkey) Passkey {
+	p := Passkey{ID: r.CredentialID, Label: r.Label, ProviderName: b.providers.Name(r.AAGUID), AAGUID: r.AAGUID,
 		Transports: []string(r.Transports), BackupEligible: r.BackupEligible, BackedUp: r.BackupState,
 		CreatedAt: fromMS(r.CreatedAt), UserID: r.UserID, PublicKey: r.PublicKey, SignCount: r.SignCount,
 		UserVerified: r.UserVerified, AttestationFormat: r.AttestationFormat}
@@ -83,10 +83,10 @@ func passkeyFromRow(r sqlstore.Passkey) Passkey {
 	return p
 }
 
-func passkeysFromRows(rows []sqlstore.Passkey) []Passkey {
+func (b *Broker) passkeysFromRows(rows []sqlstore.Passkey) []Passkey {
 	out := make([]Passkey, len(rows))
 	for i, r := range rows {
-		out[i] = passkeyFromRow(r)
+		out[i] = b.passkeyFromRow(r)
 	}
 	return out
 }
@@ -136,7 +136,7 @@ func (b *Broker) passkeysOf(ctx context.Context, q reader, projectID, userID str
 	if err != nil {
 		return nil, err
 	}
-	return passkeysFromRows(rows), nil
+	return b.passkeysFromRows(rows), nil
 }
 
 // reader is the reads the broker makes on the store or in a transaction; *sqlstore.Store and

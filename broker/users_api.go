@@ -464,7 +464,7 @@ func (b *Broker) UserPasskeys(ctx context.Context, projectID, id string, p Page)
 		page.NextCursor = encodeCursor("p", strconv.FormatInt(last.CreatedAt, 10), last.CredentialID)
 	}
 	for _, r := range rows {
-		pk := passkeyFromRow(r)
+		pk := b.passkeyFromRow(r)
 		page.Passkeys = append(page.Passkeys, PasskeyInfo{Passkey: pk, UserID: pk.UserID})
 	}
 	return page, nil
@@ -479,7 +479,7 @@ func (b *Broker) PasskeyByID(ctx context.Context, projectID, credentialID string
 	if err != nil {
 		return PasskeyInfo{}, err
 	}
-	pk := passkeyFromRow(r)
+	pk := b.passkeyFromRow(r)
 	return PasskeyInfo{Passkey: pk, UserID: pk.UserID}, nil
 }
 
@@ -498,7 +498,7 @@ func (b *Broker) RelabelPasskey(ctx context.Context, projectID, credentialID, la
 		if err != nil {
 			return err
 		}
-		if pk = passkeyFromRow(r); pk.Label == label {
+		if pk = b.passkeyFromRow(r); pk.Label == label {
 			return nil
 		}
 		if err := tx.SetPasskeyLabel(ctx, projectID, credentialID, label); err != nil {

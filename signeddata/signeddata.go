@@ -68,6 +68,20 @@ type Claims struct {
 	UV    bool // uv: the authenticator verified the user
 
 	ConnectTokenID string // connectTokenID: omitted when empty
+
+	// What the login tells about the passkey, for risk decisions. Tokens signed before these
+	// claims existed lack them and verify with their zero values; the broker's tokens always
+	// carry the three booleans.
+	BackupEligible bool // backupEligible: the BE flag of the assertion: a passkey that can sync
+	BackedUp       bool // backedUp: the BS flag of the assertion: the passkey is synced now
+	// AuthenticatorAttachment is authenticatorAttachment: "platform" or "cross-platform" as
+	// the client reported it (not signed by the authenticator); omitted when not reported.
+	AuthenticatorAttachment string
+	// CrossDevice is crossDevice: the client reported a cross-platform attachment for a
+	// passkey whose stored transports include hybrid, i.e. a phone reached over hybrid.
+	CrossDevice  bool
+	AAGUID       string // aaguid: the provider's AAGUID stored at registration; omitted when empty
+	ProviderName string // providerName: the provider's name by its AAGUID; omitted when unknown
 }
 
 // wireClaims is the JSON payload; the pointers find missing numeric claims.
@@ -85,6 +99,13 @@ type wireClaims struct {
 	IsCUI          bool   `json:"isCUI"`
 	UV             bool   `json:"uv"`
 	ConnectTokenID string `json:"connectTokenID,omitempty"`
+
+	BackupEligible          bool   `json:"backupEligible"`
+	BackedUp                bool   `json:"backedUp"`
+	AuthenticatorAttachment string `json:"authenticatorAttachment,omitempty"`
+	CrossDevice             bool   `json:"crossDevice"`
+	AAGUID                  string `json:"aaguid,omitempty"`
+	ProviderName            string `json:"providerName,omitempty"`
 }
 
 // Key is one signing key: Private is a P-256 key, ID is its kid.
@@ -154,6 +175,13 @@ func Sign(k Key, c Claims) (string, error) {
 		IsCUI:          c.IsCUI,
 		UV:             c.UV,
 		ConnectTokenID: c.ConnectTokenID,
+
+		BackupEligible:          c.BackupEligible,
+		BackedUp:                c.BackedUp,
+		AuthenticatorAttachment: c.AuthenticatorAttachment,
+		CrossDevice:             c.CrossDevice,
+		AAGUID:                  c.AAGUID,
+		ProviderName:            c.ProviderName,
 	})
 	if err != nil {
 		return "", fmt.Errorf("signeddata: encoding claims: %w", err)
@@ -382,6 +410,13 @@ func decodeClaims(payload []byte) (Claims, error) {
 		IsCUI:          w.IsCUI,
 		UV:             w.UV,
 		ConnectTokenID: w.ConnectTokenID,
+
+		BackupEligible:          w.BackupEligible,
+		BackedUp:                w.BackedUp,
+		AuthenticatorAttachment: w.AuthenticatorAttachment,
+		CrossDevice:             w.CrossDevice,
+		AAGUID:                  w.AAGUID,
+		ProviderName:            w.ProviderName,
 	}, nil
 }
 

@@ -1,6 +1,7 @@
 package signeddata
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -309,6 +312,12 @@ func TestSignRoundTrip(t *testing.T) {
 	local.IssuedAt, local.NotBefore, local.Expires = local.IssuedAt.Local(), local.NotBefore.Local(), local.Expires.Local()
 	fractional := testClaims()
 	fractional.IssuedAt, fractional.NotBefore, fractional.Expires = testNow.Add(300*time.Millisecond), testNow.Add(999*time.Millisecond), testNow.Add(MaxLifetime+500*time.Millisecond)
+	synced := testClaims()
+	synced.BackupEligible, synced.BackedUp, synced.AuthenticatorAttachment = true, true, "platform"
+	synced.AAGUID, synced.ProviderName = "fbfc3007-154e-4ecc-8c0b-6e020557d7bd", "Apple Passwords"
+	hybrid := testClaims()
+	hybrid.BackupEligible, hybrid.AuthenticatorAttachment, hybrid.CrossDevice = true, "cross-platform", true
+	hybrid.AAGUID = "00000000-0000-0000-0000-000000000000"
 
 	tests := []struct {
 		name   string
@@ -321,6 +330,8 @@ func TestSignRoundTrip(t *testing.T) {
 		{name: "zero nbf becomes iat", claims: noNbf, want: wantNoNbf},
 		{name: "local times", claims: local, want: testClaims()},
 		{name: "fractional seconds", claims: fractional, want: testClaims()},
+		{name: "synced platform passkey", claims: synced, want: synced},
+		{name: "cross-device, provider unknown", claims: hybrid, want: hybrid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -336,8 +347,21 @@ func TestSignRoundTrip(t *testing.T) {
 				t.Errorf("Canonical(%+v) differs from Verify(Sign()) (-verified +canonical):\n%s", tc.claims, diff)
 			}
 			_, payload, _ := parts(t, tok)
-			if has := strings.Contains(string(payload), `"connectTokenID"`); has != (tc.claims.ConnectTokenID != "") {
-				t.Errorf("payload %s has connectTokenID = %v, want %v", payload, has, tc.claims.ConnectTokenID != "")
+			for _, c := range []struct {
+				name string
+				want bool
+			}{
+				{"connectTokenID", tc.claims.ConnectTokenID != ""},
+				{"authenticatorAttachment", tc.claims.AuthenticatorAttachment != ""},
+				{"aaguid", tc.claims.AAGUID != ""},
+				{"providerName", tc.claims.ProviderName != ""},
+				{"backupEligible", true},
+				{"backedUp", true},
+				{"crossDevice", true},
+			} {
+				if has := strings.Contains(string(payload), `"`+c.name+`":`); has != c.want {
+					t.Errorf("payload %s has %s = %v, want %v", payload, c.name, has, c.want)
+				}
 			}
 		})
 	}
@@ -496,16 +520,97 @@ func katClaims() Claims {
 }
 
 const (
-	katHeader       = `{"alg":"ES256","kid":"kat-key-1","typ":"JWT"}`
-	katPayload      = `{"iss":"prj-kat","sub":"usr-kat","username":"jane@example.com","webauthnId":"AAECAwQFBgc","credential":"8J-UkQ","processId":"cer-kat","jti":"jti-kat","iat":1767225600,"nbf":1767225600,"exp":1767225900,"isCUI":false,"uv":true,"connectTokenID":"ctk-kat"}`
+	katHeader = `{"alg":"ES256","kid":"kat-key-1","typ":"JWT"}`
+	// katPayload is what Sign(katKey, katClaims) encodes: the claims of katToken and the
+	// richer claims' booleans, which Sign always writes.
+	katPayload = `{"iss":"prj-kat","sub":"usr-kat","username":"jane@example.com","webauthnId":"AAECAwQFBgc","credential":"8J-UkQ","processId":"cer-kat","jti":"jti-kat","iat":1767225600,"nbf":1767225600,"exp":1767225900,"isCUI":false,"uv":true,"connectTokenID":"ctk-kat","backupEligible":false,"backedUp":false,"crossDevice":false}`
+	// katSigningInput is the header and payload of katToken: katPayload without the richer
+	// claims, as Sign wrote it before they existed.
 	katSigningInput = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImthdC1rZXktMSIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJwcmota2F0Iiwic3ViIjoidXNyLWthdCIsInVzZXJuYW1lIjoiamFuZUBleGFtcGxlLmNvbSIsIndlYmF1dGhuSWQiOiJBQUVDQXdRRkJnYyIsImNyZWRlbnRpYWwiOiI4Si1Va1EiLCJwcm9jZXNzSWQiOiJjZXIta2F0IiwianRpIjoianRpLWthdCIsImlhdCI6MTc2NzIyNTYwMCwibmJmIjoxNzY3MjI1NjAwLCJleHAiOjE3NjcyMjU5MDAsImlzQ1VJIjpmYWxzZSwidXYiOnRydWUsImNvbm5lY3RUb2tlbklEIjoiY3RrLWthdCJ9"
-	// katToken was made once by Sign(katKey, katClaims); it must verify forever. Its
-	// signature is canonical: s <= n/2.
+	// katToken was made once by Sign(katKey, katClaims), before the richer claims existed;
+	// it must verify forever, to katClaims (the richer claims zero). Its signature is
+	// canonical: s <= n/2.
 	katToken = katSigningInput + ".0xMwgT_VTND2KKkozlhWEjedYImoPHC1_Uz9juJCtdgJznE9iRBlGslWfhIo3P8N6gN6pAx9UI5ANaTzMF-yvA"
 	// katHighS is katToken with s replaced by n-s: a valid ECDSA signature of the same input
 	// (it is what Sign first stored, before it normalised s), which Verify must refuse.
 	katHighS = katSigningInput + ".0xMwgT_VTND2KKkozlhWEjedYImoPHC1_Uz9juJCtdj2MY7Bdu-a5japge3XIwDx0uOACZqaTfazhCXPzANylQ"
 )
+
+// katRichClaims are katClaims with every richer claim set: a synced Google Password Manager
+// passkey used from a phone over hybrid.
+func katRichClaims() Claims {
+	c := katClaims()
+	c.ID = "jti-kat-rich"
+	c.BackupEligible, c.BackedUp, c.AuthenticatorAttachment, c.CrossDevice = true, true, "cross-platform", true
+	c.AAGUID, c.ProviderName = "ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4", "Google Password Manager"
+	return c
+}
+
+const (
+	katRichPayload = `{"iss":"prj-kat","sub":"usr-kat","username":"jane@example.com","webauthnId":"AAECAwQFBgc","credential":"8J-UkQ","processId":"cer-kat","jti":"jti-kat-rich","iat":1767225600,"nbf":1767225600,"exp":1767225900,"isCUI":false,"uv":true,"connectTokenID":"ctk-kat","backupEligible":true,"backedUp":true,"authenticatorAttachment":"cross-platform","crossDevice":true,"aaguid":"ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4","providerName":"Google Password Manager"}`
+	// katRichToken was made once by Sign(katKey, katRichClaims); it must verify forever.
+	katRichToken = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImthdC1rZXktMSIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJwcmota2F0Iiwic3ViIjoidXNyLWthdCIsInVzZXJuYW1lIjoiamFuZUBleGFtcGxlLmNvbSIsIndlYmF1dGhuSWQiOiJBQUVDQXdRRkJnYyIsImNyZWRlbnRpYWwiOiI4Si1Va1EiLCJwcm9jZXNzSWQiOiJjZXIta2F0IiwianRpIjoianRpLWthdC1yaWNoIiwiaWF0IjoxNzY3MjI1NjAwLCJuYmYiOjE3NjcyMjU2MDAsImV4cCI6MTc2NzIyNTkwMCwiaXNDVUkiOmZhbHNlLCJ1diI6dHJ1ZSwiY29ubmVjdFRva2VuSUQiOiJjdGsta2F0IiwiYmFja3VwRWxpZ2libGUiOnRydWUsImJhY2tlZFVwIjp0cnVlLCJhdXRoZW50aWNhdG9yQXR0YWNobWVudCI6ImNyb3NzLXBsYXRmb3JtIiwiY3Jvc3NEZXZpY2UiOnRydWUsImFhZ3VpZCI6ImVhOWI4ZDY2LTRkMDEtMWQyMS0zY2U0LWI2YjQ4Y2I1NzVkNCIsInByb3ZpZGVyTmFtZSI6Ikdvb2dsZSBQYXNzd29yZCBNYW5hZ2VyIn0.ZaDMpUfZ1U-rpANTXPjeT_KW8PBGfP4VE9fm3fGkL1wy1eeXeSTmloKnXHm5Jo03vje_a5OIlRut66JJOxXOiQ"
+)
+
+// TestKnownAnswerRicherClaims checks the wire form of the richer claims (backup flags,
+// attachment, cross-device, provider) and a stored token that carries them.
+func TestKnownAnswerRicherClaims(t *testing.T) {
+	key := katKey(t)
+	keys := []PublicKey{key.Public()}
+	claims := katRichClaims()
+	at := claims.IssuedAt.Add(time.Minute)
+	t.Run("sign", func(t *testing.T) {
+		tok := mustSign(t, key, claims)
+		_, payload, _ := parts(t, tok)
+		if string(payload) != katRichPayload {
+			t.Errorf("Sign() payload = %s, want %s", payload, katRichPayload)
+		}
+		got, err := Verify(tok, keys, claims.Issuer, at, DefaultLeeway)
+		if err != nil {
+			t.Fatalf("Verify(%q) = %v, want nil", short(tok), err)
+		}
+		if diff := cmp.Diff(claims, got); diff != "" {
+			t.Errorf("Verify(Sign()) mismatch (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("stored token", func(t *testing.T) {
+		_, payload, sig := parts(t, katRichToken)
+		if string(payload) != katRichPayload {
+			t.Errorf("katRichToken payload = %s, want %s", payload, katRichPayload)
+		}
+		digest := sha256.Sum256([]byte(katRichToken[:strings.LastIndex(katRichToken, ".")]))
+		if !ecdsa.Verify(&key.Private.PublicKey, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
+			t.Fatal("ecdsa.Verify(katRichToken) = false, want true")
+		}
+		got, err := Verify(katRichToken, keys, claims.Issuer, at, DefaultLeeway)
+		if err != nil {
+			t.Fatalf("Verify(%q) = %v, want nil", short(katRichToken), err)
+		}
+		if diff := cmp.Diff(claims, got); diff != "" {
+			t.Errorf("Verify(katRichToken) mismatch (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("verifier", func(t *testing.T) {
+		set, err := JWKS(keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(set)
+		}))
+		defer srv.Close()
+		v := &Verifier{JWKSURL: srv.URL, ProjectID: claims.Issuer, Client: srv.Client(), Now: func() time.Time { return at }}
+		got, err := v.Verify(context.Background(), katRichToken)
+		if err != nil {
+			t.Fatalf("Verifier.Verify(katRichToken) = %v, want nil", err)
+		}
+		if got.BackupEligible != true || got.BackedUp != true || got.AuthenticatorAttachment != "cross-platform" || got.CrossDevice != true ||
+			got.AAGUID != claims.AAGUID || got.ProviderName != "Google Password Manager" {
+			t.Errorf("Verifier.Verify(katRichToken) = %+v, want the richer claims of %+v", got, claims)
+		}
+	})
+}
 
 func TestKnownAnswer(t *testing.T) {
 	key := katKey(t)

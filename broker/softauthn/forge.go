@@ -127,12 +127,12 @@ func ChallengeOf(publicKey []byte) string {
 // RegistrationJSON is a registration response as PublicKeyCredential.toJSON() gives it,
 // from a platform authenticator with transport "internal".
 func RegistrationJSON(credID, clientDataJSON, attestationObject []byte) []byte {
-	return registrationJSON(credID, clientDataJSON, attestationObject, []string{"internal"})
+	return registrationJSON(credID, clientDataJSON, attestationObject, []string{"internal"}, "platform")
 }
 
-func registrationJSON(credID, clientDataJSON, attestationObject []byte, transports []string) []byte {
+func registrationJSON(credID, clientDataJSON, attestationObject []byte, transports []string, attachment string) []byte {
 	b, _ := json.Marshal(map[string]any{
-		"id": b64(credID), "rawId": b64(credID), "type": "public-key", "authenticatorAttachment": "platform",
+		"id": b64(credID), "rawId": b64(credID), "type": "public-key", "authenticatorAttachment": attachment,
 		"clientExtensionResults": map[string]any{},
 		"response": map[string]any{"clientDataJSON": b64(clientDataJSON), "attestationObject": b64(attestationObject),
 			"transports": transports},
@@ -143,12 +143,16 @@ func registrationJSON(credID, clientDataJSON, attestationObject []byte, transpor
 // AssertionJSON is an authentication response as PublicKeyCredential.toJSON() gives it; a
 // nil userHandle is left out.
 func AssertionJSON(credID, clientDataJSON, authData, signature, userHandle []byte) []byte {
+	return assertionJSON(credID, clientDataJSON, authData, signature, userHandle, "platform")
+}
+
+func assertionJSON(credID, clientDataJSON, authData, signature, userHandle []byte, attachment string) []byte {
 	resp := map[string]any{"clientDataJSON": b64(clientDataJSON), "authenticatorData": b64(authData), "signature": b64(signature)}
 	if userHandle != nil {
 		resp["userHandle"] = b64(userHandle)
 	}
 	b, _ := json.Marshal(map[string]any{
-		"id": b64(credID), "rawId": b64(credID), "type": "public-key", "authenticatorAttachment": "platform",
+		"id": b64(credID), "rawId": b64(credID), "type": "public-key", "authenticatorAttachment": attachment,
 		"clientExtensionResults": map[string]any{}, "response": resp,
 	})
 	return b

@@ -63,6 +63,18 @@ type Authenticator struct {
 	BackupEligible, BackedUp bool
 	// NoUserVerification clears the UV flag.
 	NoUserVerification bool
+	// Attachment is the authenticatorAttachment its responses report ("": platform).
+	Attachment string
+	// Transports are the transports its registrations report (nil: internal and hybrid).
+	Transports []string
+}
+
+// attachment returns the authenticatorAttachment of its responses.
+func (a *Authenticator) attachment() string {
+	if a.Attachment == "" {
+		return "platform"
+	}
+	return a.Attachment
 }
 
 // NewAuthenticator returns an authenticator that acts for rpID from origin, with a random
@@ -145,7 +157,11 @@ func (a *Authenticator) attest(o *options, cred Credential) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("softauthn: unsupported attestation format %q", a.Attestation)
 	}
-	return registrationJSON(cred.ID, cd, att, []string{"internal", "hybrid"}), nil
+	transports := a.Transports
+	if transports == nil {
+		transports = []string{"internal", "hybrid"}
+	}
+	return registrationJSON(cred.ID, cd, att, transports, a.attachment()), nil
 }
 
 // Get answers request options (the publicKey object of login/start): with allowCredentials
@@ -203,7 +219,7 @@ func (a *Authenticator) assert(o *options, cred Credential) []byte {
 	if len(cred.UserHandle) > 0 {
 		handle = cred.UserHandle
 	}
-	return AssertionJSON(cred.ID, cd, ad, cred.Sign(ad, cd), handle)
+	return assertionJSON(cred.ID, cd, ad, cred.Sign(ad, cd), handle, a.attachment())
 }
 
 // SetCounter sets the counter of credential credID (for counter regression tests).

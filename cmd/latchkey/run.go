@@ -49,6 +49,7 @@ Commands:
   example-app             run the example app alone (as in compose.yaml), with a project of its own
   healthcheck             exit 0 when a running broker answers /readyz (for container health checks)
   bench [seed]            load-test a running broker (seed: write test users straight into its database)
+  aaguids update          replace the passkey provider names (AAGUID data) that brokers read at start
 
 Run 'latchkey <command> --help' for a command's flags.
 `
@@ -88,6 +89,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdExampleApp(ctx, e, rest)
 	case "bench":
 		return cmdBench(ctx, e, rest)
+	case "aaguids":
+		return cmdAAGUIDs(ctx, e, rest)
 	}
 	return usagef("latchkey: unknown command %q (see latchkey --help)", cmd)
 }
@@ -141,10 +144,13 @@ type storeFlags struct {
 	poolErr     error
 	// maxPending is broker.Config.MaxPendingCeremonies (0: the default, negative: no cap).
 	maxPending int
+	// aaguidsFile is LATCHKEY_AAGUIDS_FILE: provider names that replace the embedded ones.
+	aaguidsFile string
 }
 
 func (f *storeFlags) register(fs *flag.FlagSet, e env, withKey bool) {
 	fs.StringVar(&f.databaseURL, "database-url", e.getenv("LATCHKEY_DATABASE_URL"), "database, sqlite:PATH or postgres://... (env LATCHKEY_DATABASE_URL)")
+	f.aaguidsFile = e.getenv("LATCHKEY_AAGUIDS_FILE")
 	if v := e.getenv("LATCHKEY_DB_MAX_CONNS"); v != "" {
 		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 1000 {
 			f.poolErr = usagef("LATCHKEY_DB_MAX_CONNS=%q: want a number from 1 to 1000", v)
@@ -192,6 +198,10 @@ func (f *storeFlags) open(ctx context.Context, name string, withKey bool) (*sqls
 	if !strings.HasPrefix(f.databaseURL, "sqlite:") && !strings.HasPrefix(f.databaseURL, "postgres://") && !strings.HasPrefix(f.databaseURL, "postgresql://") {
 		return nil, nil, usagef("%s: database URL must start with sqlite: or postgres://", name)
 	}
+	providers, err := providerNames(f.aaguidsFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
 	store, err := sqlstore.Open(ctx, f.databaseURL, f.pool)
 	if err != nil {
 		return nil, nil, err
@@ -200,7 +210,7 @@ func (f *storeFlags) open(ctx context.Context, name string, withKey bool) (*sqls
 		store.Close()
 		return nil, nil, fmt.Errorf("migrating: %w", err)
 	}
-	b, err := broker.New(store, broker.Config{SecretKey: key, MaxPendingCeremonies: f.maxPending})
+	b, err := broker.New(store, broker.Config{SecretKey: key, MaxPendingCeremonies: f.maxPending, Providers: providers})
 	if err == nil && withKey {
 		err = b.CheckSecretKey(ctx)
 	}
@@ -443,7 +453,7 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	sf := storeFlags{databaseURL: "sqlite:" + filepath.Join(*dir, "latchkey.db"), secretKey: key}
+	sf := storeFlags{databaseURL: "sqlite:" + filepath.Join(*dir, "latchkey.db"), secretKey: key, aaguidsFile: e.getenv("LATCHKEY_AAGUIDS_FILE")}
 	store, b, err := sf.open(ctx, "latchkey dev", true)
 	if err != nil {
 		return err
