@@ -47,6 +47,8 @@ type Broker struct {
 	events   eventClock // orders the audit events this broker writes
 
 	issued issuedTokens // the signedPasskeyData this broker signed (see issued.go)
+
+	observer Observer // Config.Observer, or one that does nothing
 }
 
 // Config is what a Broker is built with.
@@ -61,6 +63,9 @@ type Config struct {
 	MaxPendingCeremonies int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Observer is told of ceremonies, connect tokens and verifications, for metrics (nil:
+	// nobody).
+	Observer Observer
 }
 
 // ErrNoSecretKey is returned by operations that need the secret key of a broker built
@@ -70,7 +75,10 @@ var ErrNoSecretKey = errors.New("this broker has no LATCHKEY_SECRET_KEY")
 // New returns a Broker over store configured by cfg. It fails for a secret key that is not
 // 32 bytes long.
 func New(store *sqlstore.Store, cfg Config) (*Broker, error) {
-	b := &Broker{store: store, Now: cfg.Now, maxPending: cfg.MaxPendingCeremonies}
+	b := &Broker{store: store, Now: cfg.Now, maxPending: cfg.MaxPendingCeremonies, observer: cfg.Observer}
+	if b.observer == nil {
+		b.observer = nopObserver{}
+	}
 	if b.Now == nil {
 		b.Now = time.Now
 	}
