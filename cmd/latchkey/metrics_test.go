@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -156,6 +157,9 @@ func TestMetrics(t *testing.T) {
 				resp.Body.Close()
 			}
 
+			if code := call(t, "GET", s.URL+"/metrics", nil, nil); code != http.StatusNotFound {
+				t.Errorf("GET /metrics on the API listener = %d, want 404 (metrics have a listener of their own)", code)
+			}
 			samples := scrape(t, metricsAddr)
 			P := s.ProjectID
 			for _, c := range []struct {
@@ -252,6 +256,23 @@ func TestMetrics(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestMetricsListenFlag(t *testing.T) {
+	env := map[string]string{
+		"LATCHKEY_DATABASE_URL":       brokertest.DatabaseURL(t, "sqlite"),
+		"LATCHKEY_SECRET_KEY":         brokertest.SecretKey,
+		"LATCHKEY_ALLOW_INSECURE_KEY": "1",
+		"LATCHKEY_LISTEN":             "127.0.0.1:0",
+		"LATCHKEY_METRICS_LISTEN":     "localhost",
+	}
+	if _, _, err := runCmd(t, env, "serve"); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--metrics-listen") {
+		t.Errorf("serve with LATCHKEY_METRICS_LISTEN=localhost = %v, want a usage error naming --metrics-listen", err)
+	}
+	stdout, stderr, err := runCmd(t, env, "serve", "--help")
+	if help := stdout + stderr; err != nil || !strings.Contains(help, "-metrics-listen") || !strings.Contains(help, "LATCHKEY_METRICS_LISTEN") {
+		t.Errorf("serve --help = %v, %q: want --metrics-listen and its variable", err, help)
 	}
 }
 

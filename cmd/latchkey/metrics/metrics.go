@@ -37,6 +37,9 @@ type Metrics struct {
 	rateLimited        *prometheus.CounterVec
 
 	queryDuration *prometheus.HistogramVec
+	// queryOps are queryDuration's series by op, looked up once: ObserveQuery runs on every
+	// query.
+	queryOps map[string]prometheus.Observer
 
 	expiredBacklog prometheus.Gauge
 	expiredDeleted prometheus.Counter
@@ -94,8 +97,9 @@ func New() *Metrics {
 	for _, l := range web.Limiters {
 		m.rateLimited.WithLabelValues(l)
 	}
+	m.queryOps = map[string]prometheus.Observer{}
 	for _, op := range []string{sqlstore.OpRead, sqlstore.OpWrite, sqlstore.OpTx} {
-		m.queryDuration.WithLabelValues(op)
+		m.queryOps[op] = m.queryDuration.WithLabelValues(op)
 	}
 	for _, job := range []string{"expired", "events"} {
 		m.sweepErrors.WithLabelValues(job)
@@ -118,7 +122,9 @@ func (m *Metrics) WatchStore(s *sqlstore.Store) {
 
 // ObserveQuery is sqlstore.Config.ObserveQuery.
 func (m *Metrics) ObserveQuery(op string, elapsed time.Duration) {
-	m.queryDuration.WithLabelValues(op).Observe(elapsed.Seconds())
+	if o, ok := m.queryOps[op]; ok {
+		o.Observe(elapsed.Seconds())
+	}
 }
 
 // Swept records the result of broker.SweepExpired.
