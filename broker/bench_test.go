@@ -10,6 +10,8 @@ import (
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
 	"github.com/latchkey/latchkey/broker/softauthn"
+	"github.com/latchkey/latchkey/broker/sqlstore"
+	"github.com/latchkey/latchkey/cmd/latchkey/metrics"
 	"github.com/latchkey/latchkey/connecttoken"
 )
 
@@ -96,33 +98,54 @@ func forBenchDialects(b *testing.B, bench func(b *testing.B, f *benchFixture)) {
 // identifier, the authenticator's signature, FinishLogin and VerifySignedData. server-ns/op
 // leaves out the authenticator, which is the client's work.
 func BenchmarkLogin(b *testing.B) {
+	forBenchDialects(b, benchLogin)
+}
+
+// BenchmarkLoginMetrics is BenchmarkLogin with serve's Prometheus metrics wired in: the
+// broker's observer and the store's query timing (cmd/latchkey/metrics).
+func BenchmarkLoginMetrics(b *testing.B) {
 	forBenchDialects(b, func(b *testing.B, f *benchFixture) {
-		var client time.Duration
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			user := f.users[i%len(f.users)]
-			start, err := f.Broker.StartLogin(f.ctx, f.Project.ID, broker.LoginRequest{Identifier: user})
-			if err != nil {
-				b.Fatalf("StartLogin() = %v", err)
-			}
-			t := time.Now()
-			cred, err := f.auth.Get(benchJSON(b, start.PublicKey))
-			client += time.Since(t)
-			if err != nil {
-				b.Fatalf("Authenticator.Get() = %v", err)
-			}
-			res, err := f.Broker.FinishLogin(f.ctx, f.Project.ID, start.CeremonyID, cred)
-			if err != nil {
-				b.Fatalf("FinishLogin() = %v", err)
-			}
-			v, err := f.Broker.VerifySignedData(f.ctx, f.Project.ID, res.SignedPasskeyData, user)
-			if err != nil || v.Result != broker.ResultSuccess {
-				b.Fatalf("VerifySignedData() = %+v, %v", v, err)
-			}
+		m := metrics.New()
+		store, err := sqlstore.Open(f.ctx, f.URL, sqlstore.Config{ObserveQuery: m.ObserveQuery})
+		if err != nil {
+			b.Fatal(err)
 		}
-		b.ReportMetric(float64(b.Elapsed()-client)/float64(b.N), "server-ns/op")
+		defer store.Close()
+		m.WatchStore(store)
+		key, _ := broker.ParseSecretKey(brokertest.SecretKey)
+		if f.Broker, err = broker.New(store, broker.Config{SecretKey: key, MaxPendingCeremonies: -1, Observer: m}); err != nil {
+			b.Fatal(err)
+		}
+		benchLogin(b, f)
 	})
+}
+
+func benchLogin(b *testing.B, f *benchFixture) {
+	var client time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		user := f.users[i%len(f.users)]
+		start, err := f.Broker.StartLogin(f.ctx, f.Project.ID, broker.LoginRequest{Identifier: user})
+		if err != nil {
+			b.Fatalf("StartLogin() = %v", err)
+		}
+		t := time.Now()
+		cred, err := f.auth.Get(benchJSON(b, start.PublicKey))
+		client += time.Since(t)
+		if err != nil {
+			b.Fatalf("Authenticator.Get() = %v", err)
+		}
+		res, err := f.Broker.FinishLogin(f.ctx, f.Project.ID, start.CeremonyID, cred)
+		if err != nil {
+			b.Fatalf("FinishLogin() = %v", err)
+		}
+		v, err := f.Broker.VerifySignedData(f.ctx, f.Project.ID, res.SignedPasskeyData, user)
+		if err != nil || v.Result != broker.ResultSuccess {
+			b.Fatalf("VerifySignedData() = %+v, %v", v, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed()-client)/float64(b.N), "server-ns/op")
 }
 
 // BenchmarkStartLogin is login/start by identifier.

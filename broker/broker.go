@@ -50,6 +50,7 @@ type Broker struct {
 	issued issuedTokens // the signedPasskeyData this broker signed (see issued.go)
 
 	providers *aaguids.Names // provider names by AAGUID (Config.Providers)
+	observer  Observer       // Config.Observer, or one that does nothing
 }
 
 // Config is what a Broker is built with.
@@ -67,6 +68,9 @@ type Config struct {
 	// Providers names passkey providers by AAGUID (nil: the embedded community data,
 	// aaguids.Embedded).
 	Providers *aaguids.Names
+	// Observer is told of ceremonies, connect tokens and verifications, for metrics (nil:
+	// nobody).
+	Observer Observer
 }
 
 // ErrNoSecretKey is returned by operations that need the secret key of a broker built
@@ -76,9 +80,12 @@ var ErrNoSecretKey = errors.New("this broker has no LATCHKEY_SECRET_KEY")
 // New returns a Broker over store configured by cfg. It fails for a secret key that is not
 // 32 bytes long.
 func New(store *sqlstore.Store, cfg Config) (*Broker, error) {
-	b := &Broker{store: store, Now: cfg.Now, maxPending: cfg.MaxPendingCeremonies, providers: cfg.Providers}
+	b := &Broker{store: store, Now: cfg.Now, maxPending: cfg.MaxPendingCeremonies, providers: cfg.Providers, observer: cfg.Observer}
 	if b.providers == nil {
 		b.providers = aaguids.Embedded()
+	}
+	if b.observer == nil {
+		b.observer = nopObserver{}
 	}
 	if b.Now == nil {
 		b.Now = time.Now

@@ -234,6 +234,7 @@ func (b *Broker) StartAppend(ctx context.Context, projectID, secret string, cond
 	if err != nil {
 		return AppendStart{}, err
 	}
+	b.observer.CeremonyStarted(projectID, kindAppend)
 	return AppendStart{CeremonyID: id, PublicKey: creation.Response, Mediation: creation.Mediation}, nil
 }
 
@@ -251,6 +252,8 @@ func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string,
 		return Passkey{}, err
 	}
 	p := pc.project
+	var cer sqlstore.Ceremony
+	defer func() { b.finishObserved(projectID, kindAppend, cer.ConnectTokenID != nil, err) }()
 	cer, session, err := b.loadCeremony(ctx, projectID, ceremonyID, kindAppend)
 	if err != nil {
 		return Passkey{}, err
@@ -389,6 +392,7 @@ func (b *Broker) StartLogin(ctx context.Context, projectID string, req LoginRequ
 	if err != nil {
 		return LoginStart{}, err
 	}
+	b.observer.CeremonyStarted(projectID, kindLogin)
 	return LoginStart{CeremonyID: id, PublicKey: &assertion.Response, Mediation: assertion.Mediation}, nil
 }
 
@@ -418,6 +422,8 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 		return LoginResult{}, err
 	}
 	p := pc.project
+	var cer sqlstore.Ceremony
+	defer func() { b.finishObserved(projectID, kindLogin, cer.ConnectTokenID != nil, err) }()
 	cer, session, err := b.loadLogin(ctx, p, ceremonyID)
 	if err != nil {
 		return LoginResult{}, err

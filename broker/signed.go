@@ -33,6 +33,9 @@ type Verification struct {
 // audit log. Only store failures come back as errors.
 func (b *Broker) VerifySignedData(ctx context.Context, projectID, token, username string) (Verification, error) {
 	v, err := b.verifySignedData(ctx, projectID, token, username)
+	if err == nil {
+		b.observer.SignedDataVerified(projectID, v.Result)
+	}
 	if err == nil && v.Result != ResultSuccess {
 		b.recordAlone(ctx, projectID, verificationEvent(v, signeddata.Claims{}))
 	}

@@ -110,6 +110,7 @@ func (b *Broker) MintConnectToken(ctx context.Context, projectID string, req Min
 	if err != nil {
 		return ConnectToken{}, err
 	}
+	b.observer.ConnectTokenMinted(projectID, string(typ))
 	t := tokenFromRow(row)
 	t.Secret = secret
 	return t, nil
@@ -235,5 +236,8 @@ func (b *Broker) manage(ctx context.Context, projectID, secret string, typ conne
 		sig = b.signal(p, u, list)
 		return nil
 	})
+	if err == nil {
+		b.observer.ConnectTokenConsumed(projectID, string(typ))
+	}
 	return list, sig, err
 }

@@ -178,7 +178,7 @@ func (s *Server) mayLookUp(c echo.Context, id string) (found func(), err error) 
 	}
 	key := ipKey(s.remoteIP(c))
 	if wait, ok := s.unknownLimiter.take(key); !ok {
-		return nil, &rateLimitError{"unknown projects", wait}
+		return nil, &rateLimitError{LimiterUnknownProjectsPerIP, "unknown projects", wait}
 	}
 	return func() { s.unknownLimiter.give(key) }, nil
 }
@@ -192,7 +192,7 @@ func (s *Server) unknownProject(c echo.Context, id string, looked bool) error {
 		return broker.ErrNotFound
 	}
 	if wait, ok := s.unknownLimiter.take(ipKey(s.remoteIP(c))); !ok {
-		return &rateLimitError{"unknown projects", wait}
+		return &rateLimitError{LimiterUnknownProjectsPerIP, "unknown projects", wait}
 	}
 	return broker.ErrNotFound
 }

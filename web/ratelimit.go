@@ -135,6 +135,7 @@ func WithClock(now func() time.Time) Option {
 
 // rateLimitError is a request refused by a limit; it is an errRateLimited.
 type rateLimitError struct {
+	limiter    string // one of Limiters
 	what       string
 	retryAfter time.Duration
 }
@@ -176,7 +177,7 @@ func (s *Server) limitFrontend(next echo.HandlerFunc) echo.HandlerFunc {
 			if p, ok := s.memory.project(c.Param("projectID")); ok {
 				allowCORS(c, p)
 			}
-			return &rateLimitError{"client IP", wait}
+			return &rateLimitError{LimiterFrontendPerIP, "client IP", wait}
 		}
 		return next(c)
 	}
@@ -189,7 +190,7 @@ func (s *Server) limitIdentifier(projectID, identifier string) error {
 	}
 	sum := sha256.Sum256([]byte(projectID + "\x00" + identifier))
 	if wait, ok := s.identifierLimiter.take(string(sum[:16])); !ok {
-		return &rateLimitError{"identifier", wait}
+		return &rateLimitError{LimiterLoginPerIdentifier, "identifier", wait}
 	}
 	return nil
 }
@@ -198,7 +199,7 @@ func (s *Server) limitIdentifier(projectID, identifier string) error {
 // ErrUnauthenticated, or a 429 once the client has used up its failures for the project.
 func (s *Server) authFailed(c echo.Context, projectID string) error {
 	if wait, ok := s.authLimiter.take(projectID + " " + ipKey(s.remoteIP(c))); !ok {
-		return &rateLimitError{"failed authentications", wait}
+		return &rateLimitError{LimiterFailedAuthPerIP, "failed authentications", wait}
 	}
 	return broker.ErrUnauthenticated
 }

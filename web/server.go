@@ -47,6 +47,9 @@ type Server struct {
 	ready  readiness     // the last database ping of /readyz
 
 	exampleAppURL string // linked from the page at / (WithExampleApp)
+
+	observer Observer            // WithObserver (nil: none)
+	routeSet map[string]struct{} // the route patterns, for the observer's labels
 }
 
 // New returns the HTTP handler of the broker: every route, with request IDs, request
@@ -62,6 +65,10 @@ func New(b *broker.Broker, log *slog.Logger, opts ...Option) *echo.Echo {
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.requestLog, s.recoverPanic, s.securityHeaders)
 	s.routes(e)
+	s.routeSet = map[string]struct{}{}
+	for _, r := range e.Routes() {
+		s.routeSet[r.Path] = struct{}{}
+	}
 	return e
 }
 
@@ -102,6 +109,9 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 		s.log.Log(c.Request().Context(), level, "request", attrs...)
+		if s.observer != nil {
+			s.observe(c, status, time.Since(start))
+		}
 		return nil
 	}
 }

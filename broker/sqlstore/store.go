@@ -55,6 +55,8 @@ type Store struct {
 	// admits one writer, and one that finds the database locked sleeps (busy_timeout), which
 	// a queue here avoids.
 	writing chan struct{}
+	// observeQuery is Config.ObserveQuery (nil: none).
+	observeQuery func(op string, elapsed time.Duration)
 }
 
 // Tx is one transaction of the store, begun by InTx. Its query methods are the store's.
@@ -77,7 +79,18 @@ type Config struct {
 	// StatementTimeout bounds each PostgreSQL statement (default 5 s; SQLite waits at most
 	// 10 s for a lock instead).
 	StatementTimeout time.Duration
+	// ObserveQuery, when set, is told how long each query took, by kind: OpRead, OpWrite or
+	// OpTx (a whole transaction, its queries included). It runs on the query's goroutine and
+	// must not block.
+	ObserveQuery func(op string, elapsed time.Duration)
 }
+
+// The kinds of query ObserveQuery is told of.
+const (
+	OpRead  = "read"
+	OpWrite = "write"
+	OpTx    = "tx"
+)
 
 // Open opens the database named by a URL, `sqlite:PATH` or `postgres://...`, and checks that
 // it answers. It does not migrate; call Migrate. An SQLite file is created readable by its
@@ -150,7 +163,7 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 	db.SetMaxOpenConns(cfg.MaxConns)
 	db.SetMaxIdleConns(cfg.MaxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{db: db, dialect: dialect}
+	s := &Store{db: db, dialect: dialect, observeQuery: cfg.ObserveQuery}
 	s.queries = queries{s: s}
 	if dialect == SQLite {
 		s.writing = make(chan struct{}, 1)
@@ -198,6 +211,16 @@ func (s *Store) Dialect() string { return s.dialect }
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
+// Stats returns the connection pool's statistics.
+func (s *Store) Stats() sql.DBStats { return s.db.Stats() }
+
+// observed tells Config.ObserveQuery how long a query of kind op that began at start took.
+func (s *Store) observed(op string, start time.Time) {
+	if s.observeQuery != nil {
+		s.observeQuery(op, time.Since(start))
+	}
+}
+
 // Ping checks that the database answers; it returns an error wrapping ErrUnavailable if not.
 func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -213,6 +236,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // to write first.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	defer s.prepareWanted(ctx)
+	defer s.observed(OpTx, time.Now())
 	unlock, err := s.lockWrites(ctx)
 	if err != nil {
 		return err
@@ -291,6 +315,7 @@ func (q queries) stmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
 
 // get reads one row into dest; no row is ErrNotFound.
 func (q queries) get(ctx context.Context, dest any, query string, args ...any) error {
+	defer q.s.observed(OpRead, time.Now())
 	st, err := q.stmt(ctx, query)
 	if err != nil {
 		return err
@@ -300,6 +325,7 @@ func (q queries) get(ctx context.Context, dest any, query string, args ...any) e
 
 // selectRows reads every row into dest, a pointer to a slice.
 func (q queries) selectRows(ctx context.Context, dest any, query string, args ...any) error {
+	defer q.s.observed(OpRead, time.Now())
 	st, err := q.stmt(ctx, query)
 	if err != nil {
 		return err
@@ -309,6 +335,7 @@ func (q queries) selectRows(ctx context.Context, dest any, query string, args ..
 
 // row reads one row into dest, column by column; no row is ErrNotFound.
 func (q queries) row(ctx context.Context, query string, args []any, dest ...any) error {
+	defer q.s.observed(OpRead, time.Now())
 	st, err := q.stmt(ctx, query)
 	if err != nil {
 		return err
@@ -319,6 +346,7 @@ func (q queries) row(ctx context.Context, query string, args []any, dest ...any)
 // exec runs a statement and returns how many rows it changed. Outside a transaction it
 // waits for this process's turn to write to SQLite.
 func (q queries) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	defer q.s.observed(OpWrite, time.Now())
 	if q.tx == nil {
 		unlock, err := q.s.lockWrites(ctx)
 		if err != nil {
@@ -351,6 +379,7 @@ func (q queries) execOne(ctx context.Context, what, query string, args ...any) e
 // execOnce runs a statement without preparing it, for statements whose text is made for one
 // call (bulk inserts of any size).
 func (q queries) execOnce(ctx context.Context, query string, args ...any) error {
+	defer q.s.observed(OpWrite, time.Now())
 	query = q.s.db.Rebind(query)
 	var err error
 	if q.tx != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/sqlstore"
+	"github.com/latchkey/latchkey/cmd/latchkey/metrics"
 	"github.com/latchkey/latchkey/exampleapp"
 	"github.com/latchkey/latchkey/web"
 )
@@ -146,6 +147,8 @@ type storeFlags struct {
 	maxPending int
 	// aaguidsFile is LATCHKEY_AAGUIDS_FILE: provider names that replace the embedded ones.
 	aaguidsFile string
+	// observer is broker.Config.Observer (nil: none).
+	observer broker.Observer
 }
 
 func (f *storeFlags) register(fs *flag.FlagSet, e env, withKey bool) {
@@ -210,7 +213,7 @@ func (f *storeFlags) open(ctx context.Context, name string, withKey bool) (*sqls
 		store.Close()
 		return nil, nil, fmt.Errorf("migrating: %w", err)
 	}
-	b, err := broker.New(store, broker.Config{SecretKey: key, MaxPendingCeremonies: f.maxPending, Providers: providers})
+	b, err := broker.New(store, broker.Config{SecretKey: key, MaxPendingCeremonies: f.maxPending, Providers: providers, Observer: f.observer})
 	if err == nil && withKey {
 		err = b.CheckSecretKey(ctx)
 	}
@@ -254,6 +257,8 @@ type serverConfig struct {
 	webOptions []web.Option
 	// eventRetention is how long audit events are kept (0: for ever).
 	eventRetention time.Duration
+	// metrics, when set, is told of requests and sweeps.
+	metrics *metrics.Metrics
 }
 
 // serveHTTP serves the broker until ctx is cancelled, then shuts down gracefully.
@@ -262,8 +267,12 @@ func serveHTTP(ctx context.Context, b *broker.Broker, cfg serverConfig) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.listen, err)
 	}
+	webOptions := cfg.webOptions
+	if cfg.metrics != nil {
+		webOptions = append(webOptions[:len(webOptions):len(webOptions)], web.WithObserver(cfg.metrics))
+	}
 	srv := &http.Server{
-		Handler:           web.New(b, cfg.logger, cfg.webOptions...),
+		Handler:           web.New(b, cfg.logger, webOptions...),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -276,7 +285,7 @@ func serveHTTP(ctx context.Context, b *broker.Broker, cfg serverConfig) error {
 	if cfg.ready != nil {
 		cfg.ready(addr)
 	}
-	go sweepExpired(ctx, b, cfg.logger, cfg.eventRetention)
+	go sweepExpired(ctx, b, cfg.logger, cfg.eventRetention, cfg.metrics)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -300,7 +309,7 @@ const (
 )
 
 // sweepExpired runs sweepOnce every minute until ctx ends.
-func sweepExpired(ctx context.Context, b *broker.Broker, log *slog.Logger, eventRetention time.Duration) {
+func sweepExpired(ctx context.Context, b *broker.Broker, log *slog.Logger, eventRetention time.Duration, m *metrics.Metrics) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
@@ -308,17 +317,21 @@ func sweepExpired(ctx context.Context, b *broker.Broker, log *slog.Logger, event
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			sweepOnce(ctx, b, log, eventRetention)
+			sweepOnce(ctx, b, log, eventRetention, m)
 		}
 	}
 }
 
 // sweepOnce deletes expired ceremonies, tokens and jtis, then audit events older than
 // eventRetention (none when it is 0), in batches of sweepBatch rows repeated until none is
-// left or sweepBudget has passed in all, and logs what it deleted and what is left.
-func sweepOnce(ctx context.Context, b *broker.Broker, log *slog.Logger, eventRetention time.Duration) {
+// left or sweepBudget has passed in all, and logs (and tells m, when set) what it deleted and
+// what is left.
+func sweepOnce(ctx context.Context, b *broker.Broker, log *slog.Logger, eventRetention time.Duration, m *metrics.Metrics) {
 	start := b.Now()
 	r, err := b.SweepExpired(ctx, sweepBatch, sweepBudget)
+	if m != nil {
+		m.Swept(r, err)
+	}
 	switch {
 	case err != nil:
 		log.Warn("deleting expired rows", slog.String("error", err.Error()), slog.Int64("rows", r.Deleted))
@@ -333,6 +346,9 @@ func sweepOnce(ctx context.Context, b *broker.Broker, log *slog.Logger, eventRet
 	}
 	// The events get what the expired rows left of the budget, and one round of batches.
 	er, err := b.DeleteOldEvents(ctx, b.Now().Add(-eventRetention), sweepBatch, sweepBudget-b.Now().Sub(start))
+	if m != nil {
+		m.EventsSwept(er, err)
+	}
 	attrs := []any{slog.Int64("events", er.Deleted), slog.Int("batches", er.Batches), slog.String("retention", eventRetention.String())}
 	switch {
 	case err != nil:
@@ -368,6 +384,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	kf.register(fs, e, true)
 	listen := fs.String("listen", envOr(e.getenv, "LATCHKEY_LISTEN", ":8080"), "address to listen on, host:port (env LATCHKEY_LISTEN)")
 	publicURL := fs.String("public-url", e.getenv("LATCHKEY_PUBLIC_URL"), "the URL clients reach the broker at (env LATCHKEY_PUBLIC_URL)")
+	metricsAddr := fs.String("metrics-listen", e.getenv("LATCHKEY_METRICS_LISTEN"), "serve Prometheus metrics at /metrics on this host:port, e.g. 127.0.0.1:9090 (off when empty) (env LATCHKEY_METRICS_LISTEN)")
 	pprofAddr := fs.String("pprof", e.getenv("LATCHKEY_PPROF"), "serve net/http/pprof on this host:port, e.g. 127.0.0.1:6060 (off when empty; keep it on loopback) (env LATCHKEY_PPROF)")
 	retention := fs.String("event-retention", envOr(e.getenv, "LATCHKEY_EVENT_RETENTION", fmt.Sprintf("%.0fh", broker.DefaultEventRetention.Hours())),
 		"how long audit events are kept (2160h: 90 days); older ones are deleted every minute with the expired rows; 0 or forever keeps them (env LATCHKEY_EVENT_RETENTION)")
@@ -395,18 +412,33 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	if maxPending == 0 { // --max-pending-ceremonies 0: no cap
 		sf.maxPending = -1
 	}
+	var m *metrics.Metrics
+	if *metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(*metricsAddr); err != nil {
+			return usagef("latchkey serve: --metrics-listen %q is not host:port", *metricsAddr)
+		}
+		m = metrics.New()
+		sf.observer = m
+		sf.pool.ObserveQuery = m.ObserveQuery
+	}
 	store, b, err := sf.open(ctx, "latchkey serve", true)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	if m != nil {
+		m.WatchStore(store)
+		if err := startMetrics(ctx, *metricsAddr, m, logger); err != nil {
+			return err
+		}
+	}
 	if *pprofAddr != "" {
 		if err := startPprof(ctx, *pprofAddr, logger); err != nil {
 			return err
 		}
 	}
 	return serveHTTP(ctx, b, serverConfig{listen: *listen, publicURL: *publicURL, logger: logger, webOptions: webOptions,
-		eventRetention: eventRetention})
+		eventRetention: eventRetention, metrics: m})
 }
 
 func envOr(getenv func(string) string, name, def string) string {

@@ -63,7 +63,7 @@ func TestSweepOnceDeletesOldEvents(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 
-	sweepOnce(ctx, f.Broker, log, 0)
+	sweepOnce(ctx, f.Broker, log, 0, nil)
 	if n := events(); n != 5 {
 		t.Fatalf("events after a sweep with retention 0 = %d, want all 5", n)
 	}
@@ -71,7 +71,7 @@ func TestSweepOnceDeletesOldEvents(t *testing.T) {
 		t.Errorf("a sweep with retention 0 logged %s", logs.String())
 	}
 
-	sweepOnce(ctx, f.Broker, log, broker.DefaultEventRetention)
+	sweepOnce(ctx, f.Broker, log, broker.DefaultEventRetention, nil)
 	if n := events(); n != 1 {
 		t.Errorf("events after a sweep with retention 90 days = %d, want the recent one", n)
 	}
