@@ -304,8 +304,11 @@ func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string,
 		} else if err != nil {
 			return err
 		}
-		return b.record(ctx, tx, projectID, finishedEvents(cer, pk.UserID, pk.ID, Event{Type: EventPasskeyAdded,
-			Details: map[string]any{"ceremonyID": cer.ID, "aaguid": pk.AAGUID, "label": pk.Label}})...)
+		if err := b.record(ctx, tx, projectID, finishedEvents(cer, pk.UserID, pk.ID, Event{Type: EventPasskeyAdded,
+			Details: map[string]any{"ceremonyID": cer.ID, "aaguid": pk.AAGUID, "label": pk.Label}})...); err != nil {
+			return err
+		}
+		return b.count(ctx, tx, projectID, addedCounts(ctx, pk)...)
 	})
 	if err != nil {
 		return Passkey{}, err
@@ -525,10 +528,15 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 			}
 			return counterRegression(newCount, now.SignCount)
 		}
-		return b.record(ctx, tx, projectID, finishedEvents(cer, u.ID, credID, Event{Type: EventPasskeyUsed,
+		if err := b.record(ctx, tx, projectID, finishedEvents(cer, u.ID, credID, Event{Type: EventPasskeyUsed,
 			Details: map[string]any{"ceremonyID": cer.ID, "uv": flags.HasUserVerified(), "conditional": cer.Conditional,
 				"backupEligible": claims.BackupEligible, "backedUp": claims.BackedUp, "authenticatorAttachment": claims.AuthenticatorAttachment,
-				"crossDevice": claims.CrossDevice, "aaguid": claims.AAGUID, "providerName": claims.ProviderName}})...)
+				"crossDevice": claims.CrossDevice, "aaguid": claims.AAGUID, "providerName": claims.ProviderName}})...); err != nil {
+			return err
+		}
+		// The login path's one statement for analytics, last, so that the counter's row is
+		// held only until the commit that follows.
+		return b.count(ctx, tx, projectID, sqlstore.Count{Series: seriesLogin, Dim: loginKind(cer), Value: 1})
 	})
 	if err != nil {
 		return LoginResult{}, err

@@ -229,6 +229,9 @@ func (b *Broker) manage(ctx context.Context, projectID, secret string, typ conne
 				Details: map[string]any{"via": "manage", "connectTokenID": tok.ID}}); err != nil {
 				return err
 			}
+			if err := b.count(ctx, tx, projectID, sqlstore.Count{Series: seriesPasskeyRemoved, Value: 1}); err != nil {
+				return err
+			}
 		}
 		if list, err = b.passkeysOf(ctx, tx, projectID, u.ID); err != nil {
 			return err

@@ -391,6 +391,11 @@ func (b *Broker) DeleteUser(ctx context.Context, projectID, id string) error {
 		if err := b.record(ctx, tx, projectID, evs...); err != nil {
 			return err
 		}
+		if len(creds) > 0 {
+			if err := b.count(ctx, tx, projectID, sqlstore.Count{Series: seriesPasskeyRemoved, Value: int64(len(creds))}); err != nil {
+				return err
+			}
+		}
 		// Connect tokens name their user by identifier; their ceremonies go first.
 		ceremonies, err := tx.DeleteCeremoniesOf(ctx, projectID, id, u.Identifier)
 		if err != nil {
@@ -528,7 +533,10 @@ func (b *Broker) RemovePasskey(ctx context.Context, projectID, credentialID stri
 		if err := tx.DeletePasskey(ctx, projectID, credentialID, ""); err != nil {
 			return err
 		}
-		return b.record(ctx, tx, projectID, Event{Type: EventPasskeyDeleted, UserID: pk.UserID, CredentialID: pk.CredentialID,
-			Details: map[string]any{"via": "backend"}})
+		if err := b.record(ctx, tx, projectID, Event{Type: EventPasskeyDeleted, UserID: pk.UserID, CredentialID: pk.CredentialID,
+			Details: map[string]any{"via": "backend"}}); err != nil {
+			return err
+		}
+		return b.count(ctx, tx, projectID, sqlstore.Count{Series: seriesPasskeyRemoved, Value: 1})
 	})
 }
