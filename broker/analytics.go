@@ -157,7 +157,9 @@ type LoginsByKind struct {
 }
 
 // Total is the number of passkey logins.
-func (l LoginsByKind) Total() int64 { return l.Identifier + l.Usernameless + l.Conditional + l.TokenBound }
+func (l LoginsByKind) Total() int64 {
+	return l.Identifier + l.Usernameless + l.Conditional + l.TokenBound
+}
 
 // Fallbacks counts the logins that fell back to a password, by reason (client-reported).
 type Fallbacks struct {
