@@ -105,6 +105,12 @@ func managementFlows(t *testing.T, e *mgmtEnv) {
 	assertError(t, e.backend(t, http.MethodPost, "/v2/users", map[string]any{"identifier": "bob@example.com"}), http.StatusConflict, "already_exists")
 	e.offset.Add(int64(broker.EventFeedDelay + time.Second))
 	e.backend(t, http.MethodGet, "/v2/events?limit=100", nil).wantStatus(t, http.StatusOK)
+	e.front(t, "analytics", map[string]any{"event": "append.offer_shown"}).wantStatus(t, http.StatusNoContent)
+	e.front(t, "analytics", map[string]any{"event": "login.fallback", "reason": "no_passkey"}).wantStatus(t, http.StatusNoContent)
+	assertValidation(t, e.front(t, "analytics", map[string]any{"event": "login.maybe"}), "event")
+	e.backend(t, http.MethodPost, "/v2/analytics/passwordLogins", map[string]any{"count": 3}).wantStatus(t, http.StatusOK)
+	e.backend(t, http.MethodGet, "/v2/analytics?bucket=hour&from=2026-11-30T10:00:00Z&to=2026-11-30T12:00:00Z", nil).wantStatus(t, http.StatusOK)
+	assertValidation(t, e.backend(t, http.MethodGet, "/v2/analytics?bucket=week", nil), "bucket")
 }
 
 // distinctShapes keeps one response of each operation, status and shape, in a stable order.

@@ -40,6 +40,10 @@ func (s *Server) routes(e *echo.Echo) {
 	backend.DELETE("/passkeys/:credentialID", s.removePasskey)
 	backend.GET("/events", s.listEvents)
 
+	// Adoption analytics (web/analytics.go): the figures, and the app's password logins.
+	backend.GET("/analytics", s.analytics)
+	backend.POST("/analytics/passwordLogins", s.reportPasswordLogins)
+
 	// Frontend API: no secrets; rate limited per client IP first, then CORS exactly per project's web origins.
 	frontend := e.Group("/v2/projects/:projectID/connect", s.limitFrontend, s.frontendCORS)
 	frontend.POST("/login/start", s.loginStart)
@@ -48,5 +52,6 @@ func (s *Server) routes(e *echo.Echo) {
 	frontend.POST("/append/finish", s.appendFinish)
 	frontend.POST("/manage/list", s.manageList)
 	frontend.POST("/manage/delete", s.manageDelete)
+	frontend.POST("/analytics", s.reportAnalytics) // outcomes only the page sees (client-reported)
 	frontend.OPTIONS("/*", s.preflight)
 }
