@@ -437,6 +437,9 @@ func TestInTx(t *testing.T) {
 			if _, err := tx.CountFailedFinish(ctx, "pa", "key-"+suffix, t0+1); err != nil {
 				return err
 			}
+			if err := tx.AddCounts(ctx, "pa", t0, 0, sqlstore.Count{Series: "test", Dim: suffix, Value: 1}); err != nil {
+				return err
+			}
 			return tx.InsertEvents(ctx, sqlstore.Event{ProjectID: "pa", ID: "ev-" + suffix, CreatedAt: t0, Type: "test"})
 		}
 
