@@ -24,6 +24,7 @@ var commands = [][]string{
 	{"project"}, {"project", "create"}, {"project", "list"}, {"project", "update"}, {"project", "add-secret"}, {"project", "revoke-secret"},
 	{"keys"}, {"keys", "rotate"}, {"keys", "list"},
 	{"healthcheck"}, {"example-app"}, {"bench"}, {"bench", "seed"}, {"aaguids"}, {"aaguids", "update"},
+	{"analytics"},
 }
 
 // TestEveryCommandHelp runs --help, -h and an unknown flag on every command: help is printed

@@ -51,6 +51,7 @@ Commands:
   healthcheck             exit 0 when a running broker answers /readyz (for container health checks)
   bench [seed]            load-test a running broker (seed: write test users straight into its database)
   aaguids update          replace the passkey provider names (AAGUID data) that brokers read at start
+  analytics               print a project's adoption figures with a sparkline per series
 
 Run 'latchkey <command> --help' for a command's flags.
 `
@@ -92,6 +93,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdBench(ctx, e, rest)
 	case "aaguids":
 		return cmdAAGUIDs(ctx, e, rest)
+	case "analytics":
+		return cmdAnalytics(ctx, e, rest)
 	}
 	return usagef("latchkey: unknown command %q (see latchkey --help)", cmd)
 }
