@@ -1321,3 +1321,51 @@ func TestBrowserLoginSlottedInput(t *testing.T) {
 	e.verify(d.SignedPasskeyData, jane)
 	e.shots("login-slotted-signed-in")
 }
+
+// TestBrowserSDKReport: Latchkey.report sends the fixed events from a real page (CORS
+// preflight and keepalive included) and the broker counts them; a name or reason the
+// broker would refuse returns false and sends nothing; report never throws.
+func TestBrowserSDKReport(t *testing.T) {
+	e := newBrowserEnv(t)
+	e.open("sdk")
+	got := evalJS[[]bool](e, `[
+		lk.report('append.offer_shown'),
+		lk.report('append.offer_shown', {}),
+		lk.report('append.offer_dismissed'),
+		lk.report('append.cancelled'),
+		lk.report('login.cancelled'),
+		lk.report('login.fallback', { reason: 'no_passkey' }),
+		lk.report('login.fallback', { reason: 'unknown_credential' }),
+		lk.report('append.offer_clicked'),
+		lk.report('login.fallback'),
+		lk.report('login.fallback', { reason: 'bored' }),
+		lk.report('login.cancelled', { reason: 'cancelled' }),
+		lk.report(undefined),
+	]`)
+	want := []bool{true, true, true, true, true, true, true, false, false, false, false, false}
+	if !slices.Equal(got, want) {
+		t.Errorf("report results = %v, want %v", got, want)
+	}
+	e.waitFor("the reports' answers", `performance.getEntriesByType('resource').filter((r) => r.name.endsWith('/connect/analytics') && r.responseEnd > 0).length >= 7`)
+	var a broker.Analytics
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		a, err = e.f.Broker.Analytics(t.Context(), e.project.ID, broker.AnalyticsQuery{Bucket: broker.BucketHour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Totals.AppendOffersShown >= 2 && a.Totals.Fallbacks.UnknownCredential >= 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tt := a.Totals
+	if tt.AppendOffersShown != 2 || tt.AppendOffersDismiss != 1 || tt.AppendCancelled != 1 || tt.LoginCancelled != 1 ||
+		tt.Fallbacks != (broker.Fallbacks{NoPasskey: 1, UnknownCredential: 1}) {
+		t.Errorf("counted %+v, want 2 offers shown, 1 dismissed, 1 append and 1 login cancelled, fallbacks no_passkey 1 and unknown_credential 1", tt)
+	}
+	if n := e.requests("analytics"); n != 7 {
+		t.Errorf("the page sent %d reports, want 7 (none for the refused names)", n)
+	}
+}

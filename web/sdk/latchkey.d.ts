@@ -132,6 +132,15 @@ export interface PasskeyList {
   signal: Signal;
 }
 
+/** An outcome only the page sees, reported with Latchkey.report for the adoption analytics. */
+export type ReportEvent = 'append.offer_shown' | 'append.offer_dismissed' | 'append.cancelled' | 'login.cancelled' | 'login.fallback';
+/** Why a login fell back to the app's password. */
+export type FallbackReason = 'no_passkey' | 'cancelled' | 'failed' | 'unknown_credential';
+/** Every ReportEvent, in a frozen array. */
+export const REPORT_EVENTS: readonly ReportEvent[];
+/** Every FallbackReason, in a frozen array. */
+export const FALLBACK_REASONS: readonly FallbackReason[];
+
 /** A client of one project's frontend API on a Latchkey broker. */
 export class Latchkey {
   constructor(options: LatchkeyOptions);
@@ -169,6 +178,15 @@ export class Latchkey {
   list(connectToken: string): Promise<PasskeyList>;
   /** Deletes a passkey of the user of a passkey-delete connect token; resolves to the rest. */
   remove(connectToken: string, credentialID: string): Promise<PasskeyList>;
+  /**
+   * Reports an outcome for the adoption analytics (POST .../connect/analytics): an append
+   * offer shown or dismissed, a prompt the user cancelled, or a login that fell back to the
+   * password, with its reason. Fire and forget (fetch with keepalive): it never throws and
+   * does not wait; it returns false, sending nothing, for an event or reason the broker would
+   * refuse (a reason is required with login.fallback and refused with the others).
+   */
+  report(event: 'login.fallback', options: { reason: FallbackReason }): boolean;
+  report(event: Exclude<ReportEvent, 'login.fallback'>, options?: {}): boolean;
 }
 
 // ---- Web components (/web/latchkey-components.js) ----

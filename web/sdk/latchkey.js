@@ -18,6 +18,12 @@ const MESSAGES = {
   webauthn: 'The passkey operation failed.',
 };
 
+/** The outcomes a page may report with Latchkey.report (the broker accepts only these). */
+export const REPORT_EVENTS = Object.freeze(['append.offer_shown', 'append.offer_dismissed', 'append.cancelled', 'login.cancelled', 'login.fallback']);
+
+/** The reasons of a login.fallback report. */
+export const FALLBACK_REASONS = Object.freeze(['no_passkey', 'cancelled', 'failed', 'unknown_credential']);
+
 /**
  * The one error type of the SDK. `kind` says what happened: 'cancelled', 'not_supported',
  * 'already_registered', 'network', 'server' (an HTTP error; `type` and `status` come from the
@@ -198,6 +204,32 @@ export class Latchkey {
     signalAccepted(res.signal);
     this.#checkPasskeyLogin(res.signal);
     return { passkeys: res.passkeys || [], signal: res.signal };
+  }
+
+  /**
+   * Reports an outcome only the page sees, for the project's adoption analytics: one of
+   * REPORT_EVENTS; login.fallback takes { reason } (one of FALLBACK_REASONS). Fire and forget:
+   * the request is sent with keepalive (it survives a navigation that follows), and report
+   * never throws or waits; it returns false, sending nothing, for a name or reason the broker
+   * would refuse, true otherwise.
+   */
+  report(event, { reason } = {}) {
+    if (!REPORT_EVENTS.includes(event)) return false;
+    if (event === 'login.fallback' ? !FALLBACK_REASONS.includes(reason) : reason !== undefined) return false;
+    const body = event === 'login.fallback' ? { event, reason } : { event };
+    try {
+      fetch(`${this.#brokerURL}/v2/projects/${encodeURIComponent(this.#projectID)}/connect/analytics`, {
+        method: 'POST',
+        mode: 'cors',
+        credentials: 'omit',
+        keepalive: true,
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      }).catch(() => {});
+    } catch {
+      // A browser without fetch or keepalive: the figure is lost, the page is not disturbed.
+    }
+    return true;
   }
 
   // #checkPasskeyLogin forgets the recent passkey sign-in when signal, the user's accepted
