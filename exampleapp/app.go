@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -43,6 +44,8 @@ type App struct {
 
 	passwordLimit *limiter // failed sign-ins per account and client address
 	mintLimit     *limiter // connect tokens per user
+
+	reports sync.WaitGroup // password logins being reported to the broker
 }
 
 // New opens the app's database and session key in cfg.DataDir (creating them on first
@@ -84,7 +87,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 }
 
 // Close closes the database.
-func (a *App) Close() error { return a.db.Close() }
+func (a *App) Close() error {
+	a.reports.Wait()
+	return a.db.Close()
+}
 
 // ServeHTTP serves the app's pages and API.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }

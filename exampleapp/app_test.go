@@ -39,6 +39,8 @@ type fakeBroker struct {
 	tokens map[string]string
 	// down makes every request fail with 503.
 	down bool
+	// passwordLogins is the sum of the password logins reported.
+	passwordLogins int
 }
 
 func newFakeBroker(t *testing.T) *fakeBroker {
@@ -76,6 +78,17 @@ func newFakeBroker(t *testing.T) *fakeBroker {
 			writeJSON(w, http.StatusOK, map[string]string{"verificationResult": "success", "userID": "usr-1",
 				"username": username, "credentialID": "cred-1"})
 		}
+	})
+	mux.HandleFunc("POST /v2/analytics/passwordLogins", func(w http.ResponseWriter, r *http.Request) {
+		if !f.authorized(w, r) {
+			return
+		}
+		var req struct{ Count int }
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		f.mu.Lock()
+		f.passwordLogins += req.Count
+		f.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]int{"recorded": req.Count})
 	})
 	f.Server = httptest.NewServer(mux)
 	t.Cleanup(f.Close)
@@ -248,6 +261,28 @@ func TestSignInWrongPassword(t *testing.T) {
 				t.Errorf("/api/me = %d %v, want 200 with method password", meStatus, me)
 			}
 		})
+	}
+}
+
+// TestPasswordLoginsReported: each password sign-in, and only a successful one, is reported
+// to the broker's analytics; a broker that is down does not stop the sign-in.
+func TestPasswordLoginsReported(t *testing.T) {
+	ta := newTestApp(t)
+	ta.signUp(t, ta.client(t), "Jane", "jane@example.com", "correct horse")
+	for _, pw := range []string{"correct horse", "wrong", "correct horse"} {
+		ta.call(t, ta.client(t), "POST", "/api/signin", map[string]string{"email": "jane@example.com", "password": pw})
+	}
+	ta.broker.mu.Lock()
+	ta.broker.down = true
+	ta.broker.mu.Unlock()
+	if st, body, _ := ta.call(t, ta.client(t), "POST", "/api/signin", map[string]string{"email": "jane@example.com", "password": "correct horse"}); st != http.StatusOK {
+		t.Errorf("sign-in with the broker down = %d %v, want 200", st, body)
+	}
+	ta.reports.Wait()
+	ta.broker.mu.Lock()
+	defer ta.broker.mu.Unlock()
+	if ta.broker.passwordLogins != 2 {
+		t.Errorf("password logins reported = %d, want 2 (the sign-up and the refused sign-in are not logins)", ta.broker.passwordLogins)
 	}
 }
 

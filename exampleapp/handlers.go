@@ -1,6 +1,7 @@
 package exampleapp
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -180,6 +181,7 @@ func (a *App) signIn(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, err)
 		return
 	}
+	a.reportPasswordLogin()
 	// Offer a passkey for this device: the user may have passkeys elsewhere but signed in
 	// here with a password.
 	writeJSON(w, http.StatusOK, map[string]any{"user": publicUser(u), "next": "/welcome"})
@@ -311,4 +313,19 @@ type statusWriter struct {
 func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// reportPasswordLogin tells the broker, in the background, that a user signed in with a
+// password, so that Latchkey's analytics can give the share of sign-ins made with a passkey.
+// A failure is logged and changes nothing for the user.
+func (a *App) reportPasswordLogin() {
+	a.reports.Add(1)
+	go func() {
+		defer a.reports.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.latchkey.reportPasswordLogins(ctx, 1); err != nil {
+			a.log.Warn("reporting a password login to Latchkey", slog.String("error", err.Error()))
+		}
+	}()
 }

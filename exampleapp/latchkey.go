@@ -74,6 +74,14 @@ func (c *latchkeyClient) verifySignedData(ctx context.Context, signedPasskeyData
 	return v, err
 }
 
+// reportPasswordLogins adds n password logins, made now, to the project's analytics.
+func (c *latchkeyClient) reportPasswordLogins(ctx context.Context, n int) error {
+	var resp struct {
+		Recorded int `json:"recorded"`
+	}
+	return c.post(ctx, "/v2/analytics/passwordLogins", map[string]int{"count": n}, &resp)
+}
+
 func (c *latchkeyClient) post(ctx context.Context, path string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
