@@ -73,10 +73,10 @@ func loginKind(c sqlstore.Ceremony) string {
 // hourStart is the start of the UTC hour of t, in unix ms.
 func hourStart(t time.Time) int64 { return ms(t.UTC().Truncate(time.Hour)) }
 
-// count adds cs to the project's counters of the current hour inside tx: one statement, in
-// a shard chosen at random (so that concurrent logins rarely wait on one row).
-func (b *Broker) count(ctx context.Context, tx *sqlstore.Tx, projectID string, cs ...sqlstore.Count) error {
-	return tx.AddCounts(ctx, projectID, hourStart(b.Now()), rand.IntN(sqlstore.CounterShards), cs...)
+// count adds cs to the project's counters of the hour of at inside tx: one statement, in a
+// shard chosen at random (so that concurrent logins rarely wait on one row).
+func (b *Broker) count(ctx context.Context, tx *sqlstore.Tx, projectID string, at time.Time, cs ...sqlstore.Count) error {
+	return tx.AddCounts(ctx, projectID, hourStart(at), rand.IntN(sqlstore.CounterShards), cs...)
 }
 
 // addedCounts are the counts of a passkey added with the request of ctx.
@@ -107,8 +107,7 @@ func (b *Broker) ReportPasswordLogins(ctx context.Context, projectID string, n i
 		return &ValidationError{"at", "must be within the last 7 days"}
 	}
 	return b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
-		return tx.AddCounts(ctx, projectID, hourStart(at), rand.IntN(sqlstore.CounterShards),
-			sqlstore.Count{Series: seriesPasswordLogin, Value: n})
+		return b.count(ctx, tx, projectID, at, sqlstore.Count{Series: seriesPasswordLogin, Value: n})
 	})
 }
 
@@ -128,7 +127,8 @@ func (b *Broker) ReportClientEvent(ctx context.Context, projectID, event, reason
 	case reason != "":
 		return &ValidationError{"reason", "is only for login.fallback"}
 	}
-	return b.store.InTx(ctx, func(tx *sqlstore.Tx) error { return b.count(ctx, tx, projectID, c) })
+	now := b.Now()
+	return b.store.InTx(ctx, func(tx *sqlstore.Tx) error { return b.count(ctx, tx, projectID, now, c) })
 }
 
 // Analytics buckets.
@@ -323,7 +323,11 @@ func (b *Broker) Analytics(ctx context.Context, projectID string, q AnalyticsQue
 	}
 	platforms := map[string]int64{}
 	for _, c := range counters {
-		f := &a.Buckets[(c.BucketStart-from)/width].Figures
+		i := (c.BucketStart - from) / width
+		if i < 0 || i >= int64(n) {
+			continue // not an hour's start: not written by this code
+		}
+		f := &a.Buckets[i].Figures
 		switch c.Series + "\x00" + c.Dim {
 		case seriesLogin + "\x00" + LoginIdentifier:
 			f.PasskeyLogins.Identifier += c.Value

@@ -308,7 +308,7 @@ func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string,
 			Details: map[string]any{"ceremonyID": cer.ID, "aaguid": pk.AAGUID, "label": pk.Label}})...); err != nil {
 			return err
 		}
-		return b.count(ctx, tx, projectID, addedCounts(ctx, pk)...)
+		return b.count(ctx, tx, projectID, now, addedCounts(ctx, pk)...)
 	})
 	if err != nil {
 		return Passkey{}, err
@@ -536,7 +536,7 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 		}
 		// The login path's one statement for analytics, last, so that the counter's row is
 		// held only until the commit that follows.
-		return b.count(ctx, tx, projectID, sqlstore.Count{Series: seriesLogin, Dim: loginKind(cer), Value: 1})
+		return b.count(ctx, tx, projectID, now, sqlstore.Count{Series: seriesLogin, Dim: loginKind(cer), Value: 1})
 	})
 	if err != nil {
 		return LoginResult{}, err

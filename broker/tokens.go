@@ -229,7 +229,7 @@ func (b *Broker) manage(ctx context.Context, projectID, secret string, typ conne
 				Details: map[string]any{"via": "manage", "connectTokenID": tok.ID}}); err != nil {
 				return err
 			}
-			if err := b.count(ctx, tx, projectID, sqlstore.Count{Series: seriesPasskeyRemoved, Value: 1}); err != nil {
+			if err := b.count(ctx, tx, projectID, now, sqlstore.Count{Series: seriesPasskeyRemoved, Value: 1}); err != nil {
 				return err
 			}
 		}

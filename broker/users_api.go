@@ -366,6 +366,7 @@ func (b *Broker) DeleteUser(ctx context.Context, projectID, id string) error {
 	if !validKey(id) {
 		return fmt.Errorf("user: %w", ErrNotFound)
 	}
+	now := b.Now()
 	return b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
 		u, err := b.userByID(ctx, tx, projectID, id)
 		if err != nil {
@@ -392,7 +393,7 @@ func (b *Broker) DeleteUser(ctx context.Context, projectID, id string) error {
 			return err
 		}
 		if len(creds) > 0 {
-			if err := b.count(ctx, tx, projectID, sqlstore.Count{Series: seriesPasskeyRemoved, Value: int64(len(creds))}); err != nil {
+			if err := b.count(ctx, tx, projectID, now, sqlstore.Count{Series: seriesPasskeyRemoved, Value: int64(len(creds))}); err != nil {
 				return err
 			}
 		}
@@ -525,6 +526,7 @@ func (b *Broker) RemovePasskey(ctx context.Context, projectID, credentialID stri
 	if !validCredentialID(credentialID) {
 		return fmt.Errorf("passkey: %w", ErrNotFound)
 	}
+	now := b.Now()
 	return b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
 		pk, err := tx.PasskeyByID(ctx, projectID, credentialID)
 		if err != nil {
@@ -537,6 +539,6 @@ func (b *Broker) RemovePasskey(ctx context.Context, projectID, credentialID stri
 			Details: map[string]any{"via": "backend"}}); err != nil {
 			return err
 		}
-		return b.count(ctx, tx, projectID, sqlstore.Count{Series: seriesPasskeyRemoved, Value: 1})
+		return b.count(ctx, tx, projectID, now, sqlstore.Count{Series: seriesPasskeyRemoved, Value: 1})
 	})
 }
