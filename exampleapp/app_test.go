@@ -272,6 +272,7 @@ func TestPasswordLoginsReported(t *testing.T) {
 	for _, pw := range []string{"correct horse", "wrong", "correct horse"} {
 		ta.call(t, ta.client(t), "POST", "/api/signin", map[string]string{"email": "jane@example.com", "password": pw})
 	}
+	ta.reports.Wait() // the reports are sent in the background
 	ta.broker.mu.Lock()
 	ta.broker.down = true
 	ta.broker.mu.Unlock()
