@@ -178,13 +178,13 @@ type Figures struct {
 	PasskeysAdded    int64 `json:"passkeysAdded"`
 	PasskeysRemoved  int64 `json:"passkeysRemoved"`
 	// PasskeyLogins counts the logins the broker signed signedPasskeyData for.
-	PasskeyLogins       LoginsByKind `json:"passkeyLogins"`
-	PasswordLogins      int64        `json:"passwordLogins"`
-	Fallbacks           Fallbacks    `json:"fallbacks"`
-	AppendOffersShown   int64        `json:"appendOffersShown"`
-	AppendOffersDismiss int64        `json:"appendOffersDismissed"`
-	AppendCancelled     int64        `json:"appendCancelled"`
-	LoginCancelled      int64        `json:"loginCancelled"`
+	PasskeyLogins         LoginsByKind `json:"passkeyLogins"`
+	PasswordLogins        int64        `json:"passwordLogins"`
+	Fallbacks             Fallbacks    `json:"fallbacks"`
+	AppendOffersShown     int64        `json:"appendOffersShown"`
+	AppendOffersDismissed int64        `json:"appendOffersDismissed"`
+	AppendCancelled       int64        `json:"appendCancelled"`
+	LoginCancelled        int64        `json:"loginCancelled"`
 	// PasskeyShare is passkey logins / (passkey + password logins), nil when the app
 	// reported no password login in the whole range (the share would mean nothing) or
 	// there was no login in the period.
@@ -346,7 +346,7 @@ func (b *Broker) Analytics(ctx context.Context, projectID string, q AnalyticsQue
 		case seriesClient + "\x00append.offer_shown":
 			f.AppendOffersShown += c.Value
 		case seriesClient + "\x00append.offer_dismissed":
-			f.AppendOffersDismiss += c.Value
+			f.AppendOffersDismissed += c.Value
 		case seriesClient + "\x00append.cancelled":
 			f.AppendCancelled += c.Value
 		case seriesClient + "\x00login.cancelled":
@@ -422,7 +422,7 @@ func (b *Broker) Analytics(ctx context.Context, projectID string, q AnalyticsQue
 		t.Fallbacks.Failed += f.Fallbacks.Failed
 		t.Fallbacks.UnknownCredential += f.Fallbacks.UnknownCredential
 		t.AppendOffersShown += f.AppendOffersShown
-		t.AppendOffersDismiss += f.AppendOffersDismiss
+		t.AppendOffersDismissed += f.AppendOffersDismissed
 		t.AppendCancelled += f.AppendCancelled
 		t.LoginCancelled += f.LoginCancelled
 	}

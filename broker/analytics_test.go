@@ -175,7 +175,7 @@ func TestAnalytics(t *testing.T) {
 			Buckets: []broker.AnalyticsBucket{
 				{Start: h0, Figures: broker.Figures{Users: 2, UsersWithPasskey: 0, PasskeysAdded: 2,
 					PasskeyLogins: broker.LoginsByKind{Identifier: 1, Usernameless: 1}, PasswordLogins: 4,
-					Fallbacks: broker.Fallbacks{NoPasskey: 2}, AppendOffersShown: 3, AppendOffersDismiss: 1,
+					Fallbacks: broker.Fallbacks{NoPasskey: 2}, AppendOffersShown: 3, AppendOffersDismissed: 1,
 					PasskeyShare: ratioOf(0.3333), AppendConversion: ratioOf(0.6667)}},
 				{Start: h1, Figures: broker.Figures{Users: 2, UsersWithPasskey: 1, PasskeysAdded: 1, PasskeysRemoved: 1,
 					PasskeyLogins: broker.LoginsByKind{Conditional: 1, TokenBound: 1}, PasswordLogins: 2,
@@ -188,7 +188,7 @@ func TestAnalytics(t *testing.T) {
 			Totals: broker.Figures{Users: 4, UsersWithPasskey: 2, PasskeysAdded: 5, PasskeysRemoved: 3,
 				PasskeyLogins: broker.LoginsByKind{Identifier: 1, Usernameless: 1, Conditional: 1, TokenBound: 1}, PasswordLogins: 6,
 				Fallbacks:         broker.Fallbacks{NoPasskey: 2, Cancelled: 1, Failed: 1, UnknownCredential: 1},
-				AppendOffersShown: 7, AppendOffersDismiss: 1, AppendCancelled: 1, LoginCancelled: 1,
+				AppendOffersShown: 7, AppendOffersDismissed: 1, AppendCancelled: 1, LoginCancelled: 1,
 				PasskeyShare: ratioOf(0.4), AppendConversion: ratioOf(0.7143)},
 			Added: broker.AddedBreakdown{
 				ByPlatform: []broker.PlatformCount{{OS: "Windows", Browser: "Chrome", Count: 2}, {OS: "Android", Browser: "Chrome", Count: 1},

@@ -1361,7 +1361,7 @@ func TestBrowserSDKReport(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	tt := a.Totals
-	if tt.AppendOffersShown != 2 || tt.AppendOffersDismiss != 1 || tt.AppendCancelled != 1 || tt.LoginCancelled != 1 ||
+	if tt.AppendOffersShown != 2 || tt.AppendOffersDismissed != 1 || tt.AppendCancelled != 1 || tt.LoginCancelled != 1 ||
 		tt.Fallbacks != (broker.Fallbacks{NoPasskey: 1, UnknownCredential: 1}) {
 		t.Errorf("counted %+v, want 2 offers shown, 1 dismissed, 1 append and 1 login cancelled, fallbacks no_passkey 1 and unknown_credential 1", tt)
 	}

@@ -150,7 +150,7 @@ func printAnalytics(w io.Writer, projectID string, a broker.Analytics) error {
 		countSeries("fallback: unknown_credential*", a, t.Fallbacks.UnknownCredential, func(f broker.Figures) int64 { return f.Fallbacks.UnknownCredential }),
 		countSeries("login cancelled*", a, t.LoginCancelled, func(f broker.Figures) int64 { return f.LoginCancelled }),
 		countSeries("append offers shown*", a, t.AppendOffersShown, func(f broker.Figures) int64 { return f.AppendOffersShown }),
-		countSeries("append offers dismissed*", a, t.AppendOffersDismiss, func(f broker.Figures) int64 { return f.AppendOffersDismiss }),
+		countSeries("append offers dismissed*", a, t.AppendOffersDismissed, func(f broker.Figures) int64 { return f.AppendOffersDismissed }),
 		countSeries("append cancelled*", a, t.AppendCancelled, func(f broker.Figures) int64 { return f.AppendCancelled }),
 		ratioSeries("append conversion", a, t.AppendConversion, func(f broker.Figures) *float64 { return f.AppendConversion }),
 	}
