@@ -207,6 +207,12 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if dialect == Postgres {
+		if err := s.checkTransactions(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -303,6 +309,26 @@ func transactionPooled(ctx context.Context, db *sqlx.DB) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// checkTransactions runs an empty transaction, which a pooler in statement pooling (PgBouncer's
+// pool_mode = statement) refuses: the store needs transactions, so it says so at start rather
+// than at the first write.
+func (s *Store) checkTransactions(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err == nil {
+		defer tx.Rollback()
+		var one int
+		if err = tx.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err == nil {
+			err = tx.Commit()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: postgres: a transaction failed at start (Latchkey needs transactions: behind PgBouncer, pool_mode must be transaction or session, not statement): %v", ErrUnavailable, err)
+	}
+	return nil
 }
 
 // Prepared reports whether the store prepares its statements (Config.Prepare resolved).
