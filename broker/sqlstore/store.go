@@ -1,6 +1,7 @@
 // Package sqlstore is the only place where Latchkey speaks SQL: the statements of every
-// table for SQLite and PostgreSQL, prepared once and reused, the SQLite write queue,
-// transactions, and the migration runner of the one schema in package migrations.
+// table for SQLite and PostgreSQL, prepared once and reused (unless a transaction pooler
+// such as PgBouncer stands in front of PostgreSQL, see Config.Prepare), the SQLite write
+// queue, transactions, and the migration runner of the one schema in package migrations.
 //
 // Each table's statements live in a file of their own, whose doc comments say what "not
 // found" returns and what is atomic. Errors come back classified: errors.Is(err, ErrNotFound)
