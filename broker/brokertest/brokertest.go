@@ -6,6 +6,7 @@ package brokertest
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -55,12 +56,14 @@ const (
 	Origin = "http://localhost:8080"
 )
 
-// New returns a Fixture on a fresh database of dialect, closed when the test ends.
+// New returns a Fixture on a fresh database of dialect, closed when the test ends. Its store
+// prepares statements as LATCHKEY_TEST_DB_PREPARE says (sqlstore.Config.Prepare; unset:
+// auto), so that benchmarks can compare the modes.
 func New(t testing.TB, dialect string) *Fixture {
 	t.Helper()
 	ctx := context.Background()
 	dbURL := DatabaseURL(t, dialect)
-	store, err := sqlstore.Open(ctx, dbURL, sqlstore.Config{})
+	store, err := sqlstore.Open(ctx, dbURL, sqlstore.Config{Prepare: os.Getenv("LATCHKEY_TEST_DB_PREPARE")})
 	if err != nil {
 		t.Fatalf("sqlstore.Open(%s): %v", dialect, err)
 	}

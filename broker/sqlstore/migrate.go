@@ -74,8 +74,11 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 }
 
 func (s *Store) migrateOnce(ctx context.Context) (int, error) {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+	bctx, cancel := s.bound(ctx)
+	_, err := s.db.ExecContext(bctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`)
+	cancel()
+	if err != nil {
 		return 0, fmt.Errorf("creating schema_migrations: %w", classify(err))
 	}
 	ms, err := dialectMigrations(s.dialect)
@@ -96,8 +99,15 @@ func (s *Store) migrateOnce(ctx context.Context) (int, error) {
 }
 
 // applyMigration applies m unless schema_migrations lists it, in one transaction with its
-// row there. Migrations are DDL: they run unprepared.
+// row there, each statement within the statement timeout. Migrations are DDL: they run
+// unprepared.
 func (s *Store) applyMigration(ctx context.Context, m migration) (bool, error) {
+	if s.timeout > 0 {
+		// The transaction's statements, three, share one context.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 3*s.timeout)
+		defer cancel()
+	}
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return false, classify(err)

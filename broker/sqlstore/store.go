@@ -1,6 +1,7 @@
 // Package sqlstore is the only place where Latchkey speaks SQL: the statements of every
-// table for SQLite and PostgreSQL, prepared once and reused, the SQLite write queue,
-// transactions, and the migration runner of the one schema in package migrations.
+// table for SQLite and PostgreSQL, prepared once and reused (unless a transaction pooler
+// such as PgBouncer stands in front of PostgreSQL, see Config.Prepare), the SQLite write
+// queue, transactions, and the migration runner of the one schema in package migrations.
 //
 // Each table's statements live in a file of their own, whose doc comments say what "not
 // found" returns and what is atomic. Errors come back classified: errors.Is(err, ErrNotFound)
@@ -57,6 +58,11 @@ type Store struct {
 	writing chan struct{}
 	// observeQuery is Config.ObserveQuery (nil: none).
 	observeQuery func(op string, elapsed time.Duration)
+	// prepare is Config.Prepare resolved: statements are prepared and reused (always on
+	// SQLite).
+	prepare bool
+	// timeout bounds each PostgreSQL statement (0 on SQLite), see bound.
+	timeout time.Duration
 }
 
 // Tx is one transaction of the store, begun by InTx. Its query methods are the store's.
@@ -77,13 +83,32 @@ type Config struct {
 	// MaxConns caps open connections (default 10 on PostgreSQL, 4 on SQLite).
 	MaxConns int
 	// StatementTimeout bounds each PostgreSQL statement (default 5 s; SQLite waits at most
-	// 10 s for a lock instead).
+	// 10 s for a lock instead). It is a deadline on the statement's context: when it passes,
+	// lib/pq sends PostgreSQL a cancel request (which PgBouncer forwards to the server
+	// connection running the statement) and the store returns ErrUnavailable. It is not sent
+	// as the statement_timeout startup parameter, which PgBouncer refuses.
 	StatementTimeout time.Duration
+	// Prepare is PrepareOn, PrepareOff or PrepareAuto (also ""); SQLite ignores it, and
+	// always prepares.
+	Prepare string
 	// ObserveQuery, when set, is told how long each query took, by kind: OpRead, OpWrite or
 	// OpTx (a whole transaction, its queries included). It runs on the query's goroutine and
 	// must not block.
 	ObserveQuery func(op string, elapsed time.Duration)
 }
+
+// The values of Config.Prepare. PrepareOn prepares each PostgreSQL statement once per
+// connection and reuses it. PrepareOff sends every statement unprepared, in one round trip
+// (lib/pq's binary_parameters), and creates no named statement on the server: what a
+// transaction pooler such as PgBouncer needs, since the next transaction of a client
+// connection may run on another server connection, which does not know its statements.
+// PrepareAuto is PrepareOff when Open finds a transaction pooler (see transactionPooled),
+// PrepareOn otherwise.
+const (
+	PrepareAuto = "auto"
+	PrepareOn   = "on"
+	PrepareOff  = "off"
+)
 
 // The kinds of query ObserveQuery is told of.
 const (
@@ -99,6 +124,7 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 	var (
 		db      *sqlx.DB
 		dialect string
+		prepare = true
 		err     error
 	)
 	switch {
@@ -142,13 +168,20 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 			cfg.StatementTimeout = 5 * time.Second
 		}
 		q := u.Query()
-		if q.Get("statement_timeout") == "" {
-			q.Set("statement_timeout", fmt.Sprint(cfg.StatementTimeout.Milliseconds()))
-		}
 		if q.Get("connect_timeout") == "" {
 			q.Set("connect_timeout", "5")
 		}
 		u.RawQuery = q.Encode()
+		if prepare, err = postgresPrepare(ctx, u, cfg.Prepare); err != nil {
+			return nil, err
+		}
+		if !prepare && q.Get("binary_parameters") == "" {
+			// One round trip per unprepared statement with arguments (parse, bind and
+			// execute before one sync), which a transaction pooler cannot split between two
+			// server connections; without it lib/pq syncs after parsing.
+			q.Set("binary_parameters", "yes")
+			u.RawQuery = q.Encode()
+		}
 		db, err = sqlx.Open("postgres", u.String())
 		dialect = Postgres
 		if cfg.MaxConns == 0 {
@@ -163,7 +196,10 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 	db.SetMaxOpenConns(cfg.MaxConns)
 	db.SetMaxIdleConns(cfg.MaxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{db: db, dialect: dialect, observeQuery: cfg.ObserveQuery}
+	s := &Store{db: db, dialect: dialect, observeQuery: cfg.ObserveQuery, prepare: prepare}
+	if dialect == Postgres {
+		s.timeout = cfg.StatementTimeout
+	}
 	s.queries = queries{s: s}
 	if dialect == SQLite {
 		s.writing = make(chan struct{}, 1)
@@ -171,6 +207,12 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if dialect == Postgres {
+		if err := s.checkTransactions(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -203,6 +245,102 @@ func sqliteWAL(ctx context.Context, path string) error {
 		case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
 		}
 	}
+}
+
+// postgresPrepare resolves mode, a Config.Prepare, for the PostgreSQL database at u.
+func postgresPrepare(ctx context.Context, u *url.URL, mode string) (bool, error) {
+	switch mode {
+	case PrepareOn:
+		return true, nil
+	case PrepareOff:
+		return false, nil
+	case "", PrepareAuto:
+	default:
+		return false, fmt.Errorf("prepare mode %q: want auto, on or off", mode)
+	}
+	db, err := sqlx.Open("postgres", u.String())
+	if err != nil {
+		return false, fmt.Errorf("opening postgres database: %w", err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	pooled, err := transactionPooled(ctx, db)
+	if err != nil {
+		return false, fmt.Errorf("%w: looking for a transaction pooler: %v", ErrUnavailable, err)
+	}
+	return !pooled, nil
+}
+
+// transactionPooled reports whether db reaches PostgreSQL through a transaction (or
+// statement) pooler such as PgBouncer in pool_mode = transaction. It holds two client
+// connections open and asks each, in turn, for its server process ID: on a direct (or
+// session-pooled) connection each client connection keeps one server process for its life,
+// and two open ones never share one; a transaction pooler hands its server connections back
+// after every transaction, so the second client gets the process the first has just
+// released (PgBouncer reuses the most recent first), or the first moves to another one. It
+// can miss a pooler whose server connections are all busy with other clients' transactions
+// at that moment, never the other way round.
+func transactionPooled(ctx context.Context, db *sqlx.DB) (bool, error) {
+	var conns [2]*sql.Conn
+	for i := range conns {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			return false, err
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	pid := func(c *sql.Conn) (int, error) {
+		var p int
+		err := c.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&p)
+		return p, err
+	}
+	for range 3 {
+		var pids [3]int
+		for i, c := range []*sql.Conn{conns[0], conns[1], conns[0]} {
+			p, err := pid(c)
+			if err != nil {
+				return false, err
+			}
+			pids[i] = p
+		}
+		if pids[0] == pids[1] || pids[1] == pids[2] || pids[0] != pids[2] {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// checkTransactions runs an empty transaction, which a pooler in statement pooling (PgBouncer's
+// pool_mode = statement) refuses: the store needs transactions, so it says so at start rather
+// than at the first write.
+func (s *Store) checkTransactions(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err == nil {
+		defer tx.Rollback()
+		var one int
+		if err = tx.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err == nil {
+			err = tx.Commit()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: postgres: a transaction failed at start (Latchkey needs transactions: behind PgBouncer, pool_mode must be transaction or session, not statement): %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Prepared reports whether the store prepares its statements (Config.Prepare resolved).
+func (s *Store) Prepared() bool { return s.prepare }
+
+// bound returns ctx bounded by the statement timeout, for one statement.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.timeout)
 }
 
 // Dialect returns SQLite or Postgres.
@@ -313,9 +451,22 @@ func (q queries) stmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
 	return st, classify(err)
 }
 
+// on returns what runs q's statements unprepared: its transaction, or the store's pool.
+func (q queries) on() sqlx.ExtContext {
+	if q.tx != nil {
+		return q.tx
+	}
+	return q.s.db
+}
+
 // get reads one row into dest; no row is ErrNotFound.
 func (q queries) get(ctx context.Context, dest any, query string, args ...any) error {
 	defer q.s.observed(OpRead, time.Now())
+	ctx, cancel := q.s.bound(ctx)
+	defer cancel()
+	if !q.s.prepare {
+		return classify(sqlx.GetContext(ctx, q.on(), dest, q.s.db.Rebind(query), args...))
+	}
 	st, err := q.stmt(ctx, query)
 	if err != nil {
 		return err
@@ -326,6 +477,11 @@ func (q queries) get(ctx context.Context, dest any, query string, args ...any) e
 // selectRows reads every row into dest, a pointer to a slice.
 func (q queries) selectRows(ctx context.Context, dest any, query string, args ...any) error {
 	defer q.s.observed(OpRead, time.Now())
+	ctx, cancel := q.s.bound(ctx)
+	defer cancel()
+	if !q.s.prepare {
+		return classify(sqlx.SelectContext(ctx, q.on(), dest, q.s.db.Rebind(query), args...))
+	}
 	st, err := q.stmt(ctx, query)
 	if err != nil {
 		return err
@@ -336,6 +492,11 @@ func (q queries) selectRows(ctx context.Context, dest any, query string, args ..
 // row reads one row into dest, column by column; no row is ErrNotFound.
 func (q queries) row(ctx context.Context, query string, args []any, dest ...any) error {
 	defer q.s.observed(OpRead, time.Now())
+	ctx, cancel := q.s.bound(ctx)
+	defer cancel()
+	if !q.s.prepare {
+		return classify(q.on().QueryRowxContext(ctx, q.s.db.Rebind(query), args...).Scan(dest...))
+	}
 	st, err := q.stmt(ctx, query)
 	if err != nil {
 		return err
@@ -354,11 +515,21 @@ func (q queries) exec(ctx context.Context, query string, args ...any) (int64, er
 		}
 		defer unlock()
 	}
-	st, err := q.stmt(ctx, query)
-	if err != nil {
-		return 0, err
+	ctx, cancel := q.s.bound(ctx)
+	defer cancel()
+	var (
+		res sql.Result
+		err error
+	)
+	if q.s.prepare {
+		var st *sqlx.Stmt
+		if st, err = q.stmt(ctx, query); err != nil {
+			return 0, err
+		}
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = q.on().ExecContext(ctx, q.s.db.Rebind(query), args...)
 	}
-	res, err := st.ExecContext(ctx, args...)
 	if err != nil {
 		return 0, classify(err)
 	}
@@ -381,6 +552,8 @@ func (q queries) execOne(ctx context.Context, what, query string, args ...any) e
 func (q queries) execOnce(ctx context.Context, query string, args ...any) error {
 	defer q.s.observed(OpWrite, time.Now())
 	query = q.s.db.Rebind(query)
+	ctx, cancel := q.s.bound(ctx)
+	defer cancel()
 	var err error
 	if q.tx != nil {
 		_, err = q.tx.ExecContext(ctx, query, args...)

@@ -55,8 +55,8 @@ func openStore(t testing.TB, dialect string) (*sqlstore.Store, string) {
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatalf("Migrate() on %s = %v, want nil", dialect, err)
 	}
-	if got := s.Dialect(); got != dialect {
-		t.Fatalf("Dialect() = %q, want %q", got, dialect)
+	if got, want := s.Dialect(), sqlstoretest.StoreDialect(dialect); got != want {
+		t.Fatalf("Dialect() = %q, want %q", got, want)
 	}
 	return s, url
 }

@@ -43,6 +43,8 @@ func TestUsageErrors(t *testing.T) {
 		{"unsupported database", with("LATCHKEY_DATABASE_URL", "mysql://x"), []string{"serve"}, "must start with sqlite: or postgres://"},
 		{"bad pool size", with("LATCHKEY_DATABASE_URL", dbURL, "LATCHKEY_DB_MAX_CONNS", "many"), []string{"serve"}, "LATCHKEY_DB_MAX_CONNS"},
 		{"bad statement timeout", with("LATCHKEY_DATABASE_URL", dbURL, "LATCHKEY_DB_STATEMENT_TIMEOUT", "5"), []string{"serve"}, "LATCHKEY_DB_STATEMENT_TIMEOUT"},
+		{"bad prepare mode", with("LATCHKEY_DATABASE_URL", dbURL, "LATCHKEY_DB_PREPARE", "sometimes"), []string{"serve"}, `LATCHKEY_DB_PREPARE) = "sometimes": want auto, on or off`},
+		{"bad prepare flag", env, []string{"migrate", "--db-prepare", "yes"}, `--db-prepare (LATCHKEY_DB_PREPARE) = "yes"`},
 		{"serve with the tests' published key", map[string]string{"LATCHKEY_DATABASE_URL": dbURL, "LATCHKEY_SECRET_KEY": brokertest.SecretKey}, []string{"serve"}, "published in Latchkey's repository"},
 		{"negative pool size flag", env, []string{"serve", "--db-max-conns", "-1"}, "must not be negative"},
 		{"event retention in days", env, []string{"serve", "--event-retention", "90d"}, `--event-retention "90d": want a duration of at least 1h`},

@@ -173,23 +173,37 @@ func (f *storeFlags) register(fs *flag.FlagSet, e env, withKey bool) {
 	}
 	fs.IntVar(&f.pool.MaxConns, "db-max-conns", f.pool.MaxConns, "most open database connections; 0: 10 on PostgreSQL, 4 on SQLite (env LATCHKEY_DB_MAX_CONNS)")
 	fs.DurationVar(&f.pool.StatementTimeout, "db-statement-timeout", f.pool.StatementTimeout, "PostgreSQL statement timeout; 0: 5s (env LATCHKEY_DB_STATEMENT_TIMEOUT)")
+	fs.StringVar(&f.pool.Prepare, "db-prepare", envOr(e.getenv, "LATCHKEY_DB_PREPARE", sqlstore.PrepareAuto), "PostgreSQL prepared statements: on, off (behind a transaction pooler such as PgBouncer), or auto: off when a transaction pooler is found (env LATCHKEY_DB_PREPARE)")
 	if withKey {
 		fs.StringVar(&f.secretKey, "secret-key", e.getenv("LATCHKEY_SECRET_KEY"), "32 random bytes in base64 that encrypt signing keys at rest (env LATCHKEY_SECRET_KEY)")
 	}
+}
+
+// check returns a usage error for a missing database URL or a bad pool setting.
+func (f *storeFlags) check(name string) error {
+	if f.databaseURL == "" {
+		return usagef("%s: --database-url or LATCHKEY_DATABASE_URL is required", name)
+	}
+	if f.poolErr != nil {
+		return usagef("%s: %v", name, f.poolErr)
+	}
+	if f.pool.MaxConns < 0 || f.pool.StatementTimeout < 0 {
+		return usagef("%s: --db-max-conns and --db-statement-timeout must not be negative", name)
+	}
+	switch f.pool.Prepare {
+	case sqlstore.PrepareAuto, sqlstore.PrepareOn, sqlstore.PrepareOff, "":
+	default:
+		return usagef("%s: --db-prepare (LATCHKEY_DB_PREPARE) = %q: want auto, on or off", name, f.pool.Prepare)
+	}
+	return nil
 }
 
 // open opens and migrates the store, and builds a broker over it: with the secret key when
 // withKey is set (checked against the signing keys in the store), without one otherwise, for
 // commands that only read or change settings.
 func (f *storeFlags) open(ctx context.Context, name string, withKey bool) (*sqlstore.Store, *broker.Broker, error) {
-	if f.databaseURL == "" {
-		return nil, nil, usagef("%s: --database-url or LATCHKEY_DATABASE_URL is required", name)
-	}
-	if f.poolErr != nil {
-		return nil, nil, usagef("%s: %v", name, f.poolErr)
-	}
-	if f.pool.MaxConns < 0 || f.pool.StatementTimeout < 0 {
-		return nil, nil, usagef("%s: --db-max-conns and --db-statement-timeout must not be negative", name)
+	if err := f.check(name); err != nil {
+		return nil, nil, err
 	}
 	var key []byte
 	if withKey {
@@ -234,8 +248,8 @@ func cmdMigrate(ctx context.Context, e env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
-	if sf.databaseURL == "" {
-		return usagef("latchkey migrate: --database-url or LATCHKEY_DATABASE_URL is required")
+	if err := sf.check("latchkey migrate"); err != nil {
+		return err
 	}
 	store, err := sqlstore.Open(ctx, sf.databaseURL, sf.pool)
 	if err != nil {
@@ -429,6 +443,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer store.Close()
+	logger.Info("database", slog.String("dialect", store.Dialect()), slog.Bool("prepared_statements", store.Prepared()))
 	if m != nil {
 		m.WatchStore(store)
 		if err := startMetrics(ctx, *metricsAddr, m, logger); err != nil {

@@ -1,7 +1,9 @@
 // Package sqlstoretest gives tests a fresh, empty database of either dialect: an SQLite file
 // in t.TempDir(), or a schema of its own on the PostgreSQL server named by
-// LATCHKEY_TEST_DATABASE_URL. With LATCHKEY_TEST_REQUIRE=1 (as in CI) a test that cannot get
-// one fails instead of skipping.
+// LATCHKEY_TEST_DATABASE_URL, or (test dialect "pgbouncer") a database of its own on that
+// server reached through the PgBouncer of LATCHKEY_TEST_PGBOUNCER_URL in transaction pooling.
+// With LATCHKEY_TEST_REQUIRE=1 (as in CI) a test that cannot get one fails instead of
+// skipping.
 package sqlstoretest
 
 import (
@@ -10,6 +12,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jmoiron/sqlx"
@@ -26,28 +30,53 @@ func Require(t testing.TB, reason string) {
 	t.Skip(reason)
 }
 
+// PgBouncer is the test dialect of PostgreSQL reached through PgBouncer in transaction
+// pooling (LATCHKEY_TEST_PGBOUNCER_URL); its stores are of dialect sqlstore.Postgres.
+const PgBouncer = "pgbouncer"
+
 // Dialects returns the store dialects to test: always "sqlite", and "postgres" when
-// LATCHKEY_TEST_DATABASE_URL is set (or required).
+// LATCHKEY_TEST_DATABASE_URL is set (or required). LATCHKEY_TEST_DIALECTS, a comma-separated
+// list, names them instead; it is how "pgbouncer" is chosen (CI runs chosen suites a second
+// time with LATCHKEY_TEST_DIALECTS=pgbouncer).
 func Dialects(t testing.TB) []string {
 	t.Helper()
+	if v := os.Getenv("LATCHKEY_TEST_DIALECTS"); v != "" {
+		ds := strings.Split(v, ",")
+		for _, d := range ds {
+			if !slices.Contains([]string{"sqlite", "postgres", PgBouncer}, d) {
+				t.Fatalf("LATCHKEY_TEST_DIALECTS=%q: unknown dialect %q (want sqlite, postgres or pgbouncer)", v, d)
+			}
+		}
+		return ds
+	}
 	if os.Getenv("LATCHKEY_TEST_DATABASE_URL") != "" || os.Getenv("LATCHKEY_TEST_REQUIRE") == "1" {
 		return []string{"sqlite", "postgres"}
 	}
 	return []string{"sqlite"}
 }
 
+// StoreDialect returns the dialect a store opened on a database of the test dialect d reports:
+// sqlstore.Postgres for "pgbouncer", d otherwise.
+func StoreDialect(d string) string {
+	if d == PgBouncer {
+		return "postgres"
+	}
+	return d
+}
+
 // DatabaseURL returns the URL of a fresh, empty database of dialect for this test, removed
-// when the test ends: an SQLite file in t.TempDir(), or a new schema on the PostgreSQL server
-// of LATCHKEY_TEST_DATABASE_URL.
+// when the test ends: an SQLite file in t.TempDir(), a new schema on the PostgreSQL server of
+// LATCHKEY_TEST_DATABASE_URL, or for "pgbouncer" a new database on that server reached
+// through LATCHKEY_TEST_PGBOUNCER_URL (see PgBouncerDatabaseURL).
 func DatabaseURL(t testing.TB, dialect string) string {
 	t.Helper()
-	if dialect == "sqlite" {
+	switch dialect {
+	case "sqlite":
 		return "sqlite:" + filepath.Join(t.TempDir(), "latchkey.db")
+	case PgBouncer:
+		return PgBouncerDatabaseURL(t)
 	}
-	base := os.Getenv("LATCHKEY_TEST_DATABASE_URL")
-	if base == "" {
-		Require(t, "LATCHKEY_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
-	}
+	base := baseURL(t)
 	admin, err := sqlx.Open("postgres", base)
 	if err != nil {
 		t.Fatalf("opening %s: %v", redact(base), err)
@@ -71,6 +100,65 @@ func DatabaseURL(t testing.TB, dialect string) string {
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// baseURL returns LATCHKEY_TEST_DATABASE_URL, skipping (or failing) the test without it.
+func baseURL(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv("LATCHKEY_TEST_DATABASE_URL")
+	if base == "" {
+		Require(t, "LATCHKEY_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
+	}
+	return base
+}
+
+// PgBouncerDatabaseURL returns the URL, through the PgBouncer of LATCHKEY_TEST_PGBOUNCER_URL,
+// of a fresh, empty database of this test's own on the PostgreSQL server of
+// LATCHKEY_TEST_DATABASE_URL, dropped when the test ends.
+//
+// A schema of its own, as DatabaseURL gives on a direct connection, would need search_path
+// as a startup parameter, which PgBouncer refuses; so the test gets a database instead
+// (created and dropped on the direct connection, whose role needs CREATEDB), which PgBouncer
+// reaches through a wildcard entry ("* = host=... port=..."). The URL asks lib/pq for
+// binary_parameters=yes, so that the tests' own queries beside the store (with arguments, on
+// an *sql.DB) take one round trip rather than two, which transaction pooling may split
+// between two server connections.
+func PgBouncerDatabaseURL(t testing.TB) string {
+	t.Helper()
+	bouncer := os.Getenv("LATCHKEY_TEST_PGBOUNCER_URL")
+	if bouncer == "" {
+		Require(t, "LATCHKEY_TEST_PGBOUNCER_URL is not set: tests through PgBouncer skipped")
+	}
+	base := baseURL(t)
+	admin, err := sqlx.Open("postgres", base)
+	if err != nil {
+		t.Fatalf("opening %s: %v", redact(base), err)
+	}
+	defer admin.Close()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "test_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(`CREATE DATABASE ` + name); err != nil {
+		t.Fatalf("creating database on %s (its role needs CREATEDB): %v", redact(base), err)
+	}
+	t.Cleanup(func() {
+		if db, err := sqlx.Open("postgres", base); err == nil {
+			// FORCE ends PgBouncer's server connections to it.
+			if _, err := db.Exec(`DROP DATABASE ` + name + ` WITH (FORCE)`); err != nil {
+				t.Logf("dropping test database %s: %v", name, err)
+			}
+			db.Close()
+		}
+	})
+	u, err := url.Parse(bouncer)
+	if err != nil {
+		t.Fatalf("parsing LATCHKEY_TEST_PGBOUNCER_URL: %v", err)
+	}
+	u.Path = "/" + name
+	q := u.Query()
+	q.Set("binary_parameters", "yes")
 	u.RawQuery = q.Encode()
 	return u.String()
 }
