@@ -420,9 +420,11 @@ func classify(err error) error {
 		case perr.Code == "23505":
 			return fmt.Errorf("%w: %v", ErrAlreadyExists, err)
 		case strings.HasPrefix(string(perr.Code), "08"), strings.HasPrefix(string(perr.Code), "57P"),
-			perr.Code == "53300", perr.Code == "57014", perr.Code == "40001", perr.Code == "40P01":
+			perr.Code == "53300", perr.Code == "57014", perr.Code == "40001", perr.Code == "40P01",
+			perr.Code == "25006":
 			// connection failures, shutdown, too many connections, statement timeout,
-			// serialization failure and deadlock: all worth a retry by the client.
+			// serialization failure, deadlock, and a write reaching a read-only standby
+			// during a failover: all worth a retry by the client.
 			return fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 	case errors.As(err, &serr):

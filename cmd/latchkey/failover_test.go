@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/latchkey/latchkey/broker/brokertest"
 	"github.com/latchkey/latchkey/broker/softauthn"
+	"github.com/latchkey/latchkey/broker/sqlstore"
 )
 
 // pgBin returns the directory of PostgreSQL's server binaries (initdb, pg_ctl,
@@ -433,6 +435,18 @@ func TestPostgresFailover(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &created); err != nil {
 		t.Fatal(err)
 	}
+	// A broker that reaches a standby (a load balancer that checks only that PostgreSQL
+	// answers, or one that has not noticed a switch yet) gets "read-only transaction"
+	// (SQLSTATE 25006) for every write: that is unavailable (503 and a retry), not a 500.
+	ro, err := sqlstore.Open(context.Background(), standby.url("latchkey"), sqlstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ro.InsertProject(context.Background(), sqlstore.Project{ID: "prj-on-standby"}); !errors.Is(err, sqlstore.ErrUnavailable) {
+		t.Errorf("a write on the standby = %v, want an error wrapping sqlstore.ErrUnavailable", err)
+	}
+	ro.Close()
+
 	s := serveOn(t, env, created.ProjectID, created.APISecret)
 	backendAuth := basic(s.ProjectID, s.Secret)
 
