@@ -164,6 +164,9 @@ func (c *lbClient) fail(format string, args ...any) {
 func TestThreeReplicasBehindHAProxy(t *testing.T) {
 	haproxy, err := exec.LookPath("haproxy")
 	if err != nil {
+		haproxy, err = exec.LookPath("/usr/sbin/haproxy") // not on every user's PATH
+	}
+	if err != nil {
 		brokertest.Require(t, "haproxy is not installed (apt-get install haproxy)")
 	}
 	dbURL := brokertest.DatabaseURL(t, "postgres")
