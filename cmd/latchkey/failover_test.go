@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -648,3 +650,187 @@ func TestPostgresFailover(t *testing.T) {
 }
 
 func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// commitCutter forwards PostgreSQL connections and, once armed, cuts the first connection that
+// sends COMMIT after a statement containing match: PostgreSQL receives the COMMIT and
+// commits, and the broker never learns it (the connection is lost during COMMIT).
+type commitCutter struct {
+	addr    string
+	backend string
+	match   string
+	armed   atomic.Bool
+	cut     atomic.Int64
+}
+
+func newCommitCutter(t *testing.T, backend, match string) *commitCutter {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	p := &commitCutter{addr: ln.Addr().String(), backend: backend, match: match}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b, err := net.Dial("tcp", backend)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(c, b); c.Close() }()
+			go p.forward(c, b)
+		}
+	}()
+	return p
+}
+
+// forward copies the client's messages to the server one by one (the startup message has
+// no type byte; the others are a type byte and a length that counts itself), keeping the
+// statements the connection parsed, and cuts both ends after a COMMIT that ends a
+// transaction which ran a matching statement.
+func (p *commitCutter) forward(c, b net.Conn) {
+	defer c.Close()
+	defer b.Close()
+	read := func(n int) ([]byte, error) {
+		buf := make([]byte, n)
+		_, err := io.ReadFull(c, buf)
+		return buf, err
+	}
+	head, err := read(4)
+	if err != nil {
+		return
+	}
+	rest, err := read(int(binary.BigEndian.Uint32(head)) - 4)
+	if err != nil {
+		return
+	}
+	if _, err := b.Write(append(head, rest...)); err != nil {
+		return
+	}
+	parsed := map[string]string{} // statement name -> query
+	matched := false
+	for {
+		head, err := read(5)
+		if err != nil {
+			return
+		}
+		body, err := read(int(binary.BigEndian.Uint32(head[1:])) - 4)
+		if err != nil {
+			return
+		}
+		cstr := func(b []byte) (string, []byte) {
+			i := bytes.IndexByte(b, 0)
+			if i < 0 {
+				return string(b), nil
+			}
+			return string(b[:i]), b[i+1:]
+		}
+		commit := false
+		switch head[0] {
+		case 'P': // Parse: name, query
+			name, r := cstr(body)
+			parsed[name], _ = cstr(r)
+		case 'B': // Bind: portal, statement
+			_, r := cstr(body)
+			name, _ := cstr(r)
+			matched = matched || strings.Contains(parsed[name], p.match)
+		case 'Q': // simple query
+			q, _ := cstr(body)
+			matched = matched || strings.Contains(q, p.match)
+			q = strings.ToUpper(strings.TrimSpace(q))
+			commit = strings.HasPrefix(q, "COMMIT")
+			if strings.HasPrefix(q, "ROLLBACK") {
+				matched = false
+			}
+		}
+		if commit && matched && p.armed.CompareAndSwap(true, false) {
+			// The broker's end goes first, so that no answer reaches it; then the server
+			// gets the COMMIT, and a moment to read it before its end closes too.
+			p.cut.Add(1)
+			c.Close()
+			_, _ = b.Write(append(head, body...))
+			time.Sleep(50 * time.Millisecond)
+			return
+		}
+		if _, err := b.Write(append(head, body...)); err != nil {
+			return
+		}
+		if commit {
+			matched = false
+		}
+	}
+}
+
+// TestCommitOutcomeUnknown loses the connection to PostgreSQL while the COMMIT of an append
+// is under way: the commit happens, but the broker cannot know it, so it must not answer
+// success; it answers 503 unavailable with Retry-After, and a client that repeats the finish
+// is told the ceremony is spent (410), never given a second passkey.
+func TestCommitOutcomeUnknown(t *testing.T) {
+	const origin = "http://localhost:8080"
+	dbURL := brokertest.DatabaseURL(t, "postgres")
+	cutter := newCommitCutter(t, pgHost(t, dbURL), "INSERT INTO passkeys")
+	env := map[string]string{"LATCHKEY_DATABASE_URL": viaProxy(t, dbURL, cutter.addr), "LATCHKEY_SECRET_KEY": brokertest.SecretKey}
+	out, stderr, err := runCmd(t, env, "project", "create", "--name", "C", "--rp-id", "localhost", "--origin", origin, "--json")
+	if err != nil {
+		t.Fatalf("project create: %v\n%s", err, stderr)
+	}
+	var created struct{ ProjectID, APISecret string }
+	if err := json.Unmarshal([]byte(out), &created); err != nil {
+		t.Fatal(err)
+	}
+	s := serveOn(t, env, created.ProjectID, created.APISecret)
+	auth := softauthn.NewAuthenticator("localhost", origin)
+	s.appendPasskey(t, auth, origin, "user-41") // statements prepared, the pool warm
+
+	var st started
+	if code := call(t, "POST", s.frontend("append/start"), map[string]string{"connectToken": s.mint(t, "passkey-append", "user-42")}, &st, "Origin", origin); code != 200 {
+		t.Fatalf("append/start = %d", code)
+	}
+	cred, err := auth.Create(st.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	credID := b64url(auth.Creds[len(auth.Creds)-1].ID)
+	body, _ := json.Marshal(map[string]any{"ceremonyID": st.CeremonyID, "credential": json.RawMessage(cred)})
+	finish := func() (int, string, envelope) {
+		req, _ := http.NewRequest("POST", s.frontend("append/finish"), bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", origin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var env envelope
+		_ = json.NewDecoder(resp.Body).Decode(&env)
+		return resp.StatusCode, resp.Header.Get("Retry-After"), env
+	}
+	cutter.armed.Store(true)
+	code, retryAfter, envl := finish()
+	if cutter.cut.Load() != 1 {
+		t.Fatalf("the connection was not cut during the append's COMMIT (answer %d)", code)
+	}
+	if code != 503 || retryAfter == "" || envl.Error.Type != "unavailable" {
+		t.Fatalf("append/finish whose COMMIT lost its connection = %d %+v (Retry-After %q), want 503 unavailable with Retry-After", code, envl, retryAfter)
+	}
+	// The commit did happen: the passkey is there although the broker did not say so.
+	db := sqlx.MustOpen("postgres", dbURL)
+	defer db.Close()
+	n := 0
+	for deadline := time.Now().Add(5 * time.Second); n == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if err := db.Get(&n, `SELECT COUNT(*) FROM passkeys WHERE credential_id = $1`, credID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n != 1 {
+		t.Fatalf("the cut COMMIT left %d passkeys, want 1 (PostgreSQL received the COMMIT)", n)
+	}
+	// Repeating the finish cannot register it twice: the ceremony is spent.
+	if code, _, envl := finish(); code != 410 {
+		t.Fatalf("append/finish repeated after the unknown outcome = %d %+v, want 410", code, envl)
+	}
+}
