@@ -64,6 +64,7 @@ type lbClient struct {
 	retryable map[string]int // retried errors by kind
 	bad       []string       // answers a client could not have expected
 	served    map[string]int // answers by replica (HAProxy's X-Replica header)
+	errors    []string       // the connection errors
 }
 
 // result is the outcome of one request after its retries.
@@ -97,6 +98,7 @@ func (c *lbClient) do(method, url, body string, origin, auth string) result {
 		kind := ""
 		if err != nil {
 			kind = "connection error"
+			c.errors = append(c.errors, fmt.Sprintf("%s %s at %s: %v", method, url[strings.LastIndex(url, "/"):], time.Now().Format("15:04:05.000"), err))
 		} else {
 			res.body, _ = io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -414,7 +416,7 @@ backend replicas
 	victim := replicas[1]
 	victim.kill()
 	killed := time.Now()
-	t.Logf("killed r2 after %d appends", okAppends.Load())
+	t.Logf("killed r2 at %s after %d appends", killed.Format("15:04:05.000"), okAppends.Load())
 	time.Sleep(time.Second)
 	victim.start()
 	restarted.Store(true)
@@ -436,7 +438,7 @@ backend replicas
 		canceled += strings.Count(r.logs.String(), `"error":"context canceled"`)
 	}
 	c.mu.Lock()
-	t.Logf("replicas logged %d requests abandoned by their client (context canceled)", canceled)
+	t.Logf("replicas logged %d requests abandoned by their client (context canceled); connection errors: %v", canceled, c.errors)
 	t.Logf("mixed run: %d requests, %d appends, %d verifications, %d deletions; retried errors %v; answers by replica %v",
 		c.requests, okAppends.Load(), len(verified), len(deleted), c.retryable, c.served)
 	for _, b := range c.bad {
