@@ -132,9 +132,9 @@ func (c *lbClient) do(method, url, body string, origin, auth string) result {
 	return res
 }
 
-// expect200 decodes a 200 into out. Any other answer is a failure of the step: expected
-// after a retried error (the first attempt may have done the work: a finished ceremony is
-// gone, a consumed token is spent), and a contract violation otherwise.
+// expect200 decodes a 200 into out. Any other answer is a failure of the step: a 4xx is
+// expected after a retried error (the first attempt may have done the work: a finished
+// ceremony is gone, a consumed token is spent); anything else is a contract violation.
 func (c *lbClient) expect200(step string, r result, out any) bool {
 	if r.status == 200 {
 		if out != nil {
@@ -145,7 +145,10 @@ func (c *lbClient) expect200(step string, r result, out any) bool {
 		}
 		return true
 	}
-	if !r.retried {
+	switch {
+	case r.status >= 500 || r.status == 0 || r.status == 429:
+		c.fail("%s = %d %s", step, r.status, r.body)
+	case !r.retried:
 		c.fail("%s = %d %s with no earlier failure", step, r.status, r.body)
 	}
 	return false
