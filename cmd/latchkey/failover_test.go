@@ -7,9 +7,9 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -28,7 +28,6 @@ import (
 
 	"github.com/latchkey/latchkey/broker/brokertest"
 	"github.com/latchkey/latchkey/broker/softauthn"
-	"github.com/latchkey/latchkey/broker/sqlstore"
 )
 
 // pgBin returns the directory of PostgreSQL's server binaries (initdb, pg_ctl,
@@ -437,20 +436,42 @@ func TestPostgresFailover(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &created); err != nil {
 		t.Fatal(err)
 	}
-	// A broker that reaches a standby (a load balancer that checks only that PostgreSQL
-	// answers, or one that has not noticed a switch yet) gets "read-only transaction"
-	// (SQLSTATE 25006) for every write: that is unavailable (503 and a retry), not a 500.
-	ro, err := sqlstore.Open(context.Background(), standby.url("latchkey"), sqlstore.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ro.InsertProject(context.Background(), sqlstore.Project{ID: "prj-on-standby"}); !errors.Is(err, sqlstore.ErrUnavailable) {
-		t.Errorf("a write on the standby = %v, want an error wrapping sqlstore.ErrUnavailable", err)
-	}
-	ro.Close()
-
 	s := serveOn(t, env, created.ProjectID, created.APISecret)
 	backendAuth := basic(s.ProjectID, s.Secret)
+
+	// A replica whose connections reach the standby (behind a load balancer that checks only
+	// that PostgreSQL answers, or one that has not noticed a switch yet) is refused every
+	// write: "read-only transaction" (25006) for a statement, "cannot set transaction
+	// read-write mode during recovery" (0A000) for a transaction. Both are unavailable (503
+	// with Retry-After, worth a retry), never a 500.
+	stale := newProxy(t, primary.addr())
+	staleEnv := maps.Clone(env)
+	staleEnv["LATCHKEY_DATABASE_URL"] = viaProxy(t, primary.url("latchkey"), stale.addr)
+	s2 := serveOn(t, staleEnv, created.ProjectID, created.APISecret)
+	stale.cut()
+	stale.backend = standby.addr()
+	stale.restore(t)
+	{
+		auth := softauthn.NewAuthenticator("localhost", origin)
+		s.appendPasskey(t, auth, origin, "user-42")
+		tok := s.login(t, auth, origin, "user-42")
+		var rec recorder
+		var out struct{}
+		rec.post("connectTokens", s2.URL+"/v2/connectTokens", `{"type":"passkey-append","data":{"identifier":"user-43","displayName":"U"}}`, &out, "", backendAuth)
+		rec.post("append/start", s2.frontend("append/start"), fmt.Sprintf(`{"connectToken":%q}`, s.mint(t, "passkey-append", "user-44")), &out, origin, "")
+		rec.post("verifySignedData", s2.URL+"/v2/passkey/verifySignedData", fmt.Sprintf(`{"signedPasskeyData":%q,"username":"user-42"}`, tok), &out, "", backendAuth)
+		for _, a := range rec.answers {
+			if a.status != 503 || a.bad != "" {
+				t.Errorf("%s on a replica that reaches the standby = %d %s, want 503 unavailable with Retry-After", a.op, a.status, a.bad)
+			}
+		}
+		if s.verifyOnline(t, tok, "user-42") != "success" {
+			t.Error("a token refused (503) on the stale replica does not verify on the primary")
+		}
+	}
+	if err := s2.stop(); err != nil {
+		t.Fatal(err)
+	}
 
 	var (
 		rec       recorder
