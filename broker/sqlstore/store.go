@@ -593,9 +593,12 @@ func classify(err error) error {
 		case perr.Code == "23505":
 			return fmt.Errorf("%w: %v", ErrAlreadyExists, err)
 		case strings.HasPrefix(string(perr.Code), "08"), strings.HasPrefix(string(perr.Code), "57P"),
-			perr.Code == "53300", perr.Code == "57014", perr.Code == "40001", perr.Code == "40P01":
+			perr.Code == "53300", perr.Code == "57014", perr.Code == "40001", perr.Code == "40P01",
+			perr.Code == "25006", perr.Code == "0A000" && strings.Contains(perr.Message, "during recovery"):
 			// connection failures, shutdown, too many connections, statement timeout,
-			// serialization failure and deadlock: all worth a retry by the client.
+			// serialization failure, deadlock, and a write or a transaction reaching a
+			// standby during a failover ("read-only transaction", "cannot set transaction
+			// read-write mode during recovery"): all worth a retry by the client.
 			return fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 	case errors.As(err, &serr):
