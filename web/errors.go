@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -42,6 +43,10 @@ var kinds = []errorKind{
 	{broker.ErrVerificationFailed, http.StatusBadRequest, "verification_failed", "The WebAuthn response did not verify."},
 	{broker.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "The service is temporarily unavailable; retry later."},
 }
+
+// statusClientClosed is the status logged for a request whose client went away before its
+// answer (nginx's 499; no client ever receives it).
+const statusClientClosed = 499
 
 type envelope struct {
 	HTTPStatusCode int         `json:"httpStatusCode"`
@@ -88,6 +93,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 		found bool
 	)
 	switch {
+	case errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil:
+		// The client went away (closed the connection, or a proxy gave up on it) and the
+		// request's context was cancelled under the handler: nobody reads this answer, and
+		// it is no fault of the server's, so it is logged as nginx's 499 rather than as a
+		// 500 that would page someone, and it does not make the replica unready.
+		env.HTTPStatusCode, env.Error.Type, env.Message = statusClientClosed, "client_closed_request", "The client closed the request."
+		found = true
 	case errors.As(err, &verr):
 		env.HTTPStatusCode, env.Error.Type = http.StatusBadRequest, "validation_error"
 		env.Message = "The request is invalid: " + verr.Error() + "."
