@@ -330,7 +330,7 @@ type WebhookWorker struct {
 
 // WebhookWorkerConfig is what NewWebhookWorker needs.
 type WebhookWorkerConfig struct {
-	// Timeout bounds each attempt (0: 10 s). An endpoint's lease lasts Timeout + 10 s and is
+	// Timeout bounds each attempt (0: 10 s). An endpoint's lease lasts Timeout + 5 s and is
 	// renewed before each message.
 	Timeout time.Duration
 	// Batch is how many messages of an endpoint one claim sends at most (0: 50).
@@ -358,7 +358,7 @@ func (b *Broker) NewWebhookWorker(cfg WebhookWorkerConfig) (*WebhookWorker, erro
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &WebhookWorker{b: b, client: webhook.NewClient(b.webhookAllowPrivate, cfg.Timeout), owner: owner,
-		lease: cfg.Timeout + 10*time.Second, batch: cfg.Batch, log: cfg.Logger, observe: cfg.Observe}, nil
+		lease: cfg.Timeout + 5*time.Second, batch: cfg.Batch, log: cfg.Logger, observe: cfg.Observe}, nil
 }
 
 // Run calls RunOnce every interval until ctx ends, and once an hour removes the attempts
