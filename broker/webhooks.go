@@ -99,10 +99,11 @@ func webhookFromRow(r sqlstore.WebhookEndpoint) Webhook {
 	return w
 }
 
-// webhookEvents validates and expands the event types an endpoint asks for.
+// webhookEvents validates and expands the event types an endpoint asks for, and returns
+// them sorted.
 func webhookEvents(in []string) ([]string, error) {
 	if len(in) == 0 {
-		return slices.Clone(DefaultWebhookEventTypes), nil
+		return slices.Sorted(slices.Values(DefaultWebhookEventTypes)), nil
 	}
 	if len(in) > 20 {
 		return nil, &ValidationError{"events", "has too many entries"}

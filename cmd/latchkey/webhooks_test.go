@@ -387,3 +387,70 @@ func TestWebhooksTwoReplicas(t *testing.T) {
 		t.Errorf("%d duplicate deliveries over two replicas, want at most %d", dups, bound)
 	}
 }
+
+// TestProjectWebhookCLI: `project webhook` adds, lists and removes endpoints, and refuses
+// what the SSRF guard refuses unless LATCHKEY_WEBHOOK_ALLOW_PRIVATE=1.
+func TestProjectWebhookCLI(t *testing.T) {
+	env := map[string]string{"LATCHKEY_DATABASE_URL": brokertest.DatabaseURL(t, "sqlite"), "LATCHKEY_SECRET_KEY": brokertest.SecretKey}
+	out, _, err := runCmd(t, env, "project", "create", "--name", "W", "--rp-id", "example.com", "--origin", "https://example.com", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct{ ProjectID string }
+	_ = json.Unmarshal([]byte(out), &created)
+	p := created.ProjectID
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"add", "--project", p, "--url", "http://hooks.example.com/x"}, "https"},
+		{[]string{"add", "--project", p, "--url", "https://localhost/x"}, "public"},
+		{[]string{"add", "--project", p, "--url", "https://10.0.0.1/x"}, "public"},
+		{[]string{"add", "--project", p, "--url", "https://hooks.example.com/x", "--events", "ceremony.started"}, "events"},
+		{[]string{"add", "--project", p}, "--url is required"},
+		{[]string{"add", "--project", "prj-000000000000000000000000", "--url", "https://hooks.example.com/x"}, "no project"},
+		{[]string{"remove", "--project", p, "--id", "whk-000000000000000000000000"}, "has no webhook"},
+		{[]string{"frobnicate"}, "unknown subcommand"},
+	} {
+		_, _, err := runCmd(t, env, append([]string{"project", "webhook"}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("project webhook %v = %v, want an error about %q", tc.args, err, tc.want)
+		}
+	}
+	if n := countWebhooks(t, env, p); n != 0 {
+		t.Fatalf("after refused adds: %d endpoints, want 0", n)
+	}
+
+	out, _, err = runCmd(t, env, "project", "webhook", "add", "--project", p, "--url", "https://hooks.example.com/latchkey")
+	if err != nil || !strings.Contains(out, "Webhook ID: whk-") || !strings.Contains(out, "Secret:     whsec_") ||
+		!strings.Contains(out, "passkey.added,passkey.counter_regression,passkey.deleted,passkey.used,signed_passkey_data.rejected,user.deleted") {
+		t.Fatalf("project webhook add = %q, %v", out, err)
+	}
+	id := strings.Fields(strings.SplitN(out, "\n", 2)[0])[2]
+	out, _, err = runCmd(t, env, "project", "webhook", "list", "--project", p)
+	if err != nil || !strings.Contains(out, id) || !strings.Contains(out, "enabled") || strings.Contains(out, "whsec_") {
+		t.Errorf("project webhook list = %q, %v; want the endpoint, enabled, without its secret", out, err)
+	}
+	private := maps.Clone(env)
+	private["LATCHKEY_WEBHOOK_ALLOW_PRIVATE"] = "1"
+	if _, _, err := runCmd(t, private, "project", "webhook", "add", "--project", p, "--url", "http://127.0.0.1:9/hook"); err != nil {
+		t.Errorf("project webhook add (http, loopback) with LATCHKEY_WEBHOOK_ALLOW_PRIVATE=1 = %v", err)
+	}
+	if out, _, err := runCmd(t, env, "project", "webhook", "remove", "--project", p, "--id", id); err != nil || !strings.Contains(out, "removed "+id) {
+		t.Errorf("project webhook remove = %q, %v", out, err)
+	}
+	if n := countWebhooks(t, env, p); n != 1 {
+		t.Errorf("after remove: %d endpoints, want 1", n)
+	}
+}
+
+func countWebhooks(t *testing.T, env map[string]string, projectID string) int {
+	t.Helper()
+	out, _, err := runCmd(t, env, "project", "webhook", "list", "--project", projectID, "--json")
+	var ws []any
+	if err != nil || json.Unmarshal([]byte(out), &ws) != nil {
+		t.Fatalf("project webhook list --json = %q, %v", out, err)
+	}
+	return len(ws)
+}
