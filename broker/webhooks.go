@@ -327,6 +327,9 @@ type WebhookWorker struct {
 	// observe, when set, is told of every attempt: the project, its result (one of
 	// webhook.Results) and how long it took.
 	observe func(projectID, result string, elapsed time.Duration)
+	// afterProject and afterID are the key of the last endpoint the previous pass looked at,
+	// where the next pass goes on (see RunOnce).
+	afterProject, afterID string
 }
 
 // WebhookWorkerConfig is what NewWebhookWorker needs.
@@ -386,14 +389,24 @@ func (w *WebhookWorker) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// RunOnce makes one pass: for each due endpoint (at most 100) with messages waiting, it
-// claims the lease and, if it got it, sends up to its batch of messages in order, stopping
-// at the first failure. It returns how many messages it delivered.
+// webhookPass is how many endpoints one pass of RunOnce looks at, at most.
+const webhookPass = 100
+
+// RunOnce makes one pass: for each due endpoint (at most webhookPass, going on in key order
+// from where the previous pass stopped, so that every endpoint has its turn however many
+// there are) with messages waiting, it claims the lease and, if it got it, sends up to its
+// batch of messages in order, stopping at the first failure. It returns how many messages
+// it delivered. A worker's passes must not overlap.
 func (w *WebhookWorker) RunOnce(ctx context.Context) (int, error) {
 	now := w.b.Now()
-	due, err := w.b.store.DueWebhookEndpoints(ctx, ms(now), 100)
+	due, err := w.b.store.DueWebhookEndpoints(ctx, ms(now), w.afterProject, w.afterID, webhookPass)
 	if err != nil {
 		return 0, err
+	}
+	if len(due) < webhookPass {
+		w.afterProject, w.afterID = "", "" // the end: the next pass starts over
+	} else {
+		w.afterProject, w.afterID = due[len(due)-1].ProjectID, due[len(due)-1].ID
 	}
 	sent := 0
 	var errs []error

@@ -66,13 +66,15 @@ func (q queries) DeleteWebhookEndpoint(ctx context.Context, projectID, id string
 }
 
 // DueWebhookEndpoints returns at most limit enabled endpoints, of every project, whose next
-// attempt is due at now and whose lease is free then, the longest due first. They are
-// candidates only: ClaimWebhookEndpoint decides who sends.
-func (q queries) DueWebhookEndpoints(ctx context.Context, now int64, limit int) ([]WebhookEndpoint, error) {
+// attempt is due at now and whose lease is free then, in key order after (afterProject,
+// afterID) ("" and "": from the first), so that a caller that walks on from the last one it
+// got visits every endpoint in turn. They are candidates only: ClaimWebhookEndpoint decides
+// who sends.
+func (q queries) DueWebhookEndpoints(ctx context.Context, now int64, afterProject, afterID string, limit int) ([]WebhookEndpoint, error) {
 	var out []WebhookEndpoint
 	err := q.selectRows(ctx, &out, `SELECT `+webhookColumns+` FROM webhook_endpoints
-		WHERE disabled_at IS NULL AND next_attempt_at <= ? AND leased_until <= ? ORDER BY next_attempt_at, project_id, id LIMIT ?`,
-		now, now, limit)
+		WHERE (project_id, id) > (?, ?) AND disabled_at IS NULL AND next_attempt_at <= ? AND leased_until <= ?
+		ORDER BY project_id, id LIMIT ?`, afterProject, afterID, now, now, limit)
 	return out, err
 }
 

@@ -20,7 +20,7 @@ func TestWebhookLease(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkErr(t, "InsertWebhookEndpoint(again)", s.InsertWebhookEndpoint(ctx, ep), sqlstore.ErrAlreadyExists)
-		due, err := s.DueWebhookEndpoints(ctx, t0, 10)
+		due, err := s.DueWebhookEndpoints(ctx, t0, "", "", 10)
 		if err != nil || len(due) != 1 || due[0].ID != "whk-1" || due[0].EventTypes[0] != "passkey.added" {
 			t.Fatalf("DueWebhookEndpoints = %+v, %v", due, err)
 		}
@@ -52,7 +52,7 @@ func TestWebhookLease(t *testing.T) {
 		if owner == "" {
 			t.Fatal("no claim won the lease")
 		}
-		if due, _ := s.DueWebhookEndpoints(ctx, t0+2, 10); len(due) != 0 {
+		if due, _ := s.DueWebhookEndpoints(ctx, t0+2, "", "", 10); len(due) != 0 {
 			t.Errorf("DueWebhookEndpoints(leased) = %d, want 0", len(due))
 		}
 		checkErr(t, "ExtendWebhookLease(not owner)", s.ExtendWebhookLease(ctx, "pa", "whk-1", "intruder", t0+20_000), sqlstore.ErrNotFound)
@@ -92,6 +92,50 @@ func TestWebhookLease(t *testing.T) {
 		checkErr(t, "DeleteWebhookEndpoint", s.DeleteWebhookEndpoint(ctx, "pa", "whk-1"), nil)
 		if n, _ := s.CountRows(ctx, "webhook_attempts"); n != 0 {
 			t.Errorf("webhook_attempts after DeleteWebhookEndpoint = %d, want 0", n)
+		}
+	})
+}
+
+// TestDueWebhookEndpointsInTurn: due endpoints come in key order after the given key, so a
+// caller walking on visits each; those not due, leased or disabled are left out.
+func TestDueWebhookEndpointsInTurn(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := t.Context()
+		for i, c := range []struct {
+			project, id string
+			next, lease int64
+			disabled    bool
+		}{
+			{"pa", "whk-1", t0, 0, false}, {"pa", "whk-2", t0 + 10, 0, false}, {"pa", "whk-3", t0 + 999, 0, false},
+			{"pb", "whk-4", t0, t0 + 999, false}, {"pb", "whk-5", t0, 0, true}, {"pb", "whk-6", t0, 0, false},
+		} {
+			ep := sqlstore.WebhookEndpoint{ProjectID: c.project, ID: c.id, URL: "https://hooks.example.com/", EventTypes: sqlstore.List[string]{"passkey.added"},
+				SealedSecret: "s", CreatedAt: t0 + int64(i), NextAttemptAt: c.next, LeasedUntil: c.lease}
+			if c.disabled {
+				at := t0
+				ep.DisabledAt = &at
+			}
+			if err := s.InsertWebhookEndpoint(ctx, ep); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var walked []string
+		p, id := "", ""
+		for range 3 {
+			due, err := s.DueWebhookEndpoints(ctx, t0+10, p, id, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range due {
+				walked = append(walked, e.ID)
+			}
+			if len(due) < 2 {
+				break
+			}
+			p, id = due[len(due)-1].ProjectID, due[len(due)-1].ID
+		}
+		if got := fmt.Sprint(walked); got != "[whk-1 whk-2 whk-6]" {
+			t.Errorf("due endpoints walked two at a time = %s, want [whk-1 whk-2 whk-6]", got)
 		}
 	})
 }
