@@ -10,12 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
 	"github.com/latchkey/latchkey/broker/softauthn"
 )
@@ -34,6 +36,7 @@ type nodeReceiver struct {
 type receivedLine struct {
 	OK     bool   `json:"ok"`
 	Held   bool   `json:"held"`
+	Failed bool   `json:"failed"` // answered 500 on purpose
 	ID     string `json:"id"`
 	Type   string `json:"type"`
 	UserID string `json:"userID"`
@@ -42,6 +45,13 @@ type receivedLine struct {
 
 // startReceiver starts the Node receiver; hold makes it never answer its first request.
 func startReceiver(t *testing.T, hold bool) *nodeReceiver {
+	t.Helper()
+	return startReceiverWith(t, hold, 0)
+}
+
+// startReceiverWith is startReceiver whose receiver answers its first failFirst verified
+// requests with 500.
+func startReceiverWith(t *testing.T, hold bool, failFirst int) *nodeReceiver {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -58,6 +68,7 @@ func startReceiver(t *testing.T, hold bool) *nodeReceiver {
 	if hold {
 		cmd.Env = append(cmd.Env, "HOLD_FIRST=1")
 	}
+	cmd.Env = append(cmd.Env, fmt.Sprintf("FAIL_FIRST=%d", failFirst))
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -89,6 +100,7 @@ func startReceiver(t *testing.T, hold bool) *nodeReceiver {
 			case l.Secret:
 			case l.Held:
 				r.held <- l.receivedLine
+			case l.Failed:
 			case l.OK:
 				r.mu.Lock()
 				r.lines = append(r.lines, l.receivedLine)
@@ -453,4 +465,65 @@ func countWebhooks(t *testing.T, env map[string]string, projectID string) int {
 		t.Fatalf("project webhook list --json = %q, %v", out, err)
 	}
 	return len(ws)
+}
+
+// TestWebhooksBackoffNode: a receiver that answers its first two deliveries with 500 gets
+// the message again after the backoff, as the attempts recorded in the store show (each
+// failed attempt's next attempt is its time plus broker.WebhookBackoff, and the retry is
+// not made before it), and then every message in order.
+func TestWebhooksBackoffNode(t *testing.T) {
+	const origin = "http://localhost:8080"
+	r := startReceiverWith(t, false, 2)
+	s := startServeWith(t, "sqlite", origin, map[string]string{"LATCHKEY_WEBHOOK_ALLOW_PRIVATE": "1"})
+	r.setSecret(t, addWebhook(t, s.env, s.ProjectID, r.URL, deliveredEvents))
+	activity(t, origin, []string{"alice"}, s)
+	want := eventIDs(t, s, deliveredTypes, 5)
+	got := r.waitFor(t, want)
+	if order, dups := firstDeliveries(got); strings.Join(order, " ") != strings.Join(want, " ") || dups != 0 {
+		t.Errorf("delivered %v (%d duplicates), want %v", order, dups, want)
+	}
+	out, _, err := runCmd(t, s.env, "project", "webhook", "list", "--project", s.ProjectID, "--json")
+	var ws []struct{ ID string }
+	if err != nil || json.Unmarshal([]byte(out), &ws) != nil || len(ws) != 1 {
+		t.Fatalf("project webhook list = %q, %v", out, err)
+	}
+	var page struct {
+		Deliveries []struct {
+			EventID       string     `json:"eventID"`
+			Attempt       int64      `json:"attempt"`
+			AttemptedAt   time.Time  `json:"attemptedAt"`
+			Result        string     `json:"result"`
+			StatusCode    int        `json:"statusCode"`
+			NextAttemptAt *time.Time `json:"nextAttemptAt"`
+		} `json:"deliveries"`
+	}
+	if code := call(t, "GET", s.URL+"/v2/webhooks/"+ws[0].ID+"/deliveries?limit=100", nil, &page, "Authorization", basic(s.ProjectID, s.Secret)); code != 200 {
+		t.Fatalf("GET deliveries = %d", code)
+	}
+	d := page.Deliveries
+	if len(d) != len(want)+2 {
+		t.Fatalf("%d attempts recorded, want %d (two failures, then one per message)", len(d), len(want)+2)
+	}
+	// Newest first: the first message's attempts are the last three.
+	first := d[len(d)-3:]
+	slices.Reverse(first)
+	for i, a := range first {
+		if a.EventID != want[0] || a.Attempt != int64(i+1) {
+			t.Errorf("attempt %d = %+v, want attempt %d at %s", i, a, i+1, want[0])
+		}
+	}
+	for i, a := range first[:2] {
+		if a.Result != "http_error" || a.StatusCode != 500 || a.NextAttemptAt == nil {
+			t.Fatalf("attempt %d = %+v, want http_error 500 with a next attempt", i+1, a)
+		}
+		if gap := a.NextAttemptAt.Sub(a.AttemptedAt); gap != broker.WebhookBackoff(int64(i+1)) {
+			t.Errorf("attempt %d: next attempt %s after it, want %s", i+1, gap, broker.WebhookBackoff(int64(i+1)))
+		}
+		if next := first[i+1].AttemptedAt; next.Before(*a.NextAttemptAt) {
+			t.Errorf("attempt %d made at %v, before its due time %v", i+2, next, *a.NextAttemptAt)
+		}
+	}
+	if first[2].Result != "success" || first[2].NextAttemptAt != nil {
+		t.Errorf("third attempt = %+v, want success", first[2])
+	}
 }

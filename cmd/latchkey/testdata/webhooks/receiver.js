@@ -2,7 +2,8 @@
 // standardwebhooks library (the Standard Webhooks reference implementation for Node) and
 // prints one JSON line per request on stdout. It reads the endpoint's secret (whsec_...)
 // from the first line of stdin. With HOLD_FIRST=1 it never answers the first request (the
-// test kills the sender meanwhile).
+// test kills the sender meanwhile); with FAIL_FIRST=n it answers the first n verified
+// requests with 500.
 const http = require("http");
 const readline = require("readline");
 const { Webhook } = require("standardwebhooks");
@@ -39,6 +40,11 @@ const server = http.createServer((req, res) => {
     if (n === 0 && process.env.HOLD_FIRST === "1") {
       out({ ok: true, held: true, id, type: payload.type, userID: payload.data.userID || "" });
       return; // never answered
+    }
+    if (n < Number(process.env.FAIL_FIRST || 0)) {
+      out({ ok: true, failed: true, id, type: payload.type });
+      res.writeHead(500).end();
+      return;
     }
     out({ ok: true, id, type: payload.type, userID: payload.data.userID || "" });
     res.writeHead(204).end();
