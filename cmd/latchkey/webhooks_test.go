@@ -46,12 +46,12 @@ type receivedLine struct {
 // startReceiver starts the Node receiver; hold makes it never answer its first request.
 func startReceiver(t *testing.T, hold bool) *nodeReceiver {
 	t.Helper()
-	return startReceiverWith(t, hold, 0)
+	return startReceiverWith(t, hold, 0, 0)
 }
 
 // startReceiverWith is startReceiver whose receiver answers its first failFirst verified
-// requests with 500.
-func startReceiverWith(t *testing.T, hold bool, failFirst int) *nodeReceiver {
+// requests with 500, and each delivery delay late.
+func startReceiverWith(t *testing.T, hold bool, failFirst int, delay time.Duration) *nodeReceiver {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -68,7 +68,7 @@ func startReceiverWith(t *testing.T, hold bool, failFirst int) *nodeReceiver {
 	if hold {
 		cmd.Env = append(cmd.Env, "HOLD_FIRST=1")
 	}
-	cmd.Env = append(cmd.Env, fmt.Sprintf("FAIL_FIRST=%d", failFirst))
+	cmd.Env = append(cmd.Env, fmt.Sprintf("FAIL_FIRST=%d", failFirst), fmt.Sprintf("DELAY_MS=%d", delay.Milliseconds()))
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -378,10 +378,12 @@ func TestWebhooksSurviveKill(t *testing.T) {
 
 // TestWebhooksTwoReplicas runs two `serve` replicas on one PostgreSQL database with one
 // endpoint: every event arrives, in order, and the leases keep duplicates to the bound of
-// the normal case (no replica dies, no attempt outlives its lease): none.
+// the normal case (no replica dies, no attempt outlives its lease): none. The receiver takes
+// 100 ms a delivery, so that the 30 messages take 3 s and both replicas' passes (one a
+// second each) find them waiting at once: without the lease they would send them twice.
 func TestWebhooksTwoReplicas(t *testing.T) {
 	const origin = "http://localhost:8080"
-	r := startReceiver(t, false)
+	r := startReceiverWith(t, false, 0, 100*time.Millisecond)
 	a := startServeWith(t, "postgres", origin, map[string]string{"LATCHKEY_WEBHOOK_ALLOW_PRIVATE": "1"})
 	b := serveOn(t, a.env, a.ProjectID, a.Secret)
 	r.setSecret(t, addWebhook(t, a.env, a.ProjectID, r.URL, deliveredEvents))
@@ -473,7 +475,7 @@ func countWebhooks(t *testing.T, env map[string]string, projectID string) int {
 // not made before it), and then every message in order.
 func TestWebhooksBackoffNode(t *testing.T) {
 	const origin = "http://localhost:8080"
-	r := startReceiverWith(t, false, 2)
+	r := startReceiverWith(t, false, 2, 0)
 	s := startServeWith(t, "sqlite", origin, map[string]string{"LATCHKEY_WEBHOOK_ALLOW_PRIVATE": "1"})
 	r.setSecret(t, addWebhook(t, s.env, s.ProjectID, r.URL, deliveredEvents))
 	activity(t, origin, []string{"alice"}, s)

@@ -3,7 +3,7 @@
 // prints one JSON line per request on stdout. It reads the endpoint's secret (whsec_...)
 // from the first line of stdin. With HOLD_FIRST=1 it never answers the first request (the
 // test kills the sender meanwhile); with FAIL_FIRST=n it answers the first n verified
-// requests with 500.
+// requests with 500; with DELAY_MS=n it answers each delivery n milliseconds late.
 const http = require("http");
 const readline = require("readline");
 const { Webhook } = require("standardwebhooks");
@@ -47,7 +47,7 @@ const server = http.createServer((req, res) => {
       return;
     }
     out({ ok: true, id, type: payload.type, userID: payload.data.userID || "" });
-    res.writeHead(204).end();
+    setTimeout(() => res.writeHead(204).end(), Number(process.env.DELAY_MS || 0));
   });
 });
 
