@@ -51,6 +51,8 @@ type Broker struct {
 
 	providers *aaguids.Names // provider names by AAGUID (Config.Providers)
 	observer  Observer       // Config.Observer, or one that does nothing
+
+	webhookAllowPrivate bool // Config.WebhookAllowPrivate
 }
 
 // Config is what a Broker is built with.
@@ -71,6 +73,9 @@ type Config struct {
 	// Observer is told of ceremonies, connect tokens and verifications, for metrics (nil:
 	// nobody).
 	Observer Observer
+	// WebhookAllowPrivate lets webhook endpoints use http and private, loopback and other
+	// non-public addresses (LATCHKEY_WEBHOOK_ALLOW_PRIVATE=1, for tests and intranets).
+	WebhookAllowPrivate bool
 }
 
 // ErrNoSecretKey is returned by operations that need the secret key of a broker built
@@ -80,7 +85,8 @@ var ErrNoSecretKey = errors.New("this broker has no LATCHKEY_SECRET_KEY")
 // New returns a Broker over store configured by cfg. It fails for a secret key that is not
 // 32 bytes long.
 func New(store *sqlstore.Store, cfg Config) (*Broker, error) {
-	b := &Broker{store: store, Now: cfg.Now, maxPending: cfg.MaxPendingCeremonies, providers: cfg.Providers, observer: cfg.Observer}
+	b := &Broker{store: store, Now: cfg.Now, maxPending: cfg.MaxPendingCeremonies, providers: cfg.Providers, observer: cfg.Observer,
+		webhookAllowPrivate: cfg.WebhookAllowPrivate}
 	if b.providers == nil {
 		b.providers = aaguids.Embedded()
 	}

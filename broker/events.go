@@ -43,6 +43,9 @@ const (
 	EventAPISecretRevoked     = "api_secret.revoked"
 	EventSigningKeyRotated    = "signing_key.rotated"
 	EventProjectUpdated       = "project.updated"
+	EventWebhookAdded         = "webhook.added"
+	EventWebhookRemoved       = "webhook.removed"
+	EventWebhookDisabled      = "webhook.disabled"
 )
 
 // EventTypes returns every event type, sorted.
@@ -54,6 +57,7 @@ func EventTypes() []string {
 		EventSignedDataVerified, EventSignedDataRejected,
 		EventUserCreated, EventUserRenamed, EventUserDeleted,
 		EventAPISecretAdded, EventAPISecretRevoked, EventSigningKeyRotated, EventProjectUpdated,
+		EventWebhookAdded, EventWebhookRemoved, EventWebhookDisabled,
 	}
 	slices.Sort(types)
 	return types

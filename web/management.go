@@ -173,3 +173,61 @@ func (s *Server) listEvents(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, res)
 }
+
+// createdWebhook is the answer to POST /v2/webhooks: the endpoint and its secret, shown once.
+type createdWebhook struct {
+	broker.Webhook
+	Secret string `json:"secret"`
+}
+
+func (s *Server) createWebhook(c echo.Context) error {
+	var req broker.NewWebhook
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	w, secret, err := s.broker.AddWebhook(c.Request().Context(), project(c).ID, req)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Location", "/v2/webhooks/"+w.ID)
+	return c.JSON(http.StatusCreated, createdWebhook{w, secret})
+}
+
+type webhookList struct {
+	Webhooks []broker.Webhook `json:"webhooks"`
+}
+
+func (s *Server) listWebhooks(c echo.Context) error {
+	ws, err := s.broker.Webhooks(c.Request().Context(), project(c).ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, webhookList{ws})
+}
+
+func (s *Server) getWebhook(c echo.Context) error {
+	w, err := s.broker.Webhook(c.Request().Context(), project(c).ID, c.Param("webhookID"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, w)
+}
+
+func (s *Server) removeWebhook(c echo.Context) error {
+	if err := s.broker.RemoveWebhook(c.Request().Context(), project(c).ID, c.Param("webhookID")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) listWebhookDeliveries(c echo.Context) error {
+	p, err := page(c, "cursor")
+	if err != nil {
+		return err
+	}
+	res, err := s.broker.WebhookAttempts(c.Request().Context(), project(c).ID, c.Param("webhookID"), p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, res)
+}

@@ -111,6 +111,37 @@ func managementFlows(t *testing.T, e *mgmtEnv) {
 	e.backend(t, http.MethodPost, "/v2/analytics/passwordLogins", map[string]any{"count": 3}).wantStatus(t, http.StatusOK)
 	e.backend(t, http.MethodGet, "/v2/analytics?bucket=hour&from=2026-11-30T10:00:00Z&to=2026-11-30T12:00:00Z", nil).wantStatus(t, http.StatusOK)
 	assertValidation(t, e.backend(t, http.MethodGet, "/v2/analytics?bucket=week", nil), "bucket")
+	webhookFlows(t, e)
+}
+
+// webhookFlows adds, reads and removes a webhook endpoint through the management API.
+func webhookFlows(t *testing.T, e *mgmtEnv) {
+	t.Helper()
+	created := e.backend(t, http.MethodPost, "/v2/webhooks", map[string]any{"url": "https://hooks.example.com/latchkey", "events": []string{"passkey.used", "connect_token.*"}})
+	created.wantStatus(t, http.StatusCreated)
+	id := created.str(t, "id")
+	if !strings.HasPrefix(created.str(t, "secret"), "whsec_") || created.Header.Get("Location") != "/v2/webhooks/"+id {
+		t.Errorf("POST /v2/webhooks = %s (Location %q)", created.Body, created.Header.Get("Location"))
+	}
+	list := e.backend(t, http.MethodGet, "/v2/webhooks", nil)
+	list.wantStatus(t, http.StatusOK)
+	if ws, _ := list.get("webhooks").([]any); len(ws) != 1 || ws[0].(map[string]any)["secret"] != nil {
+		t.Errorf("GET /v2/webhooks = %s, want the one endpoint without its secret", list.Body)
+	}
+	got := e.backend(t, http.MethodGet, "/v2/webhooks/"+id, nil)
+	got.wantStatus(t, http.StatusOK)
+	if got.str(t, "status") != "enabled" || got.get("secret") != nil {
+		t.Errorf("GET /v2/webhooks/%s = %s", id, got.Body)
+	}
+	e.backend(t, http.MethodGet, "/v2/webhooks/"+id+"/deliveries?limit=10", nil).wantStatus(t, http.StatusOK)
+	assertValidation(t, e.backend(t, http.MethodPost, "/v2/webhooks", map[string]any{"url": "http://hooks.example.com/latchkey"}), "url")
+	assertValidation(t, e.backend(t, http.MethodPost, "/v2/webhooks", map[string]any{"url": "https://169.254.169.254/latest"}), "url")
+	assertValidation(t, e.backend(t, http.MethodPost, "/v2/webhooks", map[string]any{"url": "https://hooks.example.com/x", "events": []string{"ceremony.started"}}), "events")
+	assertValidation(t, e.backend(t, http.MethodGet, "/v2/webhooks/"+id+"/deliveries?cursor=nope", nil), "cursor")
+	e.backend(t, http.MethodDelete, "/v2/webhooks/"+id, nil).wantStatus(t, http.StatusNoContent)
+	assertError(t, e.backend(t, http.MethodGet, "/v2/webhooks/"+id, nil), http.StatusNotFound, "not_found")
+	assertError(t, e.backend(t, http.MethodDelete, "/v2/webhooks/"+id, nil), http.StatusNotFound, "not_found")
+	assertError(t, e.backend(t, http.MethodGet, "/v2/webhooks/"+id+"/deliveries", nil), http.StatusNotFound, "not_found")
 }
 
 // distinctShapes keeps one response of each operation, status and shape, in a stable order.

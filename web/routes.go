@@ -27,7 +27,7 @@ func (s *Server) routes(e *echo.Echo) {
 	backend.POST("/passkey/verifySignedData", s.verifySignedData(true))
 	backend.POST("/passkeys/verifySignedData", s.verifySignedData(false))
 
-	// Management API (web/management.go): the project's users, passkeys and audit log.
+	// Management API (web/management.go): the project's users, passkeys, audit log and webhooks.
 	backend.POST("/users", s.createUser)
 	backend.POST("/users/bulk", s.createUsers)
 	backend.GET("/users", s.listUsers)
@@ -39,6 +39,11 @@ func (s *Server) routes(e *echo.Echo) {
 	backend.PATCH("/passkeys/:credentialID", s.relabelPasskey)
 	backend.DELETE("/passkeys/:credentialID", s.removePasskey)
 	backend.GET("/events", s.listEvents)
+	backend.POST("/webhooks", s.createWebhook)
+	backend.GET("/webhooks", s.listWebhooks)
+	backend.GET("/webhooks/:webhookID", s.getWebhook)
+	backend.DELETE("/webhooks/:webhookID", s.removeWebhook)
+	backend.GET("/webhooks/:webhookID/deliveries", s.listWebhookDeliveries)
 
 	// Adoption analytics (web/analytics.go): the figures, and the app's password logins.
 	backend.GET("/analytics", s.analytics)

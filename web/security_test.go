@@ -26,6 +26,7 @@ import (
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
 	"github.com/latchkey/latchkey/broker/softauthn"
+	"github.com/latchkey/latchkey/broker/webhook"
 	"github.com/latchkey/latchkey/web"
 )
 
@@ -564,6 +565,16 @@ func TestDatabaseDumpHoldsNoSecret(t *testing.T) {
 		e.front(t, "login/start", map[string]any{"identifier": "user-42"}).wantStatus(t, http.StatusOK)
 		loginStart := e.front(t, "login/start", map[string]any{"loginConnectToken": tokens[3]})
 		loginStart.wantStatus(t, http.StatusOK)
+		hook := e.backend(t, http.MethodPost, "/v2/webhooks", map[string]any{"url": "https://hooks.example.com/latchkey"})
+		hook.wantStatus(t, http.StatusCreated)
+		whsec := hook.str(t, "secret")
+		whKey, err := webhook.ParseSecret(whsec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets = append(secrets, secretForms(whsec)...)
+		secrets = append(secrets, strings.TrimPrefix(whsec, "whsec_"))
+		secrets = append(secrets, bytesForms(whKey)...)
 		for _, s := range apiSecrets {
 			secrets = append(secrets, secretForms(s)...)
 		}
@@ -581,7 +592,7 @@ func TestDatabaseDumpHoldsNoSecret(t *testing.T) {
 		secrets = append(secrets, keyForms...)
 
 		dump, tables := dumpEverything(t, e)
-		for _, want := range []string{"projects", "api_secrets", "users", "passkeys", "ceremonies", "connect_tokens", "signing_keys", "verified_tokens"} {
+		for _, want := range []string{"projects", "api_secrets", "users", "passkeys", "ceremonies", "connect_tokens", "signing_keys", "verified_tokens", "webhook_endpoints"} {
 			if !slices.Contains(tables, want) {
 				t.Errorf("the dump has no table %s (tables: %v)", want, tables)
 			}
@@ -598,7 +609,7 @@ func TestDatabaseDumpHoldsNoSecret(t *testing.T) {
 				t.Errorf("the dump lacks the hash of a secret; is the search looking at the data?")
 			}
 		}
-		for _, want := range append(kids, pk["id"].(string), pending.str(t, "ceremonyID"), loginStart.str(t, "ceremonyID"), "user-42") {
+		for _, want := range append(kids, pk["id"].(string), pending.str(t, "ceremonyID"), loginStart.str(t, "ceremonyID"), "user-42", hook.str(t, "id")) {
 			if !strings.Contains(dump, want) {
 				t.Errorf("the dump lacks %q", want)
 			}

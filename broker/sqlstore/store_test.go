@@ -440,6 +440,14 @@ func TestInTx(t *testing.T) {
 			if err := tx.AddCounts(ctx, "pa", t0, 0, sqlstore.Count{Series: "test", Dim: suffix, Value: 1}); err != nil {
 				return err
 			}
+			if err := tx.InsertWebhookEndpoint(ctx, sqlstore.WebhookEndpoint{ProjectID: "pa", ID: "whk-" + suffix, URL: "https://hooks.example.com/",
+				EventTypes: sqlstore.List[string]{"passkey.added"}, SealedSecret: "s", CreatedAt: t0, NextAttemptAt: t0}); err != nil {
+				return err
+			}
+			if err := tx.InsertWebhookAttempt(ctx, sqlstore.WebhookAttempt{ProjectID: "pa", EndpointID: "whk-" + suffix, ID: "wda-" + suffix,
+				EventID: "ev-" + suffix, EventType: "test", Attempt: 1, AttemptedAt: t0, Result: "success"}); err != nil {
+				return err
+			}
 			return tx.InsertEvents(ctx, sqlstore.Event{ProjectID: "pa", ID: "ev-" + suffix, CreatedAt: t0, Type: "test"})
 		}
 

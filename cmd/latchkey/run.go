@@ -152,11 +152,14 @@ type storeFlags struct {
 	aaguidsFile string
 	// observer is broker.Config.Observer (nil: none).
 	observer broker.Observer
+	// webhookAllowPrivate is LATCHKEY_WEBHOOK_ALLOW_PRIVATE (broker.Config.WebhookAllowPrivate).
+	webhookAllowPrivate bool
 }
 
 func (f *storeFlags) register(fs *flag.FlagSet, e env, withKey bool) {
 	fs.StringVar(&f.databaseURL, "database-url", e.getenv("LATCHKEY_DATABASE_URL"), "database, sqlite:PATH or postgres://... (env LATCHKEY_DATABASE_URL)")
 	f.aaguidsFile = e.getenv("LATCHKEY_AAGUIDS_FILE")
+	f.webhookAllowPrivate = webhookAllowPrivate(e.getenv)
 	if v := e.getenv("LATCHKEY_DB_MAX_CONNS"); v != "" {
 		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 1000 {
 			f.poolErr = usagef("LATCHKEY_DB_MAX_CONNS=%q: want a number from 1 to 1000", v)
@@ -230,7 +233,8 @@ func (f *storeFlags) open(ctx context.Context, name string, withKey bool) (*sqls
 		store.Close()
 		return nil, nil, fmt.Errorf("migrating: %w", err)
 	}
-	b, err := broker.New(store, broker.Config{SecretKey: key, MaxPendingCeremonies: f.maxPending, Providers: providers, Observer: f.observer})
+	b, err := broker.New(store, broker.Config{SecretKey: key, MaxPendingCeremonies: f.maxPending, Providers: providers, Observer: f.observer,
+		WebhookAllowPrivate: f.webhookAllowPrivate})
 	if err == nil && withKey {
 		err = b.CheckSecretKey(ctx)
 	}
@@ -276,6 +280,8 @@ type serverConfig struct {
 	eventRetention time.Duration
 	// metrics, when set, is told of requests and sweeps.
 	metrics *metrics.Metrics
+	// webhookTimeout bounds each webhook delivery attempt (0: 10 s).
+	webhookTimeout time.Duration
 }
 
 // serveHTTP serves the broker until ctx is cancelled, then shuts down gracefully.
@@ -303,6 +309,7 @@ func serveHTTP(ctx context.Context, b *broker.Broker, cfg serverConfig) error {
 		cfg.ready(addr)
 	}
 	go sweepExpired(ctx, b, cfg.logger, cfg.eventRetention, cfg.metrics)
+	go runWebhooks(ctx, b, cfg.logger, cfg.webhookTimeout, cfg.metrics)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -405,13 +412,24 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	pprofAddr := fs.String("pprof", e.getenv("LATCHKEY_PPROF"), "serve net/http/pprof on this host:port, e.g. 127.0.0.1:6060 (off when empty; keep it on loopback) (env LATCHKEY_PPROF)")
 	retention := fs.String("event-retention", envOr(e.getenv, "LATCHKEY_EVENT_RETENTION", fmt.Sprintf("%.0fh", broker.DefaultEventRetention.Hours())),
 		"how long audit events are kept (2160h: 90 days); older ones are deleted every minute with the expired rows; 0 or forever keeps them (env LATCHKEY_EVENT_RETENTION)")
+	webhookTimeout := fs.Duration("webhook-timeout", 10*time.Second, "how long a webhook delivery attempt may take (env LATCHKEY_WEBHOOK_TIMEOUT)")
 	var lf limitFlags
 	lf.register(fs, e)
+	if v := e.getenv("LATCHKEY_WEBHOOK_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return usagef("latchkey serve: LATCHKEY_WEBHOOK_TIMEOUT=%q: want a duration such as 10s", v)
+		}
+		*webhookTimeout = d
+	}
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
 	if _, _, err := net.SplitHostPort(*listen); err != nil {
 		return usagef("latchkey serve: --listen %q is not host:port", *listen)
+	}
+	if *webhookTimeout < time.Second || *webhookTimeout > 5*time.Minute {
+		return usagef("latchkey serve: --webhook-timeout %s: want 1s to 5m", *webhookTimeout)
 	}
 	webOptions, maxPending, err := lf.parse("latchkey serve")
 	if err != nil {
@@ -456,7 +474,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		}
 	}
 	return serveHTTP(ctx, b, serverConfig{listen: *listen, publicURL: *publicURL, logger: logger, webOptions: webOptions,
-		eventRetention: eventRetention, metrics: m})
+		eventRetention: eventRetention, metrics: m, webhookTimeout: *webhookTimeout})
 }
 
 func envOr(getenv func(string) string, name, def string) string {
@@ -503,7 +521,8 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	sf := storeFlags{databaseURL: "sqlite:" + filepath.Join(*dir, "latchkey.db"), secretKey: key, aaguidsFile: e.getenv("LATCHKEY_AAGUIDS_FILE")}
+	sf := storeFlags{databaseURL: "sqlite:" + filepath.Join(*dir, "latchkey.db"), secretKey: key, aaguidsFile: e.getenv("LATCHKEY_AAGUIDS_FILE"),
+		webhookAllowPrivate: webhookAllowPrivate(e.getenv)}
 	store, b, err := sf.open(ctx, "latchkey dev", true)
 	if err != nil {
 		return err
@@ -655,6 +674,7 @@ Subcommands:
   update          change a project's origins, RP name or security policy
   add-secret      add an API secret (shown once)
   revoke-secret   revoke an API secret
+  webhook         add, list or remove webhook endpoints (see 'latchkey project webhook --help')
 
 Run 'latchkey project <subcommand> --help' for its flags.
 `
@@ -670,7 +690,7 @@ func isHelp(arg string) bool {
 
 func cmdProject(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return usagef("latchkey project: want create, list, update, add-secret or revoke-secret (see --help)")
+		return usagef("latchkey project: want create, list, update, add-secret, revoke-secret or webhook (see --help)")
 	}
 	if isHelp(args[0]) {
 		fmt.Fprint(e.stdout, projectUsage)
@@ -681,6 +701,8 @@ func cmdProject(ctx context.Context, e env, args []string) error {
 	switch sub {
 	case "update":
 		return cmdProjectUpdate(ctx, e, args)
+	case "webhook":
+		return cmdProjectWebhook(ctx, e, args)
 	case "create":
 		fs := newFlags("latchkey project create", "Creates a project and prints its ID and first API secret (shown once).", e)
 		sf.register(fs, e, true)

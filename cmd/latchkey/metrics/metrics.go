@@ -17,6 +17,7 @@ import (
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/sqlstore"
+	"github.com/latchkey/latchkey/broker/webhook"
 	"github.com/latchkey/latchkey/web"
 )
 
@@ -46,6 +47,9 @@ type Metrics struct {
 	eventsDeleted  prometheus.Counter
 	sweepErrors    *prometheus.CounterVec
 	sweepLast      prometheus.Gauge
+
+	webhookAttempts *prometheus.CounterVec
+	webhookDuration *prometheus.HistogramVec
 }
 
 var (
@@ -89,7 +93,13 @@ func New() *Metrics {
 	m.sweepErrors = counter("latchkey_sweep_errors_total", "Sweeps that failed, by job: expired (rows) or events (retention).", "job")
 	m.sweepLast = prometheus.NewGauge(prometheus.GaugeOpts{Name: "latchkey_sweep_last_success_timestamp_seconds",
 		Help: "When the expiry sweep last completed without an error (Unix time)."})
-	m.reg.MustRegister(m.httpDuration, m.queryDuration, m.expiredBacklog, m.expiredDeleted, m.eventsDeleted, m.sweepLast,
+	m.webhookAttempts = counter("latchkey_webhook_attempts_total", "Webhook delivery attempts, by project and result (success, http_error, network_error, timeout, blocked).", "project_id", "result")
+	m.webhookDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "latchkey_webhook_attempt_duration_seconds",
+		Help:    "Time of webhook delivery attempts, by result.",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"result"})
+	m.reg.MustRegister(m.webhookDuration, m.httpDuration, m.queryDuration, m.expiredBacklog, m.expiredDeleted, m.eventsDeleted, m.sweepLast,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// The series of fixed label sets exist from the start, at zero, so that rates and alerts
@@ -100,6 +110,9 @@ func New() *Metrics {
 	m.queryOps = map[string]prometheus.Observer{}
 	for _, op := range []string{sqlstore.OpRead, sqlstore.OpWrite, sqlstore.OpTx} {
 		m.queryOps[op] = m.queryDuration.WithLabelValues(op)
+	}
+	for _, r := range webhook.Results {
+		m.webhookDuration.WithLabelValues(r)
 	}
 	for _, job := range []string{"expired", "events"} {
 		m.sweepErrors.WithLabelValues(job)
@@ -229,4 +242,11 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(st.WaitCount))
 	ch <- prometheus.MustNewConstMetric(poolWaitDuration, prometheus.CounterValue, st.WaitDuration.Seconds())
 	ch <- prometheus.MustNewConstMetric(poolIdleClosed, prometheus.CounterValue, float64(st.MaxIdleClosed+st.MaxIdleTimeClosed))
+}
+
+// WebhookAttempted counts a webhook delivery attempt of the project with result (one of
+// webhook.Results) that took elapsed; it is broker.WebhookWorkerConfig.Observe.
+func (m *Metrics) WebhookAttempted(projectID, result string, elapsed time.Duration) {
+	m.webhookAttempts.WithLabelValues(projectID, result).Inc()
+	m.webhookDuration.WithLabelValues(result).Observe(elapsed.Seconds())
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/sqlstore"
+	"github.com/latchkey/latchkey/broker/webhook"
 )
 
 func TestSwept(t *testing.T) {
@@ -64,4 +65,28 @@ func BenchmarkObserveLogin(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestWebhookAttempted(t *testing.T) {
+	m := New()
+	m.WebhookAttempted("prj-a", webhook.ResultSuccess, 20*time.Millisecond)
+	m.WebhookAttempted("prj-a", webhook.ResultHTTPError, time.Second)
+	m.WebhookAttempted("prj-a", webhook.ResultHTTPError, time.Second)
+	m.WebhookAttempted("prj-b", webhook.ResultTimeout, 10*time.Second)
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"prj-a success", testutil.ToFloat64(m.webhookAttempts.WithLabelValues("prj-a", "success")), 1},
+		{"prj-a http_error", testutil.ToFloat64(m.webhookAttempts.WithLabelValues("prj-a", "http_error")), 2},
+		{"prj-b timeout", testutil.ToFloat64(m.webhookAttempts.WithLabelValues("prj-b", "timeout")), 1},
+		{"prj-b success", testutil.ToFloat64(m.webhookAttempts.WithLabelValues("prj-b", "success")), 0},
+	} {
+		if c.got != c.want {
+			t.Errorf("latchkey_webhook_attempts_total{%s} = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if n := testutil.CollectAndCount(m.webhookDuration); n != len(webhook.Results) {
+		t.Errorf("latchkey_webhook_attempt_duration_seconds has %d series, want one per result (%d)", n, len(webhook.Results))
+	}
 }
