@@ -148,7 +148,7 @@ type Config struct {
 	PID        int    // the broker's process ID, to sample its CPU time and memory
 	Progress   time.Duration
 	Sample     time.Duration
-	CPUProfile string // where to write the load generator's own CPU profile
+	CPUProfile string        // where to write the load generator's own CPU profile
 	Warmup     time.Duration // run the scenario this long, unmeasured, before the measured run
 	PGDatabase string        // sum the CPU of the PostgreSQL processes serving this database
 }
