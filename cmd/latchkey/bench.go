@@ -20,7 +20,14 @@ by identifier, login/finish, verifySignedData), login-usernameless, verify-offli
 Users: --users N seeds N users over HTTP first (parallel appends). For large N, seed the
 database directly with 'latchkey bench seed' and pass its --seed-file here.
 
-With --pid, it also samples that process's CPU time and resident memory (Linux /proc).`
+With --pid, it also samples that process's CPU time and resident memory (Linux /proc); with
+--pg-database, the CPU time of the PostgreSQL backends serving that database, and of all
+postgres processes. --warmup runs the scenario unmeasured first.
+
+--target hanko-passkey-server drives Hanko's passkey server (teamhanko/passkey-server), to
+compare with a peer on the same machine: --url is its public API, --tenant and --api-key
+its tenant's; scenarios login (login/initialize with the user ID, login/finalize, the JWT
+verified against the tenant's JWKS), login-usernameless and append (registration).`
 
 // cmdBench parses the flags of `latchkey bench` and runs the load generator.
 func cmdBench(ctx context.Context, e env, args []string) error {
@@ -29,6 +36,9 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 	}
 	fs := newFlags("latchkey bench", benchSummary, e)
 	var cfg loadgen.Config
+	fs.StringVar(&cfg.Target, "target", loadgen.TargetLatchkey, "the system to drive: latchkey, or hanko-passkey-server (a peer, for comparison)")
+	fs.StringVar(&cfg.Tenant, "tenant", "", "--target hanko-passkey-server: the tenant ID")
+	fs.StringVar(&cfg.APIKey, "api-key", e.getenv("LATCHKEY_BENCH_API_KEY"), "--target hanko-passkey-server: the tenant's API key (env LATCHKEY_BENCH_API_KEY)")
 	fs.StringVar(&cfg.URL, "url", envOr(e.getenv, "LATCHKEY_BENCH_URL", "http://127.0.0.1:8080"), "the broker's base URL (env LATCHKEY_BENCH_URL)")
 	fs.StringVar(&cfg.Project, "project", e.getenv("LATCHKEY_BENCH_PROJECT"), "project ID (default: the seed file's; env LATCHKEY_BENCH_PROJECT)")
 	fs.StringVar(&cfg.Secret, "secret", e.getenv("LATCHKEY_BENCH_SECRET"), "the project's API secret (env LATCHKEY_BENCH_SECRET)")
@@ -44,6 +54,8 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 	fs.DurationVar(&cfg.Progress, "progress", 2*time.Second, "how often to print a progress line to stderr (0: never)")
 	fs.DurationVar(&cfg.Sample, "sample", 5*time.Second, "how often to sample --pid's resident memory")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write the load generator's own CPU profile to this file")
+	fs.DurationVar(&cfg.Warmup, "warmup", 0, "run the scenario this long, unmeasured, before the measured run")
+	fs.StringVar(&cfg.PGDatabase, "pg-database", "", "report the CPU time of the PostgreSQL backends serving this database, and of all postgres processes (Linux /proc, same machine)")
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}

@@ -3,8 +3,11 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,6 +32,9 @@ func TestBenchUsage(t *testing.T) {
 		{"no workers", []string{"--workers", "0"}, "--workers"},
 		{"bad url", []string{"--url", "localhost:8080"}, "--url"},
 		{"negative count", []string{"--count", "-1"}, "must not be negative"},
+		{"unknown target", []string{"--target", "keycloak"}, `--target "keycloak"`},
+		{"peer target with a Latchkey project", []string{"--target", "hanko-passkey-server", "--tenant", "8d7e7c1e-9a51-4f0e-8e43-6b7c3f0e2a11", "--api-key", "k"}, "not --project"},
+		{"peer target without a tenant", []string{"--target", "hanko-passkey-server", "--api-key", "k"}, "--tenant"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,5 +171,38 @@ func TestBenchSeedThenLogin(t *testing.T) {
 				t.Errorf("bench seed of an unknown project = %v, want ErrNotFound", err)
 			}
 		})
+	}
+}
+
+// TestBenchWarmupAndPostgresCPU runs --warmup before the measured iterations and reports
+// the CPU of the PostgreSQL backends serving the broker's database (--pg-database), which
+// needs the server on this machine (as in CI).
+func TestBenchWarmupAndPostgresCPU(t *testing.T) {
+	if !slices.Contains(brokertest.Dialects(t), "postgres") {
+		brokertest.Require(t, "LATCHKEY_TEST_DATABASE_URL is not set: --pg-database needs PostgreSQL")
+		return
+	}
+	// One client IP and four users: the limits would refuse some of the logins.
+	s := startServeWith(t, "postgres", "http://localhost:8080", map[string]string{"LATCHKEY_RATE_LIMIT_IP": "off", "LATCHKEY_RATE_LIMIT_IDENTIFIER": "off"})
+	u, err := url.Parse(s.env["LATCHKEY_DATABASE_URL"])
+	if err != nil || (u.Hostname() != "127.0.0.1" && u.Hostname() != "localhost") {
+		brokertest.Require(t, "PostgreSQL is not on this machine: --pg-database reads its processes in /proc")
+		return
+	}
+	database := strings.TrimPrefix(u.Path, "/")
+	rep, stderr, err := benchJSON(t, s, "--scenario", "login", "--count", "30", "--workers", "2", "--users", "4",
+		"--warmup", "300ms", "--pg-database", database, "--progress", "0")
+	if err != nil || rep.Iterations != 30 || rep.Errors != 0 {
+		t.Fatalf("bench --warmup --pg-database = %v: %d iterations, errors %v\n%s", err, rep.Iterations, rep.ErrorsByType, stderr)
+	}
+	if !regexp.MustCompile(`warm-up: [1-9][0-9]* iterations in 300ms, 0 errors`).MatchString(stderr) {
+		t.Errorf("bench --warmup stderr lacks the warm-up line:\n%s", stderr)
+	}
+	d := rep.Database
+	if d == nil || d.Database != database || d.Backends < 1 || d.AllCPUSeconds < d.CPUSeconds {
+		t.Errorf("bench --pg-database %s: database report %+v, want its backends (at least one) and all >= backends", database, d)
+	}
+	if _, _, err := runCmd(t, nil, "bench", "--url", s.URL, "--project", s.ProjectID, "--secret", s.Secret, "--warmup", "-1s"); !errors.Is(err, errUsage) {
+		t.Errorf("bench --warmup -1s = %v, want a usage error", err)
 	}
 }

@@ -267,7 +267,7 @@ func (c *client) verifyOffline(ctx context.Context, rec *recorder, token, userna
 
 // seedOverHTTP appends n users with passkeys through the broker, with workers in parallel,
 // retrying each user a few times; it fails if one cannot be seeded.
-func seedOverHTTP(ctx context.Context, stderr io.Writer, c *client, workers, n int, prefix string, pool *userPool) error {
+func seedOverHTTP(ctx context.Context, stderr io.Writer, d driver, workers, n int, prefix string, pool *userPool) error {
 	pool.users, pool.n = make([]*vuser, n), n
 	var (
 		next, done atomic.Int64
@@ -299,7 +299,7 @@ func seedOverHTTP(ctx context.Context, stderr io.Writer, c *client, workers, n i
 				var err error
 				for attempt := 0; attempt < 3; attempt++ {
 					var u *vuser
-					if u, err = c.appendUser(ctx, nil, prefix+strconv.Itoa(i)); err == nil {
+					if u, err = d.appendUser(ctx, nil, prefix+strconv.Itoa(i)); err == nil {
 						pool.users[i] = u
 						break
 					}

@@ -33,10 +33,36 @@ const (
 	StepLoginFinish   = "login/finish"
 	StepVerifyOnline  = "verifySignedData"
 	StepVerifyOffline = "verify-offline"
+
+	// The steps of the peer target (TargetHanko), named after its endpoints.
+	StepPeerRegisterInit  = "registration/initialize"
+	StepPeerRegisterFinal = "registration/finalize"
+	StepPeerLoginInit     = "login/initialize"
+	StepPeerLoginFinal    = "login/finalize"
+	StepPeerVerifyJWT     = "verify JWT (JWKS)"
 )
 
 // stepOrder is the order reports list the steps in.
-var stepOrder = []string{StepMint, StepAppendStart, StepAppendFinish, StepLoginStart, StepLoginFinish, StepVerifyOnline, StepVerifyOffline}
+var stepOrder = []string{StepMint, StepAppendStart, StepAppendFinish, StepLoginStart, StepLoginFinish, StepVerifyOnline, StepVerifyOffline,
+	StepPeerRegisterInit, StepPeerRegisterFinal, StepPeerLoginInit, StepPeerLoginFinal, StepPeerVerifyJWT}
+
+// The systems the load generator drives: the values of Config.Target.
+const (
+	TargetLatchkey = "latchkey"
+	// TargetHanko is Hanko's passkey server (github.com/teamhanko/passkey-server), the
+	// nearest open-source peer, driven through its tenant API for comparison (hanko.go).
+	TargetHanko = "hanko-passkey-server"
+)
+
+// driver is the system under load as a virtual user's iterations use it: Latchkey's API
+// (client) or a peer's (hankoClient).
+type driver interface {
+	// appendUser gives identifier a new passkey (Latchkey's append, a peer's registration).
+	appendUser(ctx context.Context, rec *recorder, identifier string) (*vuser, error)
+	// login signs u in, by identifier or usernameless, verifies the token it gets as an
+	// app backend would, and returns the token.
+	login(ctx context.Context, rec *recorder, u *vuser, byIdentifier bool) (string, error)
+}
 
 // The scenarios, one iteration each: the keys of Report.Scenarios.
 const (
@@ -105,7 +131,10 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(f
 // Config is what one run is asked to do; each field is the flag of `latchkey bench` it is
 // named after.
 type Config struct {
+	Target     string // TargetLatchkey (also when empty) or TargetHanko
 	URL        string // the broker's base URL, http(s)://host:port
+	Tenant     string // TargetHanko: the tenant ID
+	APIKey     string // TargetHanko: the tenant's API key
 	Project    string // project ID; empty: the seed file's
 	Secret     string // the project's API secret
 	Origin     string // a web origin of the project, sent as Origin and in clientDataJSON
@@ -119,7 +148,9 @@ type Config struct {
 	PID        int    // the broker's process ID, to sample its CPU time and memory
 	Progress   time.Duration
 	Sample     time.Duration
-	CPUProfile string // where to write the load generator's own CPU profile
+	CPUProfile string        // where to write the load generator's own CPU profile
+	Warmup     time.Duration // run the scenario this long, unmeasured, before the measured run
+	PGDatabase string        // sum the CPU of the PostgreSQL processes serving this database
 }
 
 // check validates cfg, returns its mix, and fills in defaults.
@@ -137,6 +168,9 @@ func (cfg *Config) check() ([]weighted, error) {
 	case cfg.Duration == 0 && cfg.Count == 0:
 		cfg.Duration = 30 * time.Second
 	}
+	if cfg.Warmup < 0 {
+		return nil, usagef("%s: --warmup must not be negative", name)
+	}
 	if cfg.Workers < 1 || cfg.Workers > 10000 {
 		return nil, usagef("%s: --workers must be from 1 to 10000", name)
 	}
@@ -151,14 +185,22 @@ func (cfg *Config) check() ([]weighted, error) {
 		return nil, usagef("%s: --url %q: %v", name, cfg.URL, err)
 	}
 	cfg.URL = u
+	if cfg.Origin == "" {
+		return nil, usagef("%s: --origin is required", name)
+	}
+	switch cfg.Target {
+	case "", TargetLatchkey:
+		cfg.Target = TargetLatchkey
+	case TargetHanko:
+		return mix, cfg.checkHanko(name)
+	default:
+		return nil, usagef("%s: --target %q: want %s or %s", name, cfg.Target, TargetLatchkey, TargetHanko)
+	}
 	if cfg.SeedFile == "" && cfg.Project == "" {
 		return nil, usagef("%s: --project (or --seed-file) is required", name)
 	}
 	if cfg.Secret == "" {
 		return nil, usagef("%s: --secret or LATCHKEY_BENCH_SECRET is required", name)
-	}
-	if cfg.Origin == "" {
-		return nil, usagef("%s: --origin is required", name)
 	}
 	return mix, nil
 }
@@ -217,7 +259,16 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			pool.n = cfg.Users
 		}
 	}
-	c := newClient(cfg, project)
+	var (
+		c *client // Latchkey's, also for verify-offline; nil for a peer
+		d driver
+	)
+	if cfg.Target == TargetHanko {
+		d = newHankoClient(cfg)
+	} else {
+		c = newClient(cfg, project)
+		d = c
+	}
 	runID := make([]byte, 3)
 	_, _ = rand.Read(runID)
 	prefix := "bench-" + hex.EncodeToString(runID) + "-"
@@ -226,12 +277,18 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		if n == 0 {
 			n = 1000
 		}
-		if err := seedOverHTTP(ctx, stderr, c, cfg.Workers, n, prefix, pool); err != nil {
+		if err := seedOverHTTP(ctx, stderr, d, cfg.Workers, n, prefix, pool); err != nil {
 			return err
 		}
 	}
 	if pool.n == 0 && needsUsers(mix) {
 		return usagef("latchkey bench: no users to log in as")
+	}
+
+	if cfg.Warmup > 0 {
+		if err := warmUp(ctx, stderr, cfg, mix, c, d, pool, prefix+"warm-"); err != nil {
+			return err
+		}
 	}
 
 	var mon *monitor
@@ -256,6 +313,13 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	self.sample()
 	busyStart, busyErr := machineBusy()
 	loadBefore := loadAverage()
+	var pg *pgMonitor
+	if cfg.PGDatabase != "" {
+		pg = &pgMonitor{database: cfg.PGDatabase}
+		if err := pg.sample(); err != nil {
+			return fmt.Errorf("--pg-database: %w", err)
+		}
+	}
 
 	var (
 		started, finished, failed atomic.Int64
@@ -269,7 +333,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	for w := range cfg.Workers {
 		recs[w] = newRecorder()
 		wg.Go(func() {
-			wk := &worker{id: w, c: c, pool: pool, rec: recs[w], prefix: prefix,
+			wk := &worker{id: w, c: c, d: d, pool: pool, rec: recs[w], prefix: prefix,
 				rng: mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), uint64(w)))}
 			for {
 				select {
@@ -313,6 +377,13 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	sampler := time.NewTicker(cfg.Sample)
 	defer sampler.Stop()
+	var pgTick <-chan time.Time
+	if pg != nil {
+		// Often, so that a backend that exits mid-run is counted up to its last sample.
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		pgTick = t.C
+	}
 	lastN, lastAt := int64(0), begin
 wait:
 	for {
@@ -327,6 +398,8 @@ wait:
 			if mon != nil {
 				mon.sample()
 			}
+		case <-pgTick:
+			_ = pg.sample()
 		case now := <-progress:
 			n := finished.Load()
 			line := fmt.Sprintf("%7.1fs  %d iterations  %.0f/s  errors %d", now.Sub(begin).Seconds(), n,
@@ -341,6 +414,9 @@ wait:
 	elapsed := time.Since(begin)
 	if mon != nil {
 		mon.sample()
+	}
+	if pg != nil {
+		_ = pg.sample()
 	}
 	self.sample()
 
@@ -380,6 +456,10 @@ wait:
 		r := mon.report(rep.Iterations)
 		rep.Broker = &r
 	}
+	if pg != nil {
+		r := pg.report(rep.Iterations)
+		rep.Database = &r
+	}
 	if cfg.JSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -401,7 +481,8 @@ wait:
 // worker is one virtual user's loop.
 type worker struct {
 	id      int
-	c       *client
+	c       *client // Latchkey's API, for verify-offline (nil for a peer)
+	d       driver
 	pool    *userPool
 	rec     *recorder
 	rng     *mrand.Rand
@@ -419,7 +500,7 @@ func (w *worker) iteration(ctx context.Context, scenario string) error {
 	switch scenario {
 	case ScenarioAppend:
 		w.appends++
-		_, err = w.c.appendUser(ctx, w.rec, fmt.Sprintf("%sw%d-%d", w.prefix, w.id, w.appends))
+		_, err = w.d.appendUser(ctx, w.rec, fmt.Sprintf("%sw%d-%d", w.prefix, w.id, w.appends))
 	case ScenarioLogin, ScenarioUsernameless:
 		err = w.login(ctx, scenario == ScenarioLogin)
 	case ScenarioVerifyOffline:
@@ -445,9 +526,50 @@ func (w *worker) login(ctx context.Context, byIdentifier bool) error {
 	if err != nil {
 		return &stepError{StepLoginStart, "client: " + err.Error()}
 	}
-	tok, err := w.c.login(ctx, w.rec, u, byIdentifier)
+	tok, err := w.d.login(ctx, w.rec, u, byIdentifier)
 	if err == nil {
 		w.token, w.tokenOf, w.tokenAt = tok, u.identifier, time.Now()
 	}
 	return err
+}
+
+// warmUp runs the scenario for cfg.Warmup with cfg.Workers, unmeasured, letting the
+// iterations under way finish; it fails if any iteration failed.
+func warmUp(ctx context.Context, stderr io.Writer, cfg Config, mix []weighted, c *client, d driver, pool *userPool, prefix string) error {
+	var (
+		done, failed atomic.Int64
+		stop         atomic.Bool
+		wg           sync.WaitGroup
+		mu           sync.Mutex
+		firstErr     error
+	)
+	t := time.AfterFunc(cfg.Warmup, func() { stop.Store(true) })
+	defer t.Stop()
+	for w := range cfg.Workers {
+		wg.Go(func() {
+			wk := &worker{id: w, c: c, d: d, pool: pool, rec: newRecorder(), prefix: prefix,
+				rng: mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), uint64(w)))}
+			for !stop.Load() && ctx.Err() == nil {
+				if err := wk.iteration(ctx, pick(mix, wk.rng)); err != nil && ctx.Err() == nil {
+					failed.Add(1)
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				} else if err == nil {
+					done.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "warm-up: %d iterations in %s, %d errors\n", done.Load(), cfg.Warmup, failed.Load())
+	if firstErr != nil {
+		return fmt.Errorf("warm-up: %d iterations failed, the first with %s", failed.Load(), errorKind(firstErr))
+	}
+	return nil
 }

@@ -154,3 +154,96 @@ func (m *monitor) report(iterations int64) ProcReport {
 	r.RSSSlope = math.Round(slope(xs, ys)*100) / 100
 	return r
 }
+
+// pgMonitor sums the CPU time of PostgreSQL's processes (comm "postgres") from /proc: all of
+// them, and the backends serving one database, which it knows by their process titles
+// ("postgres: [cluster: ]user database host(port) state"). A process that starts after the
+// first sample counts from zero; one that exits counts up to its last sample, so sample it
+// often.
+type pgMonitor struct {
+	database    string
+	first, last map[int]time.Duration
+	backend     map[int]bool
+}
+
+// sample reads every postgres process once. It fails when /proc cannot be listed, or when
+// the first sample finds no postgres process.
+func (m *pgMonitor) sample() error {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return err
+	}
+	initial := m.first == nil
+	if initial {
+		m.first, m.last, m.backend = map[int]time.Duration{}, map[int]time.Duration{}, map[int]bool{}
+	}
+	found := 0
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		cpu, err := parseStatCPU(string(stat))
+		if err != nil {
+			continue
+		}
+		found++
+		if _, ok := m.first[pid]; !ok {
+			if initial {
+				m.first[pid] = cpu
+			} else {
+				m.first[pid] = 0
+			}
+		}
+		m.last[pid] = cpu
+		if !m.backend[pid] { // a new backend's title is set once it has authenticated
+			if title, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
+				m.backend[pid] = backendOf(string(title), m.database)
+			}
+		}
+	}
+	if initial && found == 0 {
+		return errors.New("no postgres process on this machine")
+	}
+	return nil
+}
+
+// backendOf reports whether a postgres process title is a backend serving database.
+func backendOf(title, database string) bool {
+	f := strings.Fields(strings.ReplaceAll(title, "\x00", " "))
+	for i, s := range f {
+		if i >= 3 && (strings.HasSuffix(s, ")") && strings.Contains(s, "(") || s == "[local]") {
+			return f[i-1] == database
+		}
+	}
+	return false
+}
+
+// report summarises the samples over iterations iterations.
+func (m *pgMonitor) report(iterations int64) DatabaseReport {
+	r := DatabaseReport{Database: m.database}
+	var all, backends time.Duration
+	for pid, last := range m.last {
+		d := last - m.first[pid]
+		all += d
+		if m.backend[pid] {
+			backends += d
+			r.Backends++
+		}
+	}
+	r.CPUSeconds = math.Round(backends.Seconds()*100) / 100
+	r.AllCPUSeconds = math.Round(all.Seconds()*100) / 100
+	if iterations > 0 {
+		r.CPUPerIterMs = math.Round(float64(backends)/float64(iterations)/1e3) / 1e3
+		r.AllCPUPerIterMs = math.Round(float64(all)/float64(iterations)/1e3) / 1e3
+	}
+	return r
+}

@@ -109,6 +109,19 @@ type Report struct {
 	Client         ProcReport         `json:"loadGenerator"`
 	Machine        *MachineReport     `json:"machine,omitempty"`
 	Broker         *ProcReport        `json:"broker,omitempty"`
+	Database       *DatabaseReport    `json:"database,omitempty"`
+}
+
+// DatabaseReport is the CPU time PostgreSQL spent over the run: in the backends serving one
+// database (their process titles name it), and in all its processes, which includes the
+// background writers and every other database of the cluster.
+type DatabaseReport struct {
+	Database        string  `json:"database"`
+	Backends        int     `json:"backendsSeen"`
+	CPUSeconds      float64 `json:"backendCPUSeconds"`
+	CPUPerIterMs    float64 `json:"backendCPUMsPerIteration"`
+	AllCPUSeconds   float64 `json:"allPostgresCPUSeconds"`
+	AllCPUPerIterMs float64 `json:"allPostgresCPUMsPerIteration"`
 }
 
 // ProcReport is the CPU and memory of one process over the run.
@@ -161,6 +174,10 @@ func printReport(w io.Writer, r Report) {
 	if b := r.Broker; b != nil {
 		fmt.Fprintf(w, "broker (pid %d): CPU %.2fs = %.3f ms per iteration; RSS start %.1f MiB, max %.1f MiB, end %.1f MiB, trend %+.2f MiB/min\n",
 			b.PID, b.CPUSeconds, b.CPUPerIterMs, b.RSSStartMiB, b.RSSMaxMiB, b.RSSEndMiB, b.RSSSlope)
+	}
+	if d := r.Database; d != nil {
+		fmt.Fprintf(w, "postgres (database %s, %d backends): CPU %.2fs = %.3f ms per iteration; all postgres processes %.2fs = %.3f ms per iteration\n",
+			d.Database, d.Backends, d.CPUSeconds, d.CPUPerIterMs, d.AllCPUSeconds, d.AllCPUPerIterMs)
 	}
 	fmt.Fprintf(w, "load generator: CPU %.2fs = %.3f ms per iteration\n", r.Client.CPUSeconds, r.Client.CPUPerIterMs)
 	if m := r.Machine; m != nil {
