@@ -42,9 +42,11 @@ type brokerCache struct {
 // projectConfig is a project as requests need it: its configuration and its relying party
 // (or why there is none: a project with only Android origins has no web relying party).
 type projectConfig struct {
-	project Project
-	rp      *webauthn.WebAuthn
-	rpErr   error
+	project     Project
+	apps        []App
+	web, opaque []string // the origins its ceremonies accept (acceptedOrigins)
+	rp          *webauthn.WebAuthn
+	rpErr       error
 }
 
 func (c *projectConfig) relyingParty() (*webauthn.WebAuthn, error) { return c.rp, c.rpErr }
@@ -113,8 +115,13 @@ func (b *Broker) projectConfig(ctx context.Context, id string) (*projectConfig, 
 	if err != nil {
 		return nil, err
 	}
-	c := &projectConfig{project: p}
-	c.rp, c.rpErr = relyingParty(p)
+	apps, err := b.appsOf(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	c := &projectConfig{project: p, apps: apps}
+	c.web, c.opaque = acceptedOrigins(p, apps)
+	c.rp, c.rpErr = relyingParty(p, c.web, c.opaque)
 	b.cache.projects.put(id, c, now)
 	return c, nil
 }
