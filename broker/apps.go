@@ -265,17 +265,9 @@ func (b *Broker) PasskeyEndpoints(ctx context.Context, projectID string) (Passke
 // records a project.updated event. Each must be an https URL (http only for localhost).
 // Errors: *ValidationError (field "enroll" or "manage"), ErrNotFound.
 func (b *Broker) SetPasskeyEndpoints(ctx context.Context, projectID string, e PasskeyEndpoints) error {
-	for _, f := range []struct {
-		name string
-		v    *string
-	}{{"enroll", &e.Enroll}, {"manage", &e.Manage}} {
-		*f.v = strings.TrimSpace(*f.v)
-		if *f.v == "" {
-			continue
-		}
-		if err := checkEndpointURL(*f.v); err != nil {
-			return &ValidationError{f.name, err.Error()}
-		}
+	e.Enroll, e.Manage = strings.TrimSpace(e.Enroll), strings.TrimSpace(e.Manage)
+	if err := CheckPasskeyEndpoints(e); err != nil {
+		return err
 	}
 	return b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
 		if err := tx.SetPasskeyEndpoints(ctx, projectID, sqlstore.PasskeyEndpoints{Enroll: e.Enroll, Manage: e.Manage}); err != nil {
@@ -286,7 +278,22 @@ func (b *Broker) SetPasskeyEndpoints(ctx context.Context, projectID string, e Pa
 	})
 }
 
+// CheckPasskeyEndpoints returns a *ValidationError (field "enroll" or "manage") for an
+// endpoint that is set and is not an https URL (http only for localhost), nil otherwise.
+func CheckPasskeyEndpoints(e PasskeyEndpoints) *ValidationError {
+	if err := checkEndpointURL(strings.TrimSpace(e.Enroll)); err != nil {
+		return &ValidationError{"enroll", err.Error()}
+	}
+	if err := checkEndpointURL(strings.TrimSpace(e.Manage)); err != nil {
+		return &ValidationError{"manage", err.Error()}
+	}
+	return nil
+}
+
 func checkEndpointURL(s string) error {
+	if s == "" {
+		return nil
+	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || u.User != nil || len(s) > 2000 {
 		return fmt.Errorf("%q is not an absolute URL such as https://shop.example/account/passkeys", s)
