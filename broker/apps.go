@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-webauthn/webauthn/protocol"
-
 	"github.com/latchkey/latchkey/broker/sqlstore"
 )
 
@@ -364,9 +362,11 @@ func (e *OriginMismatchError) Unwrap() error {
 }
 
 // checkOrigin returns an *OriginMismatchError when clientDataJSON's origin is not one that the
-// project of pc accepts (go-webauthn checks it again, with the same comparison).
+// project of pc accepts (its origins and its apps'), exactly as browsers and Android serialise
+// them: go-webauthn, which checks it again, compares scheme and host only and would let
+// "https://example.com/path" through.
 func (pc *projectConfig) checkOrigin(origin, packageName string) error {
-	if originAccepted(origin, pc.web, pc.opaque) {
+	if slices.Contains(pc.web, origin) || slices.Contains(pc.opaque, origin) {
 		return nil
 	}
 	e := &OriginMismatchError{Presented: cleanText(origin, 300), Expected: append(slices.Clone(pc.web), pc.opaque...), ProjectID: pc.project.ID}
@@ -377,11 +377,6 @@ func (pc *projectConfig) checkOrigin(origin, packageName string) error {
 		}
 	}
 	return e
-}
-
-// originAccepted compares origin with the accepted origins as go-webauthn does.
-func originAccepted(origin string, web, opaque []string) bool {
-	return protocol.IsOriginInHaystack(origin, web) || protocol.IsOpaqueOriginInHaystack(origin, opaque)
 }
 
 // androidPackageName returns the androidPackageName member of clientDataJSON, which Android's
