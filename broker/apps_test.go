@@ -41,12 +41,12 @@ func TestAndroidOrigin(t *testing.T) {
 	}
 	for _, bad := range []string{
 		"",
-		"D2E1A66F8C0055979F302F3D79A95D78851FC5215A7F81B3BF602271EF6F6024",                               // no colons
-		"D2:E1:A6:6F:8C:00:55:97:9F:30:2F:3D:79:A9:5D:78:85:1F:C5:21",                                     // SHA-1 (20 bytes)
+		"D2E1A66F8C0055979F302F3D79A95D78851FC5215A7F81B3BF602271EF6F6024",                                   // no colons
+		"D2:E1:A6:6F:8C:00:55:97:9F:30:2F:3D:79:A9:5D:78:85:1F:C5:21",                                        // SHA-1 (20 bytes)
 		"D2:E1:A6:6F:8C:00:55:97:9F:30:2F:3D:79:A9:5D:78:85:1F:C5:21:5A:7F:81:B3:BF:60:22:71:EF:6F:60:24:00", // 33 bytes
-		"D2:E1:A6:6F:8C:00:55:97:9F:30:2F:3D:79:A9:5D:78:85:1F:C5:21:5A:7F:81:B3:BF:60:22:71:EF:6F:60:2G", // not hex
-		"D2:E1:A6:6F:8C:00:55:97:9F:30:2F:3D:79:A9:5D:78:85:1F:C5:21:5A:7F:81:B3:BF:60:22:71:EF:6F:60:2",  // odd digit
-		"D2-E1-A6-6F-8C-00-55-97-9F-30-2F-3D-79-A9-5D-78-85-1F-C5-21-5A-7F-81-B3-BF-60-22-71-EF-6F-60-24", // dashes
+		"D2:E1:A6:6F:8C:00:55:97:9F:30:2F:3D:79:A9:5D:78:85:1F:C5:21:5A:7F:81:B3:BF:60:22:71:EF:6F:60:2G",    // not hex
+		"D2:E1:A6:6F:8C:00:55:97:9F:30:2F:3D:79:A9:5D:78:85:1F:C5:21:5A:7F:81:B3:BF:60:22:71:EF:6F:60:2",     // odd digit
+		"D2-E1-A6-6F-8C-00-55-97-9F-30-2F-3D-79-A9-5D-78-85-1F-C5-21-5A-7F-81-B3-BF-60-22-71-EF-6F-60-24",    // dashes
 	} {
 		if got, err := broker.AndroidOrigin(bad); err == nil {
 			t.Errorf("AndroidOrigin(%q) = %q, nil, want an error", bad, got)
