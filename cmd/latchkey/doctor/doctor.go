@@ -208,13 +208,17 @@ func Compare(name string, want, got []byte) []string {
 		var out []string
 		for _, ws := range w {
 			for _, f := range ws.Target.Fingerprints {
+				var missing []string
 				for _, rel := range ws.Relation {
 					if !slices.ContainsFunc(g, func(gs broker.AssetLink) bool {
 						return gs.Target.Namespace == "android_app" && gs.Target.PackageName == ws.Target.PackageName &&
 							slices.Contains(gs.Relation, rel) && slices.ContainsFunc(gs.Target.Fingerprints, func(s string) bool { return strings.EqualFold(s, f) })
 					}) {
-						out = append(out, fmt.Sprintf("does not grant %s to %s signed with %s", rel, ws.Target.PackageName, f))
+						missing = append(missing, rel)
 					}
+				}
+				if len(missing) > 0 {
+					out = append(out, fmt.Sprintf("does not grant %s to %s signed with %s", strings.Join(missing, " and "), ws.Target.PackageName, f))
 				}
 			}
 		}

@@ -62,6 +62,9 @@ func site(t *testing.T, p doctor.Project, modes map[string]string) string {
 			case "wrong":
 				out = strings.NewReplacer(fp1, fp2, "ABCDE12345", "ZZZZZ99999", "http://localhost:8080", "http://localhost:9090",
 					"passkeys/new", "passkeys/old").Replace(out)
+			case "applinks-only": // set up for App Links, not for passkeys
+				out = strings.Replace(out, `,
+      "delegate_permission/common.get_login_creds"`, "", 1)
 			case "reordered":
 				out = strings.ToLower(strings.Join(strings.Fields(out), " "))
 				out = strings.ReplaceAll(out, "abcde12345", "ABCDE12345")
@@ -126,7 +129,7 @@ func TestCheckSite(t *testing.T) {
 	}
 	got := check(t, p, all("wrong"))
 	wants := []string{
-		"does not grant delegate_permission/common.get_login_creds to com.example.shop signed with " + fp1,
+		"does not grant delegate_permission/common.handle_all_urls and delegate_permission/common.get_login_creds to com.example.shop signed with " + fp1,
 		"does not list ABCDE12345.com.example.shop in webcredentials.apps",
 		"does not list the origin http://localhost:8080 in origins",
 		`says enroll "https://localhost/passkeys/old", not "https://localhost/passkeys/new"`,
@@ -140,8 +143,14 @@ func TestCheckSite(t *testing.T) {
 			t.Errorf("CheckSite(wrong files) does not say %q:\n%s", w, joined)
 		}
 	}
-	// One file wrong, the others right: exactly that file is reported.
+	// The most common mistake: assetlinks.json made for App Links only.
 	mixed := all("correct")
+	mixed[broker.AssetLinksFile] = "applinks-only"
+	if got := check(t, p, mixed); len(got) != 1 || !strings.Contains(got[0].What, "does not grant delegate_permission/common.get_login_creds to com.example.shop") {
+		t.Errorf("CheckSite(assetlinks.json for App Links only) = %+v", got)
+	}
+	// One file wrong, the others right: exactly that file is reported.
+	mixed = all("correct")
 	mixed[broker.AssetLinksFile] = "redirect"
 	if got := check(t, p, mixed); len(got) != 1 || !strings.Contains(got[0].What, "assetlinks.json redirects") {
 		t.Errorf("CheckSite(assetlinks.json redirected) = %+v", got)
