@@ -263,6 +263,7 @@ func (b *Broker) PasskeyEndpoints(ctx context.Context, projectID string) (Passke
 // records a project.updated event. Each must be an https URL (http only for localhost).
 // Errors: *ValidationError (field "enroll" or "manage"), ErrNotFound.
 func (b *Broker) SetPasskeyEndpoints(ctx context.Context, projectID string, e PasskeyEndpoints) error {
+	defer b.forgetProject(projectID)
 	e.Enroll, e.Manage = strings.TrimSpace(e.Enroll), strings.TrimSpace(e.Manage)
 	if err := CheckPasskeyEndpoints(e); err != nil {
 		return err

@@ -112,19 +112,12 @@ func WellKnownOf(p Project, apps []App, e PasskeyEndpoints) WellKnown {
 	return w
 }
 
-// WellKnown returns the association files of the project. Errors: ErrNotFound.
+// WellKnown returns the association files of the project, as read at most CacheTTL ago.
+// Errors: ErrNotFound.
 func (b *Broker) WellKnown(ctx context.Context, projectID string) (WellKnown, error) {
-	p, err := b.Project(ctx, projectID)
+	pc, err := b.projectConfig(ctx, projectID)
 	if err != nil {
 		return WellKnown{}, err
 	}
-	apps, err := b.appsOf(ctx, p)
-	if err != nil {
-		return WellKnown{}, err
-	}
-	e, err := b.PasskeyEndpoints(ctx, projectID)
-	if err != nil {
-		return WellKnown{}, err
-	}
-	return WellKnownOf(p, apps, e), nil
+	return WellKnownOf(pc.project, pc.apps, pc.endpoints), nil
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -74,16 +75,25 @@ func (s *Server) setPasskeyEndpoints(c echo.Context) error {
 
 // wellKnown serves the project's association file name as application/json, cacheable, with
 // an ETag; a project without that file (no app of the platform, no endpoint set) gets 404.
+// Unknown project IDs count against the client's budget, as for the JWKS (web/memory.go).
 func (s *Server) wellKnown(name string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id := c.Param("projectID")
 		if !validID(id) {
 			return broker.ErrNotFound
 		}
-		w, err := s.broker.WellKnown(c.Request().Context(), id)
+		found, err := s.mayLookUp(c, id)
 		if err != nil {
 			return err
 		}
+		w, err := s.broker.WellKnown(c.Request().Context(), id)
+		if errors.Is(err, broker.ErrNotFound) {
+			return s.unknownProject(c, id, true)
+		} else if err != nil {
+			return err
+		}
+		found()
+		s.memory.remember(id, nil)
 		body, ok := w.File(name)
 		if !ok {
 			return broker.ErrNotFound

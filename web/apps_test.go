@@ -11,10 +11,12 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/broker"
 	"github.com/latchkey/latchkey/broker/brokertest"
 	"github.com/latchkey/latchkey/broker/softauthn"
+	"github.com/latchkey/latchkey/web"
 )
 
 func fingerprint(t *testing.T) string {
@@ -390,5 +392,27 @@ func TestOptionsCredentialManagerAccepts(t *testing.T) {
 			ls.wantStatus(t, http.StatusOK)
 			checkOptionsForCredentialManager(t, policy+" usernameless login/start", ls.raw(t, "publicKey"), credentialManagerRequest, false)
 		}
+	})
+}
+
+// TestWellKnownUnknownProjectsAreLimited: association files of unknown projects count against
+// the same per-address budget as the JWKS, before they reach the store.
+func TestWellKnownUnknownProjectsAreLimited(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		e, _ := newProxiedEnv(t, dialect, web.Limits{
+			FrontendPerIP:        web.Rate{Burst: 3, Per: time.Minute},
+			FailedAuthPerIP:      web.Rate{Burst: 20, Per: time.Minute},
+			UnknownProjectsPerIP: web.Rate{Burst: 3, Per: time.Minute},
+		})
+		const ip = "192.0.2.7"
+		files := []string{"assetlinks.json", "apple-app-site-association", "webauthn"}
+		for i, name := range files {
+			assertError(t, e.as(t, ip, http.MethodGet, "/v2/projects/"+unknownProjectID(700+i)+"/.well-known/"+name, nil, nil), http.StatusNotFound, "not_found")
+		}
+		for i, name := range append(files, "passkey-endpoints") {
+			assertRateLimited(t, e.as(t, ip, http.MethodGet, "/v2/projects/"+unknownProjectID(800+i)+"/.well-known/"+name, nil, nil), "20")
+		}
+		// Another address and a project that exists are served.
+		e.as(t, "192.0.2.99", http.MethodGet, "/v2/projects/"+e.f.Project.ID+"/.well-known/webauthn", nil, nil).wantStatus(t, http.StatusOK)
 	})
 }
