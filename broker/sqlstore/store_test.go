@@ -437,6 +437,9 @@ func TestInTx(t *testing.T) {
 			if _, err := tx.CountFailedFinish(ctx, "pa", "key-"+suffix, t0+1); err != nil {
 				return err
 			}
+			if err := tx.InsertApp(ctx, sqlstore.App{ProjectID: "pa", ID: "app-" + suffix, Platform: "ios", Identifier: "ABCDE12345." + suffix, CreatedAt: t0}); err != nil {
+				return err
+			}
 			return tx.InsertEvents(ctx, sqlstore.Event{ProjectID: "pa", ID: "ev-" + suffix, CreatedAt: t0, Type: "test"})
 		}
 
