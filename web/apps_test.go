@@ -416,3 +416,44 @@ func TestWellKnownUnknownProjectsAreLimited(t *testing.T) {
 		e.as(t, "192.0.2.99", http.MethodGet, "/v2/projects/"+e.f.Project.ID+"/.well-known/webauthn", nil, nil).wantStatus(t, http.StatusOK)
 	})
 }
+
+// TestOptionsAuthenticationServicesNeeds checks that the options carry, in the form the iOS
+// snippet of the README decodes, what AuthenticationServices takes as arguments:
+// ASAuthorizationPlatformPublicKeyCredentialProvider(relyingPartyIdentifier:) must be the RP
+// ID the options name, createCredentialRegistrationRequest(challenge:name:userID:) needs the
+// challenge, user.name and user.id as bytes (a user handle is 1 to 64 bytes), and
+// allowedCredentials the credential IDs as bytes.
+func TestOptionsAuthenticationServicesNeeds(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect)
+		e.register(t, "alice")
+		bytesOf := func(what, s string, min, max int) {
+			t.Helper()
+			b, err := base64.RawURLEncoding.DecodeString(s)
+			if err != nil || len(b) < min || len(b) > max {
+				t.Errorf("%s = %q: %d bytes, %v; want base64url of %d to %d bytes", what, s, len(b), err, min, max)
+			}
+		}
+		start := e.nativeFront(t, "append/start", map[string]any{"connectToken": e.token(t, "passkey-append", "alice")})
+		start.wantStatus(t, http.StatusOK)
+		if got := start.str(t, "publicKey.rp.id"); got != e.f.Project.RPID {
+			t.Errorf("publicKey.rp.id = %q, want the RP ID %q", got, e.f.Project.RPID)
+		}
+		if start.str(t, "publicKey.user.name") != "alice" {
+			t.Errorf("publicKey.user.name = %q", start.str(t, "publicKey.user.name"))
+		}
+		bytesOf("publicKey.user.id", start.str(t, "publicKey.user.id"), 1, 64)
+		bytesOf("publicKey.challenge", start.str(t, "publicKey.challenge"), 16, 64)
+		ls := e.nativeFront(t, "login/start", map[string]any{"identifier": "alice"})
+		ls.wantStatus(t, http.StatusOK)
+		if got := ls.str(t, "publicKey.rpId"); got != e.f.Project.RPID {
+			t.Errorf("publicKey.rpId = %q, want %q", got, e.f.Project.RPID)
+		}
+		bytesOf("publicKey.challenge", ls.str(t, "publicKey.challenge"), 16, 64)
+		allow, _ := ls.get("publicKey.allowCredentials").([]any)
+		if len(allow) != 1 {
+			t.Fatalf("allowCredentials = %v, want alice's passkey", allow)
+		}
+		bytesOf("allowCredentials[0].id", fmt.Sprint(allow[0].(map[string]any)["id"]), 16, 1023)
+	})
+}
