@@ -216,10 +216,10 @@ func cmdDoctor(ctx context.Context, e env, args []string) error {
 		fmt.Fprintf(e.stdout, "%d problem(s) found.\n", len(problems))
 		return errProblems
 	}
-	checked := "RP ID, origins and apps"
-	if *site != "" {
-		checked += ", and the association files at " + *site
+	if *site == "" {
+		fmt.Fprintln(e.stdout, "No problems found in the RP ID, origins and apps. Add --site https://"+p.RPID+" to check the association files the site serves.")
+		return nil
 	}
-	fmt.Fprintf(e.stdout, "No problems found (%s).\n", checked)
+	fmt.Fprintf(e.stdout, "No problems found (RP ID, origins and apps, and the association files at %s).\n", *site)
 	return nil
 }
