@@ -15,7 +15,7 @@ import (
 )
 
 // CacheTTL bounds how old the project configuration a broker uses may be: a project's RP ID,
-// RP name, origins and policy are read from the store at most CacheTTL before use. A change
+// RP name, origins, policy, native apps and passkey endpoints are read from the store at most CacheTTL before use. A change
 // made through another replica or the command line (a new origin, a stricter policy) is in
 // effect on every replica within CacheTTL; one made through this broker, at once.
 //
@@ -42,9 +42,12 @@ type brokerCache struct {
 // projectConfig is a project as requests need it: its configuration and its relying party
 // (or why there is none: a project with only Android origins has no web relying party).
 type projectConfig struct {
-	project Project
-	rp      *webauthn.WebAuthn
-	rpErr   error
+	project     Project
+	apps        []App
+	endpoints   PasskeyEndpoints
+	web, opaque []string // the origins its ceremonies accept (acceptedOrigins)
+	rp          *webauthn.WebAuthn
+	rpErr       error
 }
 
 func (c *projectConfig) relyingParty() (*webauthn.WebAuthn, error) { return c.rp, c.rpErr }
@@ -113,8 +116,17 @@ func (b *Broker) projectConfig(ctx context.Context, id string) (*projectConfig, 
 	if err != nil {
 		return nil, err
 	}
-	c := &projectConfig{project: p}
-	c.rp, c.rpErr = relyingParty(p)
+	apps, err := b.appsOf(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	e, err := b.PasskeyEndpoints(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c := &projectConfig{project: p, apps: apps, endpoints: e}
+	c.web, c.opaque = acceptedOrigins(p, apps)
+	c.rp, c.rpErr = relyingParty(p, c.web, c.opaque)
 	b.cache.projects.put(id, c, now)
 	return c, nil
 }

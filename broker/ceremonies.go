@@ -59,15 +59,9 @@ type LoginResult struct {
 	Username          string `json:"username"`
 }
 
-func relyingParty(p Project) (*webauthn.WebAuthn, error) {
-	var web, opaque []string
-	for _, o := range p.Origins {
-		if strings.HasPrefix(o, androidOriginPrefix) {
-			opaque = append(opaque, o)
-		} else {
-			web = append(web, o)
-		}
-	}
+// relyingParty returns go-webauthn's relying party for p, accepting the web and opaque
+// (Android) origins given (see acceptedOrigins).
+func relyingParty(p Project, web, opaque []string) (*webauthn.WebAuthn, error) {
 	// The options' timeout is the ceremony's lifetime, which the broker enforces itself.
 	lifetime := webauthn.TimeoutConfig{Timeout: p.Policy.CeremonyLifetime(), TimeoutUVD: p.Policy.CeremonyLifetime()}
 	return webauthn.New(&webauthn.Config{
@@ -267,6 +261,9 @@ func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string,
 	if err != nil {
 		return Passkey{}, err
 	}
+	if err := pc.checkOrigin(parsed.Response.CollectedClientData.Origin, androidPackageName(parsed.Raw.AttestationResponse.ClientDataJSON)); err != nil {
+		return Passkey{}, err
+	}
 	cred, err := rp.CreateCredential(webauthnUser{u: u}, session, parsed)
 	if err != nil {
 		return Passkey{}, detailf(ErrVerificationFailed, "%s", protocolDetail(err))
@@ -460,6 +457,9 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 	}
 	rp, err := pc.relyingParty()
 	if err != nil {
+		return LoginResult{}, err
+	}
+	if err := pc.checkOrigin(parsed.Response.CollectedClientData.Origin, androidPackageName(parsed.Raw.AssertionResponse.ClientDataJSON)); err != nil {
 		return LoginResult{}, err
 	}
 	var cred *webauthn.Credential

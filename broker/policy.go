@@ -277,14 +277,11 @@ func (p Policy) registrationOptions() []webauthn.RegistrationOption {
 }
 
 // checkRegistration applies the project's policy to a credential that go-webauthn verified,
-// with the origin, flags, key and attestation read again here rather than trusted to the
-// options the client was given. Every refusal is an ErrVerificationFailed with a client-safe
-// detail.
+// with the flags, key and attestation read again here rather than trusted to the options the
+// client was given (the origin is checked before, exactly: projectConfig.checkOrigin). Every
+// refusal is an ErrVerificationFailed with a client-safe detail.
 func (pr Project) checkRegistration(cred *webauthn.Credential, parsed *protocol.ParsedCredentialCreationData) error {
 	p := pr.Policy
-	if err := pr.checkOrigin(parsed.Response.CollectedClientData.Origin); err != nil {
-		return err
-	}
 	// User presence is go-webauthn's to check: required, except for conditional create.
 	flags := parsed.Response.AttestationObject.AuthData.Flags
 	if p.UserVerification == Required && !flags.HasUserVerified() {
@@ -311,16 +308,13 @@ func (pr Project) checkRegistration(cred *webauthn.Credential, parsed *protocol.
 	return nil
 }
 
-// checkAssertion applies the project's policy to a verified login: its origin, the flags of
-// its authenticator data, and the passkey that signed it (whose model or algorithm may have
-// been refused since it was registered).
+// checkAssertion applies the project's policy to a verified login: the flags of its
+// authenticator data, and the passkey that signed it (whose model or algorithm may have been
+// refused since it was registered). The origin is checked before (projectConfig.checkOrigin).
 func (pr Project) checkAssertion(parsed *protocol.ParsedCredentialAssertionData, pk Passkey, usernameless bool) error {
 	p := pr.Policy
 	if usernameless && !p.Usernameless {
 		return detailf(ErrVerificationFailed, "this project does not allow usernameless login")
-	}
-	if err := pr.checkOrigin(parsed.Response.CollectedClientData.Origin); err != nil {
-		return err
 	}
 	flags := parsed.Response.AuthenticatorData.Flags
 	if flags.HasAttestedCredentialData() {
@@ -333,16 +327,6 @@ func (pr Project) checkAssertion(parsed *protocol.ParsedCredentialAssertionData,
 		return detailf(ErrVerificationFailed, "this project requires user verification (the UV flag is not set)")
 	}
 	return p.checkPasskey(pk)
-}
-
-// checkOrigin requires the origin of the client data to be one of the project's origins
-// exactly as browsers and Android serialise them (go-webauthn compares scheme and host, and
-// would let "https://example.com/path" through).
-func (pr Project) checkOrigin(origin string) error {
-	if !slices.Contains(pr.Origins, origin) {
-		return detailf(ErrVerificationFailed, "the origin in the client data is not one of the project's origins")
-	}
-	return nil
 }
 
 // accepts reports whether the policy lets pk sign in; login/start offers only those.

@@ -64,6 +64,16 @@ type errorBody struct {
 	Details    string             `json:"details,omitempty"`
 	Validation []fieldError       `json:"validation,omitempty"`
 	Signal     *unknownCredSignal `json:"signal,omitempty"`
+	Origin     *originMismatch    `json:"origin,omitempty"`
+}
+
+// originMismatch says, on a verification_failed for an origin the project does not accept,
+// which origin the response presented and which the project expects.
+type originMismatch struct {
+	Presented             string   `json:"presented"`
+	Expected              []string `json:"expected"`
+	SHA256CertFingerprint string   `json:"sha256CertFingerprint,omitempty"`
+	AndroidPackageName    string   `json:"androidPackageName,omitempty"`
 }
 
 type fieldError struct {
@@ -126,6 +136,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 			env.HTTPStatusCode, env.Error.Type, env.Message = http.StatusInternalServerError, "internal_error", "Internal error."
 		}
 		found = true
+	}
+	if oerr := (*broker.OriginMismatchError)(nil); errors.As(err, &oerr) {
+		env.Error.Origin = &originMismatch{oerr.Presented, oerr.Expected, oerr.Fingerprint, oerr.PackageName}
 	}
 	if !found {
 		for _, k := range kinds {

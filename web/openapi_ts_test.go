@@ -103,6 +103,15 @@ func managementFlows(t *testing.T, e *mgmtEnv) {
 	e.backend(t, http.MethodGet, "/v2/passkeys/"+cred, nil).wantStatus(t, http.StatusOK)
 	e.backend(t, http.MethodPatch, "/v2/passkeys/"+cred, map[string]any{"label": "Work laptop"}).wantStatus(t, http.StatusOK)
 	assertError(t, e.backend(t, http.MethodPost, "/v2/users", map[string]any{"identifier": "bob@example.com"}), http.StatusConflict, "already_exists")
+	fp := "14:6D:E9:83:C5:73:06:50:D8:EE:B9:95:2F:34:FC:64:16:A0:83:42:E6:1D:BE:A8:8A:04:96:B2:3F:CF:44:E5"
+	e.backend(t, http.MethodPost, "/v2/apps", map[string]any{"android": "com.example.shop", "sha256CertFingerprints": []string{fp}}).wantStatus(t, http.StatusCreated)
+	e.backend(t, http.MethodPost, "/v2/apps", map[string]any{"ios": "ABCDE12345.com.example.shop"}).wantStatus(t, http.StatusCreated)
+	e.backend(t, http.MethodGet, "/v2/apps", nil).wantStatus(t, http.StatusOK)
+	e.backend(t, http.MethodPut, "/v2/passkeyEndpoints", map[string]any{"enroll": "https://shop.example/passkeys/new"}).wantStatus(t, http.StatusOK)
+	e.backend(t, http.MethodGet, "/v2/passkeyEndpoints", nil).wantStatus(t, http.StatusOK)
+	for _, name := range broker.WellKnownFiles {
+		e.doJSON(t, http.MethodGet, "/v2/projects/"+e.f.Project.ID+"/.well-known/"+name, nil, nil).wantStatus(t, http.StatusOK)
+	}
 	e.offset.Add(int64(broker.EventFeedDelay + time.Second))
 	e.backend(t, http.MethodGet, "/v2/events?limit=100", nil).wantStatus(t, http.StatusOK)
 	e.front(t, "analytics", map[string]any{"event": "append.offer_shown"}).wantStatus(t, http.StatusNoContent)

@@ -2,6 +2,8 @@ package web
 
 import (
 	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey/latchkey/broker"
 )
 
 // routes registers the whole HTTP API of the broker; this file is the map of it.
@@ -18,6 +20,13 @@ func (s *Server) routes(e *echo.Echo) {
 
 	// Public keys for offline verification of signedPasskeyData (no authentication).
 	e.GET("/v2/projects/:projectID/.well-known/jwks.json", s.jwks)
+
+	// Association files for the project's native apps and related origins, for the app's
+	// domain to serve at its own /.well-known/ (web/apps.go; no authentication).
+	e.GET("/v2/projects/:projectID/.well-known/assetlinks.json", s.wellKnown(broker.AssetLinksFile))
+	e.GET("/v2/projects/:projectID/.well-known/apple-app-site-association", s.wellKnown(broker.AppleAssociationFile))
+	e.GET("/v2/projects/:projectID/.well-known/webauthn", s.wellKnown(broker.RelatedOriginsFile))
+	e.GET("/v2/projects/:projectID/.well-known/passkey-endpoints", s.wellKnown(broker.PasskeyEndpointsFile))
 
 	// Backend API: HTTP Basic with project ID and API secret.
 	backend := newRouteGroup(e, "/v2", s.basicAuth)
@@ -48,6 +57,13 @@ func (s *Server) routes(e *echo.Echo) {
 	// Adoption analytics (web/analytics.go): the figures, and the app's password logins.
 	backend.GET("/analytics", s.analytics)
 	backend.POST("/analytics/passwordLogins", s.reportPasswordLogins)
+
+	// The project's native apps and passkey endpoints (web/apps.go).
+	backend.GET("/apps", s.listApps)
+	backend.POST("/apps", s.addApp)
+	backend.DELETE("/apps/:appID", s.removeApp)
+	backend.GET("/passkeyEndpoints", s.getPasskeyEndpoints)
+	backend.PUT("/passkeyEndpoints", s.setPasskeyEndpoints)
 
 	// Frontend API: no secrets; rate limited per client IP first, then CORS exactly per project's web origins.
 	frontend := e.Group("/v2/projects/:projectID/connect", s.limitFrontend, s.frontendCORS)

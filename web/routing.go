@@ -47,4 +47,5 @@ func newRouteGroup(e *echo.Echo, prefix string, mw ...echo.MiddlewareFunc) route
 func (r routeGroup) GET(path string, h echo.HandlerFunc)    { r.g.GET(path, h, r.mw...) }
 func (r routeGroup) POST(path string, h echo.HandlerFunc)   { r.g.POST(path, h, r.mw...) }
 func (r routeGroup) PATCH(path string, h echo.HandlerFunc)  { r.g.PATCH(path, h, r.mw...) }
+func (r routeGroup) PUT(path string, h echo.HandlerFunc)    { r.g.PUT(path, h, r.mw...) }
 func (r routeGroup) DELETE(path string, h echo.HandlerFunc) { r.g.DELETE(path, h, r.mw...) }

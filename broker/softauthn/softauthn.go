@@ -67,6 +67,41 @@ type Authenticator struct {
 	Attachment string
 	// Transports are the transports its registrations report (nil: internal and hybrid).
 	Transports []string
+	// AndroidPackage, when set, makes it answer as Android's Credential Manager does for a
+	// native app: clientDataJSON carries androidPackageName and no crossOrigin (RP.Origin is
+	// then the app's android:apk-key-hash: origin).
+	AndroidPackage string
+	// NoExtensionResults leaves clientExtensionResults out of its responses, as some native
+	// clients do.
+	NoExtensionResults bool
+}
+
+// clientData returns the clientDataJSON of a ceremony of typ for challenge.
+func (a *Authenticator) clientData(typ, challenge string) []byte {
+	if a.AndroidPackage == "" {
+		return ClientData(typ, challenge, a.RP.Origin)
+	}
+	b, _ := json.Marshal(struct {
+		Type               string `json:"type"`
+		Challenge          string `json:"challenge"`
+		Origin             string `json:"origin"`
+		AndroidPackageName string `json:"androidPackageName"`
+	}{typ, challenge, a.RP.Origin, a.AndroidPackage})
+	return b
+}
+
+// withoutExtensionResults removes clientExtensionResults from a response if a leaves them out.
+func (a *Authenticator) withoutExtensionResults(resp []byte) []byte {
+	if !a.NoExtensionResults {
+		return resp
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(resp, &m); err != nil {
+		return resp
+	}
+	delete(m, "clientExtensionResults")
+	out, _ := json.Marshal(m)
+	return out
 }
 
 // attachment returns the authenticatorAttachment of its responses.
@@ -145,7 +180,7 @@ func (a *Authenticator) Attest(publicKey []byte, cred Credential) ([]byte, error
 }
 
 func (a *Authenticator) attest(o *options, cred Credential) ([]byte, error) {
-	cd := ClientData("webauthn.create", o.challenge, a.RP.Origin)
+	cd := a.clientData("webauthn.create", o.challenge)
 	ad := AuthData{RPID: a.rpID(o.RP.ID), Flags: a.flags() | FlagAT, Counter: cred.Counter, Attested: true,
 		AAGUID: a.AAGUID, CredID: cred.ID, PublicKey: cred.COSE()}.Bytes()
 	var att []byte
@@ -161,7 +196,7 @@ func (a *Authenticator) attest(o *options, cred Credential) ([]byte, error) {
 	if transports == nil {
 		transports = []string{"internal", "hybrid"}
 	}
-	return registrationJSON(cred.ID, cd, att, transports, a.attachment()), nil
+	return a.withoutExtensionResults(registrationJSON(cred.ID, cd, att, transports, a.attachment())), nil
 }
 
 // Get answers request options (the publicKey object of login/start): with allowCredentials
@@ -213,13 +248,13 @@ func (a *Authenticator) Assert(publicKey []byte, cred Credential) ([]byte, error
 }
 
 func (a *Authenticator) assert(o *options, cred Credential) []byte {
-	cd := ClientData("webauthn.get", o.challenge, a.RP.Origin)
+	cd := a.clientData("webauthn.get", o.challenge)
 	ad := AuthData{RPID: a.rpID(o.RPID), Flags: a.flags(), Counter: cred.Counter}.Bytes()
 	var handle []byte
 	if len(cred.UserHandle) > 0 {
 		handle = cred.UserHandle
 	}
-	return assertionJSON(cred.ID, cd, ad, cred.Sign(ad, cd), handle, a.attachment())
+	return a.withoutExtensionResults(assertionJSON(cred.ID, cd, ad, cred.Sign(ad, cd), handle, a.attachment()))
 }
 
 // SetCounter sets the counter of credential credID (for counter regression tests).

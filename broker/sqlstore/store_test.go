@@ -448,6 +448,9 @@ func TestInTx(t *testing.T) {
 				EventID: "ev-" + suffix, EventType: "test", Attempt: 1, AttemptedAt: t0, Result: "success"}); err != nil {
 				return err
 			}
+			if err := tx.InsertApp(ctx, sqlstore.App{ProjectID: "pa", ID: "app-" + suffix, Platform: "ios", Identifier: "ABCDE12345." + suffix, CreatedAt: t0}); err != nil {
+				return err
+			}
 			return tx.InsertEvents(ctx, sqlstore.Event{ProjectID: "pa", ID: "ev-" + suffix, CreatedAt: t0, Type: "test"})
 		}
 

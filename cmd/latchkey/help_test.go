@@ -22,6 +22,7 @@ func TestMain(m *testing.M) {
 var commands = [][]string{
 	{"dev"}, {"serve"}, {"migrate"},
 	{"project"}, {"project", "create"}, {"project", "list"}, {"project", "update"}, {"project", "add-secret"}, {"project", "revoke-secret"},
+	{"project", "app"}, {"project", "app", "add"}, {"project", "app", "list"}, {"project", "app", "remove"}, {"project", "well-known"}, {"doctor"},
 	{"keys"}, {"keys", "rotate"}, {"keys", "list"},
 	{"healthcheck"}, {"example-app"}, {"bench"}, {"bench", "seed"}, {"aaguids"}, {"aaguids", "update"},
 	{"analytics"},

@@ -24,6 +24,8 @@ func cmdProjectUpdate(ctx context.Context, e env, args []string) error {
 	fs.Var(&addOrigins, "add-origin", "allow this origin, repeatable: https://app.example.com, http://localhost:3001 or android:apk-key-hash:...")
 	fs.Var(&removeOrigins, "remove-origin", "no longer allow this origin, repeatable (at least one origin must remain)")
 	rpName := fs.String("rp-name", "", "the RP name that authenticators show when creating a passkey")
+	fs.String("passkey-enroll-url", "", `where users create a passkey, for /.well-known/passkey-endpoints (https URL; "" unsets it)`)
+	fs.String("passkey-manage-url", "", `where users manage their passkeys, for /.well-known/passkey-endpoints (https URL; "" unsets it)`)
 	fs.String("user-verification", "", "preferred or required: with required, a response without the UV flag is refused")
 	fs.String("resident-key", "", "preferred or required (a discoverable credential)")
 	fs.String("algorithms", "", "allowed COSE algorithms, comma-separated, most preferred first: ES256, ES384, ES512, EdDSA, RS256, PS256")
@@ -50,6 +52,15 @@ func cmdProjectUpdate(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	var verr *broker.ValidationError
+	endpoints, endpointsChanged, err := endpointFlags(ctx, b, fs, *projectID)
+	if err != nil {
+		return err
+	}
+	if endpointsChanged {
+		if cerr := broker.CheckPasskeyEndpoints(endpoints); cerr != nil {
+			return usagef("%s: --passkey-%s-url %s", fs.Name(), cerr.Field, cerr.Message)
+		}
+	}
 	if len(addOrigins) > 0 || len(removeOrigins) > 0 || *rpName != "" {
 		p, err = b.UpdateProject(ctx, *projectID, broker.ProjectUpdate{AddOrigins: addOrigins, RemoveOrigins: removeOrigins, RPName: *rpName})
 		if errors.As(err, &verr) {
@@ -71,7 +82,12 @@ func cmdProjectUpdate(ctx context.Context, e env, args []string) error {
 	if ferr != nil {
 		return usagef("%s: %v", fs.Name(), ferr)
 	}
-	if policyChanged || len(addOrigins)+len(removeOrigins) == 0 && *rpName == "" {
+	if endpointsChanged {
+		if err := b.SetPasskeyEndpoints(ctx, *projectID, endpoints); err != nil {
+			return err
+		}
+	}
+	if policyChanged || len(addOrigins)+len(removeOrigins) == 0 && *rpName == "" && !endpointsChanged {
 		p, err = b.SetPolicy(ctx, *projectID, policy)
 		if errors.As(err, &verr) {
 			return usagef("%s: --%s %s", fs.Name(), policyFlagNames[verr.Field], verr.Message)
@@ -87,7 +103,39 @@ func cmdProjectUpdate(ctx context.Context, e env, args []string) error {
 	if len(addOrigins) > 0 || len(removeOrigins) > 0 || *rpName != "" {
 		fmt.Fprintf(e.stdout, "origins: %s\nRP name: %s\n", strings.Join(p.Origins, " "), p.RPName)
 	}
+	if endpointsChanged {
+		fmt.Fprintf(e.stdout, "passkey endpoints: enroll %q, manage %q\n", endpoints.Enroll, endpoints.Manage)
+	}
 	return nil
+}
+
+// endpointFlags returns the project's passkey endpoints changed by the --passkey-*-url flags
+// given, and whether any was given.
+func endpointFlags(ctx context.Context, b *broker.Broker, fs *flag.FlagSet, projectID string) (broker.PasskeyEndpoints, bool, error) {
+	var enroll, manage *string
+	fs.Visit(func(f *flag.Flag) {
+		v := f.Value.String()
+		switch f.Name {
+		case "passkey-enroll-url":
+			enroll = &v
+		case "passkey-manage-url":
+			manage = &v
+		}
+	})
+	if enroll == nil && manage == nil {
+		return broker.PasskeyEndpoints{}, false, nil
+	}
+	e, err := b.PasskeyEndpoints(ctx, projectID)
+	if err != nil {
+		return e, false, err
+	}
+	if enroll != nil {
+		e.Enroll = *enroll
+	}
+	if manage != nil {
+		e.Manage = *manage
+	}
+	return e, true, nil
 }
 
 // projectFlagNames names the flag of each field of broker.ProjectUpdate, for validation errors.

@@ -44,8 +44,10 @@ Commands:
   dev                     run the broker for development on http://localhost:8080 (SQLite in ./.latchkey)
   serve                   run the production server
   migrate                 apply pending database migrations
-  project create|list|update|add-secret|revoke-secret
-                          manage projects, their security policy and API secrets
+  project create|list|update|add-secret|revoke-secret|app|well-known
+                          manage projects, their security policy, API secrets, native apps and
+                          association files
+  doctor                  check a project's RP ID, origins, apps and its site's /.well-known/ files
   keys rotate|list        manage a project's signedPasskeyData signing keys
   example-app             run the example app alone (as in compose.yaml), with a project of its own
   healthcheck             exit 0 when a running broker answers /readyz (for container health checks)
@@ -85,6 +87,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdProject(ctx, e, rest)
 	case "keys":
 		return cmdKeys(ctx, e, rest)
+	case "doctor":
+		return cmdDoctor(ctx, e, rest)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, e, rest)
 	case "example-app":
@@ -675,6 +679,8 @@ Subcommands:
   add-secret      add an API secret (shown once)
   revoke-secret   revoke an API secret
   webhook         add, list or remove webhook endpoints (see 'latchkey project webhook --help')
+  app             add, list or remove native apps (Android package + SHA-256, iOS TEAMID.bundle.id)
+  well-known      write the association files (assetlinks.json, apple-app-site-association, ...)
 
 Run 'latchkey project <subcommand> --help' for its flags.
 `
@@ -690,7 +696,7 @@ func isHelp(arg string) bool {
 
 func cmdProject(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return usagef("latchkey project: want create, list, update, add-secret, revoke-secret or webhook (see --help)")
+		return usagef("latchkey project: want create, list, update, add-secret, revoke-secret, webhook, app or well-known (see --help)")
 	}
 	if isHelp(args[0]) {
 		fmt.Fprint(e.stdout, projectUsage)
@@ -703,6 +709,10 @@ func cmdProject(ctx context.Context, e env, args []string) error {
 		return cmdProjectUpdate(ctx, e, args)
 	case "webhook":
 		return cmdProjectWebhook(ctx, e, args)
+	case "app":
+		return cmdProjectApp(ctx, e, args)
+	case "well-known":
+		return cmdProjectWellKnown(ctx, e, args)
 	case "create":
 		fs := newFlags("latchkey project create", "Creates a project and prints its ID and first API secret (shown once).", e)
 		sf.register(fs, e, true)
@@ -711,6 +721,8 @@ func cmdProject(ctx context.Context, e env, args []string) error {
 		rpName := fs.String("rp-name", "", "RP name shown by authenticators (default: --name)")
 		var origins multiFlag
 		fs.Var(&origins, "origin", "allowed origin, repeatable: https://example.com or android:apk-key-hash:...")
+		enroll := fs.String("passkey-enroll-url", "", "where users create a passkey, for /.well-known/passkey-endpoints (https URL)")
+		manage := fs.String("passkey-manage-url", "", "where users manage their passkeys, for /.well-known/passkey-endpoints (https URL)")
 		asJSON := fs.Bool("json", false, `print {"projectID": ..., "apiSecret": ...}`)
 		if err := parse(fs, args); err != nil {
 			return helpOK(err)
@@ -720,6 +732,10 @@ func cmdProject(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		defer store.Close()
+		endpoints := broker.PasskeyEndpoints{Enroll: *enroll, Manage: *manage}
+		if err := broker.CheckPasskeyEndpoints(endpoints); err != nil {
+			return usagef("%s: --passkey-%s-url %s", fs.Name(), err.Field, err.Message)
+		}
 		p, secret, err := b.CreateProject(ctx, broker.NewProject{Name: *name, RPID: *rpID, RPName: *rpName, Origins: origins})
 		var verr *broker.ValidationError
 		if errors.As(err, &verr) {
@@ -727,6 +743,11 @@ func cmdProject(ctx context.Context, e env, args []string) error {
 		}
 		if err != nil {
 			return err
+		}
+		if endpoints != (broker.PasskeyEndpoints{}) {
+			if err := b.SetPasskeyEndpoints(ctx, p.ID, endpoints); err != nil {
+				return err
+			}
 		}
 		if *asJSON {
 			return json.NewEncoder(e.stdout).Encode(map[string]string{"projectID": p.ID, "apiSecret": secret})
