@@ -43,6 +43,8 @@ const (
 	EventAPISecretRevoked     = "api_secret.revoked"
 	EventSigningKeyRotated    = "signing_key.rotated"
 	EventProjectUpdated       = "project.updated"
+	EventRolloutChanged       = "project.rollout_changed"
+	EventAppendDeclined       = "user.append_declined"
 )
 
 // EventTypes returns every event type, sorted.
@@ -54,6 +56,7 @@ func EventTypes() []string {
 		EventSignedDataVerified, EventSignedDataRejected,
 		EventUserCreated, EventUserRenamed, EventUserDeleted,
 		EventAPISecretAdded, EventAPISecretRevoked, EventSigningKeyRotated, EventProjectUpdated,
+		EventRolloutChanged, EventAppendDeclined,
 	}
 	slices.Sort(types)
 	return types

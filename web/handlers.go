@@ -267,20 +267,15 @@ func (s *Server) loginFinish(c echo.Context) error {
 	return c.JSON(http.StatusOK, res)
 }
 
-type appendStartRequest struct {
-	ConnectToken string `json:"connectToken"`
-	Conditional  bool   `json:"conditional"`
-}
-
 func (s *Server) appendStart(c echo.Context) error {
-	var req appendStartRequest
+	var req broker.AppendRequest
 	if err := decode(c, &req); err != nil {
 		return err
 	}
 	if req.ConnectToken == "" {
 		return &broker.ValidationError{Field: "connectToken", Message: "is required"}
 	}
-	res, err := s.broker.StartAppend(c.Request().Context(), project(c).ID, req.ConnectToken, req.Conditional)
+	res, err := s.broker.StartAppendWith(c.Request().Context(), project(c).ID, req)
 	if err != nil {
 		return err
 	}

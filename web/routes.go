@@ -39,6 +39,8 @@ func (s *Server) routes(e *echo.Echo) {
 	backend.PATCH("/passkeys/:credentialID", s.relabelPasskey)
 	backend.DELETE("/passkeys/:credentialID", s.removePasskey)
 	backend.GET("/events", s.listEvents)
+	backend.GET("/rollout", s.getRollout) // web/rollout.go: gradual rollout and kill switch
+	backend.PATCH("/rollout", s.updateRollout)
 
 	// Frontend API: no secrets; rate limited per client IP first, then CORS exactly per project's web origins.
 	frontend := e.Group("/v2/projects/:projectID/connect", s.limitFrontend, s.frontendCORS)
@@ -48,5 +50,7 @@ func (s *Server) routes(e *echo.Echo) {
 	frontend.POST("/append/finish", s.appendFinish)
 	frontend.POST("/manage/list", s.manageList)
 	frontend.POST("/manage/delete", s.manageDelete)
+	frontend.GET("/config", s.connectConfig)
+	frontend.POST("/append/decline", s.appendDecline)
 	frontend.OPTIONS("/*", s.preflight)
 }
