@@ -279,7 +279,16 @@ func (s *Server) appendStart(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if res.CeremonyID == "" { // an upgrade that skips, or a check only: no ceremony
+		return c.JSON(http.StatusOK, upgradeAnswer{Rollout: res.Rollout, Skip: res.Skip})
+	}
 	return c.JSON(http.StatusOK, res)
+}
+
+// upgradeAnswer is append/start's answer to an upgrade without a ceremony.
+type upgradeAnswer struct {
+	Rollout *broker.Visitor `json:"rollout"`
+	Skip    *broker.Skip    `json:"skip,omitempty"`
 }
 
 func (s *Server) appendFinish(c echo.Context) error {
