@@ -15,7 +15,7 @@ import (
 )
 
 func share(s broker.Share) *broker.Share { return &s }
-func list(s ...string) *[]string        { return &s }
+func list(s ...string) *[]string         { return &s }
 
 func TestParseShare(t *testing.T) {
 	tests := []struct {
