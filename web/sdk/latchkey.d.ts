@@ -23,6 +23,8 @@ export type LatchkeyErrorType =
   | 'login_error'
   | 'invalid_connect_token'
   | 'forbidden_origin'
+  /** The project's rollout turned this passkey operation off for this user (kill switch). */
+  | 'component_disabled'
   | 'not_found'
   | 'already_exists'
   | 'ceremony_not_found'
@@ -89,6 +91,8 @@ export interface LoginOptions {
 export interface AppendOptions {
   /** Conditional create (mediation 'conditional'): may create the passkey without a prompt, right after a password sign-in. */
   conditional?: boolean;
+  /** WebAuthn Level 3 hints, most preferred first; browsers without hints ignore them. */
+  hints?: ('client-device' | 'security-key' | 'hybrid')[];
   /** Aborts the request (the promise rejects with kind 'cancelled'). */
   signal?: AbortSignal;
 }
@@ -132,6 +136,33 @@ export interface PasskeyList {
   signal: Signal;
 }
 
+/** What the project's rollout turns on for this visitor; a component that is false renders nothing. */
+export interface RolloutConfig {
+  login: boolean;
+  append: boolean;
+  manage: boolean;
+}
+
+export type OSFamily = 'android' | 'chromeos' | 'ios' | 'linux' | 'macos' | 'windows' | 'other';
+
+export interface ClientCapabilities {
+  platformAuthenticator: boolean;
+  conditionalMediation: boolean;
+  /** Level 3 conditional create (getClientCapabilities().conditionalCreate). */
+  conditionalCreate: boolean;
+  os: OSFamily;
+}
+
+export type UpgradeResult =
+  | {
+      result: 'skipped';
+      /** Why: the rollout, "Not now", a passkey sign-in just now, a passkey of this platform's provider, or no WebAuthn. */
+      reason: 'append_off' | 'declined' | 'recent_passkey_login' | 'has_platform_passkey' | 'not_supported' | (string & {});
+    }
+  | { result: 'created'; passkey: Passkey }
+  /** reason: why conditional create did not make one (timeout, a DOMException name), absent when it was not tried. */
+  | { result: 'offer'; reason?: string };
+
 /** A client of one project's frontend API on a Latchkey broker. */
 export class Latchkey {
   constructor(options: LatchkeyOptions);
@@ -167,6 +198,26 @@ export class Latchkey {
   append(connectToken: string, options?: AppendOptions): Promise<Passkey>;
   /** Lists the passkeys of the user of a passkey-list connect token. */
   list(connectToken: string): Promise<PasskeyList>;
+  /**
+   * What the project's rollout turns on for this visitor (GET connect/config, with the
+   * browser's capabilities). Rejects with a LatchkeyError when the broker cannot be asked:
+   * a component then renders nothing and the page's password form stays (fail closed).
+   */
+  getConfig(options?: { identifier?: string; signal?: AbortSignal }): Promise<RolloutConfig>;
+  /**
+   * Remembers "Not now" to the passkey offer for the user of a passkey-append token, on every
+   * device, for the project's decline period. The token stays usable.
+   */
+  declineAppend(connectToken: string): Promise<void>;
+  /**
+   * The automatic passkey upgrade after a password sign-in: 'skipped' (with why) when no
+   * passkey should be offered, 'created' when conditional create made one silently, else
+   * 'offer': show the offer once, with "Not now" calling declineAppend. Rejects only for
+   * errors of the broker or the network (a component_disabled answer is 'skipped').
+   */
+  upgrade(connectToken: string, options?: { signal?: AbortSignal; timeout?: number }): Promise<UpgradeResult>;
+  /** What the browser reports: Level 3 getClientCapabilities where available, false elsewhere. */
+  static clientCapabilities(): Promise<ClientCapabilities>;
   /** Deletes a passkey of the user of a passkey-delete connect token; resolves to the rest. */
   remove(connectToken: string, credentialID: string): Promise<PasskeyList>;
 }
