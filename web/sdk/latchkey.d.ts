@@ -247,6 +247,12 @@ export interface LatchkeyElementBase extends HTMLElement {
   connectToken: ConnectTokenCallback | null;
   /** The SDK client for the element's attributes. */
   readonly client: Latchkey;
+  /**
+   * Renders nothing (hidden) until the project's rollout says the component is on for this
+   * visitor, and nothing at all when it is off or the broker cannot be asked (the page's own
+   * form stays). Called by the elements when they connect. Dispatches 'rollout' when off.
+   */
+  applyRollout(component: 'login' | 'append' | 'manage'): Promise<boolean>;
 }
 
 export interface LatchkeyErrorEventDetail {
@@ -306,6 +312,14 @@ export interface LatchkeyAppendElement extends LatchkeyElementBase {
   addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void;
   /** Creates a passkey, as the button does. */
   create(): Promise<void>;
+  /**
+   * The automatic passkey upgrade (the boolean attribute auto runs it once connectToken is
+   * set): nothing shown when skipped, the confirmation when conditional create made a passkey,
+   * else the offer with a "Not now" button. Dispatches 'upgrade' with the UpgradeResult.
+   */
+  upgrade(): Promise<void>;
+  /** "Not now": remembered by the broker (declineAppend); hides the element, dispatches 'decline'. */
+  notNow(): Promise<void>;
 }
 
 export interface LatchkeyPasskeysCompleteDetail {
@@ -337,12 +351,17 @@ export interface LatchkeyPasskeysElement extends LatchkeyElementBase {
 export interface LatchkeyLoginEventMap extends HTMLElementEventMap {
   complete: CustomEvent<LatchkeyLoginCompleteDetail>;
   fallback: CustomEvent<LatchkeyLoginFallbackDetail>;
+  rollout: CustomEvent<{ component: 'login'; on: false }>;
 }
 export interface LatchkeyAppendEventMap extends HTMLElementEventMap {
   complete: CustomEvent<LatchkeyAppendCompleteDetail>;
+  upgrade: CustomEvent<UpgradeResult | { result: 'skipped'; reason: 'error'; error: LatchkeyError }>;
+  decline: CustomEvent<{}>;
+  rollout: CustomEvent<{ component: 'append'; on: false }>;
 }
 export interface LatchkeyPasskeysEventMap extends HTMLElementEventMap {
   complete: CustomEvent<LatchkeyPasskeysCompleteDetail>;
+  rollout: CustomEvent<{ component: 'manage'; on: false }>;
 }
 
 /**
