@@ -41,10 +41,11 @@ func (b *browser) upgrades() []upgradeResult {
 	return out
 }
 
-// createAccount makes an account through the app's API and signs out again.
+// createAccount makes an account through the app's API and signs out again, from the sign-up
+// page (which makes no passkey request of its own).
 func (b *browser) createAccount(name, email, password string) {
 	b.t.Helper()
-	b.do("opening the sign-in page", chromedp.Navigate(b.appURL+"/signin"), chromedp.WaitVisible(chromedp.CSS("#email")))
+	b.do("opening the sign-up page", chromedp.Navigate(b.appURL+"/signup"), chromedp.WaitVisible(chromedp.CSS("#email")))
 	body, _ := json.Marshal(map[string]string{"name": name, "email": email, "password": password})
 	st := eval[int](b, `fetch('/api/signup', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: `+jsString(string(body))+`})
 		.then((r) => r.ok ? fetch('/api/signout', {method: 'POST'}) : r).then((r) => r.status)`)
@@ -177,3 +178,45 @@ func TestBrowserUpgrade(t *testing.T) {
 
 // passkeyItemOrEmpty is the profile's passkey list once loaded.
 var passkeyItemOrEmpty = chromedp.CSS("#signout")
+
+// TestBrowserKillSwitch turns passkey login off for the project (PATCH /v2/rollout) and opens
+// the sign-in page: <latchkey-login> asks no passkey of the browser and hides its button, the
+// page's own email field and password form stay and sign in, and Enter in the email field
+// leads to the password (the element's fallback) instead of a refused passkey request.
+func TestBrowserKillSwitch(t *testing.T) {
+	dialect := brokertest.Dialects(t)[0]
+	b := newBrowser(t, dialect, residentKeys)
+	const email, password = "jane@example.com", "correct horse battery"
+	b.createAccount("Jane Doe", email, password)
+	req, err := http.NewRequest(http.MethodPatch, b.brokerURL+"/v2/rollout", strings.NewReader(`{"login":"off"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(b.project.ID, b.apiSecret)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("PATCH /v2/rollout = %v, %v", res, err)
+	}
+	res.Body.Close()
+
+	n := b.loginStarts()
+	b.do("opening the sign-in page", chromedp.Navigate(b.appURL+"/signin"), chromedp.WaitVisible(chromedp.CSS("#email")))
+	for deadline := time.Now().Add(10 * time.Second); !eval[bool](b, `document.getElementById('login').rolloutOn === false`); {
+		if time.Now().After(deadline) {
+			t.Fatalf("<latchkey-login>.rolloutOn is not false 10 s after the page opened")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if visible := eval[bool](b, `!document.querySelector('latchkey-login').shadowRoot.querySelector('button[type=submit]').hidden`); visible {
+		t.Errorf("the passkey button is shown while passkey login is off")
+	}
+	b.do("pressing Enter in the email field", chromedp.SendKeys(chromedp.CSS("#email"), email+"\r"), chromedp.WaitVisible(chromedp.CSS("#password")))
+	b.do("signing in with the password", chromedp.WaitVisible(chromedp.CSS("#password-signin")),
+		chromedp.SendKeys(chromedp.CSS("#password"), password), chromedp.Click(chromedp.CSS("#password-signin")),
+		chromedp.WaitVisible(chromedp.CSS("#continue, #skip, #signout")))
+	if gotEmail, method := b.me(); gotEmail != email || method != methodPassword {
+		t.Errorf("/api/me = %s by %s, want %s by password", gotEmail, method, email)
+	}
+	b.wantLoginStarts(n) // no passkey request while login is off
+}

@@ -356,18 +356,28 @@ class LatchkeyElement extends HTMLElement {
   }
 
   /**
-   * applyRollout renders nothing (hidden) until the project's rollout says that component
-   * ('login', 'append' or 'manage') is on for this visitor, and nothing at all when it is off
-   * or the broker cannot be asked (fail closed: the page's own form stays). Resolves to
-   * whether it is on; when off, dispatches a 'rollout' event { component, on: false }.
+   * applyRollout renders nothing until the project's rollout says that component ('login',
+   * 'append' or 'manage') is on for this visitor, and nothing at all when it is off or the
+   * broker cannot be asked (fail closed: the page's own form stays). Sets rolloutOn; resolves
+   * to it; when off, dispatches a 'rollout' event { component, on: false }.
    */
   async applyRollout(component) {
-    this.hidden = true;
+    this.rolloutHide(true);
     const config = this.getAttribute('project-id') ? await rolloutConfig(this.client) : null;
-    const on = config?.[component] === true;
-    this.hidden = !on;
-    if (!on) this.emit('rollout', { component, on });
-    return on;
+    this.rolloutOn = config?.[component] === true;
+    this.rolloutHide(!this.rolloutOn);
+    if (!this.rolloutOn) this.emit('rollout', { component, on: false });
+    return this.rolloutOn;
+  }
+
+  // rolloutHide hides the element, or only its own buttons when the page slotted its own
+  // identifier input into it: that input belongs to the page's password form and stays.
+  rolloutHide(hide) {
+    if (!this.querySelector(':scope > [slot="identifier"]')) {
+      this.hidden = hide;
+      return;
+    }
+    for (const b of this.shadowRoot.querySelectorAll('button')) b.hidden = hide;
   }
 
   /** afterSlot is the default slot for the page's own content, hidden while empty. */
@@ -467,6 +477,10 @@ export class LatchkeyLoginElement extends LatchkeyElement {
   async signIn() {
     if (this.#busy) return;
     const identifier = this.input.value.trim();
+    if (this.rolloutOn === false) { // the rollout turned passkey login off: the page's password
+      this.emit('fallback', { reason: 'component_disabled', identifier });
+      return;
+    }
     if (!(await Latchkey.isSupported())) {
       this.say('This browser does not support passkeys. Use your password instead.');
       this.emit('fallback', { reason: 'not_supported', identifier });

@@ -250,9 +250,13 @@ export interface LatchkeyElementBase extends HTMLElement {
   /**
    * Renders nothing (hidden) until the project's rollout says the component is on for this
    * visitor, and nothing at all when it is off or the broker cannot be asked (the page's own
-   * form stays). Called by the elements when they connect. Dispatches 'rollout' when off.
+   * form stays; a <latchkey-login> with the page's own slot="identifier" input keeps that input
+   * and hides only its button). Called by the elements when they connect. Dispatches
+   * 'rollout' when off.
    */
   applyRollout(component: 'login' | 'append' | 'manage'): Promise<boolean>;
+  /** What applyRollout found: undefined until it knows. */
+  rolloutOn?: boolean;
 }
 
 export interface LatchkeyErrorEventDetail {
@@ -265,8 +269,11 @@ export interface LatchkeyLoginCompleteDetail {
 }
 
 export interface LatchkeyLoginFallbackDetail {
-  /** 'no_passkey' from the broker, or 'not_supported' when the browser has no passkeys. */
-  reason: 'no_passkey' | 'not_supported' | (string & {});
+  /**
+   * 'no_passkey' from the broker, 'not_supported' when the browser has no passkeys, or
+   * 'component_disabled' when the project's rollout turned passkey login off for this page.
+   */
+  reason: 'no_passkey' | 'not_supported' | 'component_disabled' | (string & {});
   /** What the user typed, to prefill the password form. */
   identifier: string;
 }
