@@ -438,7 +438,9 @@ func (b *Broker) StartLogin(ctx context.Context, projectID string, req LoginRequ
 			}
 		}
 		if len(creds) == 0 {
-			return LoginStart{Fallback: &Fallback{Reason: "no_passkey"}, Rollout: visitor}, nil
+			// The fallback answer stays exactly the contract's, the same for an unknown
+			// identifier and one without passkeys.
+			return LoginStart{Fallback: &Fallback{Reason: "no_passkey"}}, nil
 		}
 		row.UserID = &u.ID
 		assertion, session, err = rp.BeginMediatedLogin(webauthnUser{u: u, creds: creds}, mediation, uv)

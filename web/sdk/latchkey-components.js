@@ -362,7 +362,7 @@ class LatchkeyElement extends HTMLElement {
    * to it; when off, dispatches a 'rollout' event { component, on: false }.
    */
   async applyRollout(component) {
-    this.rolloutHide(true);
+    if (!this.querySelector(':scope > [slot="identifier"]')) this.hidden = true; // the page's own input stays
     const config = this.getAttribute('project-id') ? await rolloutConfig(this.client) : null;
     this.rolloutOn = config?.[component] === true;
     this.rolloutHide(!this.rolloutOn);
