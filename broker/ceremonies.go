@@ -290,7 +290,8 @@ func (b *Broker) StartAppendWith(ctx context.Context, projectID string, req Appe
 // FinishAppend verifies the attestation credential of an append ceremony, stores the passkey
 // and consumes the ceremony and its connect token, all or nothing. Errors: ErrCeremonyNotFound,
 // ErrInvalidConnectToken, ErrVerificationFailed, ErrAlreadyExists (credential registered),
-// *ValidationError (credential unparsable).
+// *ValidationError (credential unparsable), ErrComponentDisabled (append off, or the user on
+// the rollout's deny list).
 func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string, credential []byte) (_ Passkey, err error) {
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(credential)
 	if err != nil {
@@ -368,6 +369,8 @@ func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string,
 // StartLogin begins a login: identifier-first (allowCredentials are the user's passkeys, or a
 // no_passkey fallback for an unknown user or one without passkeys, the same answer for both),
 // bound to a passkey-login connect token, or usernameless/conditional (empty allowCredentials).
+// ErrComponentDisabled when the project's rollout turned passkey login off, or off for the
+// identifier the login names.
 func (b *Broker) StartLogin(ctx context.Context, projectID string, req LoginRequest) (LoginStart, error) {
 	if err := validText("identifier", req.Identifier, 255, false); err != nil {
 		return LoginStart{}, err
@@ -477,7 +480,7 @@ func (b *Broker) sealLogin(projectID string, row sqlstore.Ceremony, session *web
 // backup state and last use, consumes the ceremony (and its connect token), and returns
 // signedPasskeyData, all or nothing. Errors: ErrCeremonyNotFound, *UnknownCredentialError,
 // ErrVerificationFailed (also for a counter that went backwards), ErrInvalidConnectToken,
-// *ValidationError.
+// *ValidationError, ErrComponentDisabled (login off, or the user on the rollout's deny list).
 func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, credential []byte) (_ LoginResult, err error) {
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
 	if err != nil {
