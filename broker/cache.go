@@ -15,7 +15,7 @@ import (
 )
 
 // CacheTTL bounds how old the project configuration a broker uses may be: a project's RP ID,
-// RP name, origins, policy, native apps and passkey endpoints are read from the store at most CacheTTL before use. A change
+// RP name, origins, policy, rollout, native apps and passkey endpoints are read from the store at most CacheTTL before use. A change
 // made through another replica or the command line (a new origin, a stricter policy) is in
 // effect on every replica within CacheTTL; one made through this broker, at once.
 //
@@ -43,6 +43,7 @@ type brokerCache struct {
 // (or why there is none: a project with only Android origins has no web relying party).
 type projectConfig struct {
 	project     Project
+	rollout     Rollout
 	apps        []App
 	endpoints   PasskeyEndpoints
 	web, opaque []string // the origins its ceremonies accept (acceptedOrigins)
@@ -124,7 +125,11 @@ func (b *Broker) projectConfig(ctx context.Context, id string) (*projectConfig, 
 	if err != nil {
 		return nil, err
 	}
-	c := &projectConfig{project: p, apps: apps, endpoints: e}
+	r, err := b.readRollout(ctx, b.store, id)
+	if err != nil {
+		return nil, err
+	}
+	c := &projectConfig{project: p, rollout: r, apps: apps, endpoints: e}
 	c.web, c.opaque = acceptedOrigins(p, apps)
 	c.rp, c.rpErr = relyingParty(p, c.web, c.opaque)
 	b.cache.projects.put(id, c, now)

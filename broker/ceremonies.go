@@ -30,6 +30,23 @@ type AppendStart struct {
 	CeremonyID string                                      `json:"ceremonyID"`
 	PublicKey  protocol.PublicKeyCredentialCreationOptions `json:"publicKey"`
 	Mediation  protocol.CredentialMediationRequirement     `json:"mediation,omitempty"`
+	// Rollout is what is on for this user (see Visitor), with DeclinedUntil.
+	Rollout *Visitor `json:"rollout,omitempty"`
+	// Skip, in the answer to an upgrade, says why no passkey should be offered; then there
+	// is no ceremony.
+	Skip *Skip `json:"skip,omitempty"`
+}
+
+// AppendRequest is the body of append/start.
+type AppendRequest struct {
+	ConnectToken string `json:"connectToken"`
+	Conditional  bool   `json:"conditional"`
+	// Upgrade marks the automatic passkey upgrade after a password sign-in: when the offer
+	// should not be made (see Skip), the answer is a Skip and no ceremony starts.
+	Upgrade bool `json:"upgrade"`
+	// CheckOnly, with Upgrade, only answers whether to offer: a Skip, or the rollout alone.
+	CheckOnly bool    `json:"checkOnly"`
+	Client    *Client `json:"client"`
 }
 
 // LoginStart is what login/start returns: options for navigator.credentials.get, or a
@@ -39,6 +56,8 @@ type LoginStart struct {
 	PublicKey  *protocol.PublicKeyCredentialRequestOptions `json:"publicKey,omitempty"`
 	Mediation  protocol.CredentialMediationRequirement     `json:"mediation,omitempty"`
 	Fallback   *Fallback                                   `json:"fallback,omitempty"`
+	// Rollout is what is on for this visitor (see Visitor).
+	Rollout *Visitor `json:"rollout,omitempty"`
 }
 
 // Fallback tells the page to offer its other sign-in method.
@@ -51,6 +70,8 @@ type LoginRequest struct {
 	Identifier        string `json:"identifier"`
 	LoginConnectToken string `json:"loginConnectToken"`
 	Conditional       bool   `json:"conditional"`
+	// Client is what the SDK reports of the browser, for the answer's rollout.
+	Client *Client `json:"client"`
 }
 
 // LoginResult is what login/finish returns.
@@ -186,14 +207,30 @@ func (b *Broker) endCeremony(ctx context.Context, tx *sqlstore.Tx, projectID, id
 // StartAppend begins registering a passkey for the user of a passkey-append connect token.
 // The token is checked, not consumed. Errors: ErrInvalidConnectToken, ErrNotFound (project).
 func (b *Broker) StartAppend(ctx context.Context, projectID, secret string, conditional bool) (AppendStart, error) {
+	return b.StartAppendWith(ctx, projectID, AppendRequest{ConnectToken: secret, Conditional: conditional})
+}
+
+// StartAppendWith is StartAppend with the whole request: the answer carries the rollout for
+// the token's user, and an upgrade (req.Upgrade) answers a Skip instead of a ceremony when
+// no passkey should be offered. The project's rollout must give append to the token's user
+// (ErrComponentDisabled otherwise; an upgrade gets Skip append_off). Errors as StartAppend,
+// and *ValidationError.
+func (b *Broker) StartAppendWith(ctx context.Context, projectID string, req AppendRequest) (AppendStart, error) {
+	if err := req.Client.validate(); err != nil {
+		return AppendStart{}, err
+	}
+	conditional := req.Conditional
 	pc, err := b.projectConfig(ctx, projectID)
 	if err != nil {
 		return AppendStart{}, err
 	}
 	p := pc.project
-	tok, err := b.checkToken(ctx, b.store, projectID, secret, connecttoken.TypeAppend)
+	tok, err := b.checkToken(ctx, b.store, projectID, req.ConnectToken, connecttoken.TypeAppend)
 	if err != nil {
 		return AppendStart{}, err
+	}
+	if !req.Upgrade && !pc.rollout.enabled(ComponentAppend, projectID, tok.Identifier) {
+		return AppendStart{}, detailf(ErrComponentDisabled, "adding a passkey is turned off for this user")
 	}
 	var u User
 	if err := b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
@@ -205,6 +242,18 @@ func (b *Broker) StartAppend(ctx context.Context, projectID, secret string, cond
 	existing, err := b.passkeysOf(ctx, b.store, projectID, u.ID)
 	if err != nil {
 		return AppendStart{}, err
+	}
+	visitor := pc.rollout.visitor(projectID, u.Identifier, req.Client)
+	skip, declined, err := b.upgradeSkip(ctx, pc, u, existing, req.Client)
+	if err != nil {
+		return AppendStart{}, err
+	}
+	visitor.DeclinedUntil = declined
+	if req.Upgrade && skip != nil {
+		return AppendStart{Rollout: visitor, Skip: skip}, nil
+	}
+	if req.Upgrade && req.CheckOnly {
+		return AppendStart{Rollout: visitor}, nil
 	}
 	wu := webauthnUser{u: u}
 	for _, pk := range existing {
@@ -229,13 +278,14 @@ func (b *Broker) StartAppend(ctx context.Context, projectID, secret string, cond
 		return AppendStart{}, err
 	}
 	b.observer.CeremonyStarted(projectID, kindAppend)
-	return AppendStart{CeremonyID: id, PublicKey: creation.Response, Mediation: creation.Mediation}, nil
+	return AppendStart{CeremonyID: id, PublicKey: creation.Response, Mediation: creation.Mediation, Rollout: visitor}, nil
 }
 
 // FinishAppend verifies the attestation credential of an append ceremony, stores the passkey
 // and consumes the ceremony and its connect token, all or nothing. Errors: ErrCeremonyNotFound,
 // ErrInvalidConnectToken, ErrVerificationFailed, ErrAlreadyExists (credential registered),
-// *ValidationError (credential unparsable).
+// *ValidationError (credential unparsable), ErrComponentDisabled (append off, or the user on
+// the rollout's deny list).
 func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string, credential []byte) (_ Passkey, err error) {
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(credential)
 	if err != nil {
@@ -256,6 +306,9 @@ func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string,
 	u, err := b.userByID(ctx, b.store, projectID, deref(cer.UserID))
 	if err != nil {
 		return Passkey{}, err
+	}
+	if pc.rollout.stopped(ComponentAppend, u.Identifier) {
+		return Passkey{}, detailf(ErrComponentDisabled, "adding a passkey is turned off for this user")
 	}
 	rp, err := pc.relyingParty()
 	if err != nil {
@@ -316,13 +369,21 @@ func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string,
 // StartLogin begins a login: identifier-first (allowCredentials are the user's passkeys, or a
 // no_passkey fallback for an unknown user or one without passkeys, the same answer for both),
 // bound to a passkey-login connect token, or usernameless/conditional (empty allowCredentials).
+// ErrComponentDisabled when the project's rollout turned passkey login off, or off for the
+// identifier the login names.
 func (b *Broker) StartLogin(ctx context.Context, projectID string, req LoginRequest) (LoginStart, error) {
 	if err := validText("identifier", req.Identifier, 255, false); err != nil {
+		return LoginStart{}, err
+	}
+	if err := req.Client.validate(); err != nil {
 		return LoginStart{}, err
 	}
 	pc, err := b.projectConfig(ctx, projectID)
 	if err != nil {
 		return LoginStart{}, err
+	}
+	if pc.rollout.stopped(ComponentLogin, "") {
+		return LoginStart{}, detailf(ErrComponentDisabled, "passkey login is turned off for this project")
 	}
 	p := pc.project
 	rp, err := pc.relyingParty()
@@ -341,6 +402,12 @@ func (b *Broker) StartLogin(ctx context.Context, projectID string, req LoginRequ
 		}
 		identifier, row.ConnectTokenID = tok.Identifier, &tok.ID
 	}
+	// A known visitor must be in the rollout; an unknown one (usernameless, autofill) is
+	// checked at the finish against the kill switch and the deny list.
+	if identifier != "" && !pc.rollout.enabled(ComponentLogin, projectID, identifier) {
+		return LoginStart{}, detailf(ErrComponentDisabled, "passkey login is turned off for this user")
+	}
+	visitor := pc.rollout.visitor(projectID, identifier, req.Client)
 	// With usernameless login off, a login names its user; conditional UI is usernameless.
 	if !p.Policy.Usernameless && req.Conditional {
 		return LoginStart{}, &ValidationError{"conditional", "is not allowed: this project does not allow conditional (autofill) login"}
@@ -374,6 +441,8 @@ func (b *Broker) StartLogin(ctx context.Context, projectID string, req LoginRequ
 			}
 		}
 		if len(creds) == 0 {
+			// The fallback answer stays exactly the contract's, the same for an unknown
+			// identifier and one without passkeys.
 			return LoginStart{Fallback: &Fallback{Reason: "no_passkey"}}, nil
 		}
 		row.UserID = &u.ID
@@ -393,7 +462,7 @@ func (b *Broker) StartLogin(ctx context.Context, projectID string, req LoginRequ
 		return LoginStart{}, err
 	}
 	b.observer.CeremonyStarted(projectID, kindLogin)
-	return LoginStart{CeremonyID: id, PublicKey: &assertion.Response, Mediation: assertion.Mediation}, nil
+	return LoginStart{CeremonyID: id, PublicKey: &assertion.Response, Mediation: assertion.Mediation, Rollout: visitor}, nil
 }
 
 // sealLogin returns the ID of a login ceremony that carries its own state (sealed.go); it
@@ -411,7 +480,7 @@ func (b *Broker) sealLogin(projectID string, row sqlstore.Ceremony, session *web
 // backup state and last use, consumes the ceremony (and its connect token), and returns
 // signedPasskeyData, all or nothing. Errors: ErrCeremonyNotFound, *UnknownCredentialError,
 // ErrVerificationFailed (also for a counter that went backwards), ErrInvalidConnectToken,
-// *ValidationError.
+// *ValidationError, ErrComponentDisabled (login off, or the user on the rollout's deny list).
 func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, credential []byte) (_ LoginResult, err error) {
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
 	if err != nil {
@@ -422,6 +491,9 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 		return LoginResult{}, err
 	}
 	p := pc.project
+	if pc.rollout.stopped(ComponentLogin, "") {
+		return LoginResult{}, detailf(ErrComponentDisabled, "passkey login is turned off for this project")
+	}
 	var cer sqlstore.Ceremony
 	defer func() { b.finishObserved(projectID, kindLogin, cer.ConnectTokenID != nil, err) }()
 	cer, session, err := b.loadLogin(ctx, p, ceremonyID)
@@ -439,6 +511,9 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 	}
 	pk, u := b.passkeyFromRow(pr), userFromRow(ur)
 	who.UserID = pk.UserID
+	if pc.rollout.stopped(ComponentLogin, u.Identifier) {
+		return LoginResult{}, detailf(ErrComponentDisabled, "passkey login is turned off for this user")
+	}
 	if cer.UserID != nil && *cer.UserID != pk.UserID {
 		return LoginResult{}, detailf(ErrVerificationFailed, "the credential belongs to another user")
 	}

@@ -46,6 +46,8 @@ const (
 	EventWebhookAdded         = "webhook.added"
 	EventWebhookRemoved       = "webhook.removed"
 	EventWebhookDisabled      = "webhook.disabled"
+	EventRolloutChanged       = "project.rollout_changed"
+	EventAppendDeclined       = "user.append_declined"
 )
 
 // EventTypes returns every event type, sorted.
@@ -58,6 +60,7 @@ func EventTypes() []string {
 		EventUserCreated, EventUserRenamed, EventUserDeleted,
 		EventAPISecretAdded, EventAPISecretRevoked, EventSigningKeyRotated, EventProjectUpdated,
 		EventWebhookAdded, EventWebhookRemoved, EventWebhookDisabled,
+		EventRolloutChanged, EventAppendDeclined,
 	}
 	slices.Sort(types)
 	return types

@@ -40,6 +40,7 @@ var kinds = []errorKind{
 	{broker.ErrNotFound, http.StatusNotFound, "not_found", "Not found."},
 	{broker.ErrAlreadyExists, http.StatusConflict, "already_exists", "It already exists."},
 	{broker.ErrCeremonyNotFound, http.StatusGone, "ceremony_not_found", "The ceremony is unknown, expired or already finished."},
+	{broker.ErrComponentDisabled, http.StatusForbidden, "component_disabled", "Passkeys are turned off here for now; use the other sign-in method."},
 	{broker.ErrVerificationFailed, http.StatusBadRequest, "verification_failed", "The WebAuthn response did not verify."},
 	{broker.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "The service is temporarily unavailable; retry later."},
 }

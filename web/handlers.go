@@ -267,24 +267,28 @@ func (s *Server) loginFinish(c echo.Context) error {
 	return c.JSON(http.StatusOK, res)
 }
 
-type appendStartRequest struct {
-	ConnectToken string `json:"connectToken"`
-	Conditional  bool   `json:"conditional"`
-}
-
 func (s *Server) appendStart(c echo.Context) error {
-	var req appendStartRequest
+	var req broker.AppendRequest
 	if err := decode(c, &req); err != nil {
 		return err
 	}
 	if req.ConnectToken == "" {
 		return &broker.ValidationError{Field: "connectToken", Message: "is required"}
 	}
-	res, err := s.broker.StartAppend(c.Request().Context(), project(c).ID, req.ConnectToken, req.Conditional)
+	res, err := s.broker.StartAppendWith(c.Request().Context(), project(c).ID, req)
 	if err != nil {
 		return err
 	}
+	if res.CeremonyID == "" { // an upgrade that skips, or a check only: no ceremony
+		return c.JSON(http.StatusOK, upgradeAnswer{Rollout: res.Rollout, Skip: res.Skip})
+	}
 	return c.JSON(http.StatusOK, res)
+}
+
+// upgradeAnswer is append/start's answer to an upgrade without a ceremony.
+type upgradeAnswer struct {
+	Rollout *broker.Visitor `json:"rollout"`
+	Skip    *broker.Skip    `json:"skip,omitempty"`
 }
 
 func (s *Server) appendFinish(c echo.Context) error {

@@ -64,6 +64,8 @@ func (s *Server) routes(e *echo.Echo) {
 	backend.DELETE("/apps/:appID", s.removeApp)
 	backend.GET("/passkeyEndpoints", s.getPasskeyEndpoints)
 	backend.PUT("/passkeyEndpoints", s.setPasskeyEndpoints)
+	backend.GET("/rollout", s.getRollout) // web/rollout.go: gradual rollout and kill switch
+	backend.PATCH("/rollout", s.updateRollout)
 
 	// Frontend API: no secrets; rate limited per client IP first, then CORS exactly per project's web origins.
 	frontend := e.Group("/v2/projects/:projectID/connect", s.limitFrontend, s.frontendCORS)
@@ -74,5 +76,7 @@ func (s *Server) routes(e *echo.Echo) {
 	frontend.POST("/manage/list", s.manageList)
 	frontend.POST("/manage/delete", s.manageDelete)
 	frontend.POST("/analytics", s.reportAnalytics) // outcomes only the page sees (client-reported)
+	frontend.GET("/config", s.connectConfig)
+	frontend.POST("/append/decline", s.appendDecline)
 	frontend.OPTIONS("/*", s.preflight)
 }

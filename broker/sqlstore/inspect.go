@@ -10,7 +10,8 @@ import (
 
 // Tables are the store's tables, in the order the schema creates them.
 var Tables = []string{"projects", "api_secrets", "users", "passkeys", "ceremonies", "connect_tokens", "signing_keys",
-	"verified_tokens", "events", "ceremony_outcomes", "analytics_counters", "webhook_endpoints", "webhook_attempts", "apps"}
+	"verified_tokens", "events", "ceremony_outcomes", "webhook_endpoints", "webhook_attempts", "analytics_counters", "apps",
+	"rollouts", "append_declines"}
 
 // CountRows returns the number of rows in one of Tables (for tests and tools).
 func (s *Store) CountRows(ctx context.Context, table string) (int, error) {

@@ -451,6 +451,14 @@ func TestInTx(t *testing.T) {
 			if err := tx.InsertApp(ctx, sqlstore.App{ProjectID: "pa", ID: "app-" + suffix, Platform: "ios", Identifier: "ABCDE12345." + suffix, CreatedAt: t0}); err != nil {
 				return err
 			}
+			// One rollout per project: written by the first writeAll that commits.
+			if _, err := tx.ReplaceRollout(ctx, sqlstore.Rollout{ProjectID: "pa", Login: "10000", Append: "10000", Manage: "10000",
+				DeclinePeriod: 3600, UpdatedAt: t0}, nil); err != nil {
+				return err
+			}
+			if err := tx.DeclineAppend(ctx, "pa", "u-"+suffix, t0); err != nil {
+				return err
+			}
 			return tx.InsertEvents(ctx, sqlstore.Event{ProjectID: "pa", ID: "ev-" + suffix, CreatedAt: t0, Type: "test"})
 		}
 

@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 // commands is every command and subcommand of the tool.
 var commands = [][]string{
 	{"dev"}, {"serve"}, {"migrate"},
-	{"project"}, {"project", "create"}, {"project", "list"}, {"project", "update"}, {"project", "add-secret"}, {"project", "revoke-secret"},
+	{"project"}, {"project", "create"}, {"project", "list"}, {"project", "update"}, {"project", "rollout"}, {"project", "add-secret"}, {"project", "revoke-secret"},
 	{"project", "app"}, {"project", "app", "add"}, {"project", "app", "list"}, {"project", "app", "remove"}, {"project", "well-known"}, {"doctor"},
 	{"keys"}, {"keys", "rotate"}, {"keys", "list"},
 	{"healthcheck"}, {"example-app"}, {"bench"}, {"bench", "seed"}, {"aaguids"}, {"aaguids", "update"},

@@ -676,6 +676,7 @@ Subcommands:
   create          create a project; prints its ID and first API secret (shown once)
   list            list projects with their origins and policy
   update          change a project's origins, RP name or security policy
+  rollout         show or change which passkey components are on, for whom (kill switch)
   add-secret      add an API secret (shown once)
   revoke-secret   revoke an API secret
   webhook         add, list or remove webhook endpoints (see 'latchkey project webhook --help')
@@ -696,7 +697,7 @@ func isHelp(arg string) bool {
 
 func cmdProject(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return usagef("latchkey project: want create, list, update, add-secret, revoke-secret, webhook, app or well-known (see --help)")
+		return usagef("latchkey project: want create, list, update, rollout, add-secret, revoke-secret, webhook, app or well-known (see --help)")
 	}
 	if isHelp(args[0]) {
 		fmt.Fprint(e.stdout, projectUsage)
@@ -713,6 +714,8 @@ func cmdProject(ctx context.Context, e env, args []string) error {
 		return cmdProjectApp(ctx, e, args)
 	case "well-known":
 		return cmdProjectWellKnown(ctx, e, args)
+	case "rollout":
+		return cmdProjectRollout(ctx, e, args)
 	case "create":
 		fs := newFlags("latchkey project create", "Creates a project and prints its ID and first API secret (shown once).", e)
 		sf.register(fs, e, true)
@@ -770,16 +773,31 @@ func cmdProject(ctx context.Context, e env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			if ps == nil {
-				ps = []broker.Project{}
+		rollouts, err := b.Rollouts(ctx)
+		if err != nil {
+			return err
+		}
+		rolloutOf := func(id string) broker.Rollout {
+			if r, ok := rollouts[id]; ok {
+				return r
 			}
-			return json.NewEncoder(e.stdout).Encode(ps)
+			return broker.DefaultRollout()
+		}
+		if *asJSON {
+			type listed struct {
+				broker.Project
+				Rollout broker.Rollout `json:"rollout"`
+			}
+			out := []listed{}
+			for _, p := range ps {
+				out = append(out, listed{p, rolloutOf(p.ID)})
+			}
+			return json.NewEncoder(e.stdout).Encode(out)
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tRP ID\tORIGINS\tPOLICY")
+		fmt.Fprintln(tw, "ID\tNAME\tRP ID\tORIGINS\tPOLICY\tROLLOUT")
 		for _, p := range ps {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.RPID, strings.Join(p.Origins, " "), p.Policy)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.RPID, strings.Join(p.Origins, " "), p.Policy, rolloutOf(p.ID))
 		}
 		return tw.Flush()
 	case "add-secret", "revoke-secret":

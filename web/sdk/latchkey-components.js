@@ -255,6 +255,15 @@ export function userMessage(err, context) {
 let conditionalSupport;
 const conditionalSupported = () => (conditionalSupport ??= Latchkey.isConditionalSupported());
 
+// Rollout (issue 16): the project's answer to GET connect/config, asked once per page and
+// broker project; null when the broker could not be asked.
+const rolloutAnswers = new Map();
+function rolloutConfig(client) {
+  const key = `${client.brokerURL} ${client.projectID}`;
+  if (!rolloutAnswers.has(key)) rolloutAnswers.set(key, client.getConfig().catch(() => null));
+  return rolloutAnswers.get(key);
+}
+
 // LatchkeyElement is what the three elements share: the client, the connectToken property,
 // events and the status message.
 class LatchkeyElement extends HTMLElement {
@@ -346,6 +355,31 @@ class LatchkeyElement extends HTMLElement {
     return h('div', { class: 'msg', role: 'status', 'aria-live': 'polite' });
   }
 
+  /**
+   * applyRollout renders nothing until the project's rollout says that component ('login',
+   * 'append' or 'manage') is on for this visitor, and nothing at all when it is off or the
+   * broker cannot be asked (fail closed: the page's own form stays). Sets rolloutOn; resolves
+   * to it; when off, dispatches a 'rollout' event { component, on: false }.
+   */
+  async applyRollout(component) {
+    if (!this.querySelector(':scope > [slot="identifier"]')) this.hidden = true; // the page's own input stays
+    const config = this.getAttribute('project-id') ? await rolloutConfig(this.client) : null;
+    this.rolloutOn = config?.[component] === true;
+    this.rolloutHide(!this.rolloutOn);
+    if (!this.rolloutOn) this.emit('rollout', { component, on: false });
+    return this.rolloutOn;
+  }
+
+  // rolloutHide hides the element, or only its own buttons when the page slotted its own
+  // identifier input into it: that input belongs to the page's password form and stays.
+  rolloutHide(hide) {
+    if (!this.querySelector(':scope > [slot="identifier"]')) {
+      this.hidden = hide;
+      return;
+    }
+    for (const b of this.shadowRoot.querySelectorAll('button')) b.hidden = hide;
+  }
+
   /** afterSlot is the default slot for the page's own content, hidden while empty. */
   afterSlot() {
     const box = h('div', { class: 'after', hidden: true });
@@ -432,7 +466,7 @@ export class LatchkeyLoginElement extends LatchkeyElement {
     Latchkey.isSupported().then((ok) => {
       if (!ok && this.isConnected) this.say('This browser does not support passkeys. Use your password instead.');
     });
-    this.#startAutofill();
+    this.applyRollout('login').then((on) => { if (on) this.#startAutofill(); });
   }
 
   disconnectedCallback() {
@@ -443,6 +477,10 @@ export class LatchkeyLoginElement extends LatchkeyElement {
   async signIn() {
     if (this.#busy) return;
     const identifier = this.input.value.trim();
+    if (this.rolloutOn === false) { // the rollout turned passkey login off: the page's password
+      this.emit('fallback', { reason: 'component_disabled', identifier });
+      return;
+    }
     if (!(await Latchkey.isSupported())) {
       this.say('This browser does not support passkeys. Use your password instead.');
       this.emit('fallback', { reason: 'not_supported', identifier });
@@ -517,6 +555,8 @@ export class LatchkeyAppendElement extends LatchkeyElement {
   #button;
   #body;
   #title;
+  #notNow; // "Not now", with the auto attribute
+  #upgradeStarted = false;
   // A passkey sign-in by a <latchkey-login> on the same page: this device has a passkey.
   #onLogin = (ev) => {
     if (ev.composedPath()[0]?.localName === 'latchkey-login') this.#checkRecentLogin();
@@ -533,12 +573,60 @@ export class LatchkeyAppendElement extends LatchkeyElement {
       h('span', { class: 'glyph', html: ICON.passkey }),
       h('div', {}, this.#title,
         h('p', { class: 'lead' }, h('slot', {}, 'Use your fingerprint, face or screen lock instead of a password. Passkeys are phishing-resistant. Depending on your device or password manager, a passkey stays on this device only or is synced to your other devices.'))));
-    this.shadowRoot.append(h('div', { class: 'card', part: 'card' }, this.#body, this.#button, this.messageRegion()));
+    this.#notNow = h('button', { type: 'button', class: 'secondary', hidden: true, onclick: () => this.notNow() }, 'Not now');
+    this.shadowRoot.append(h('div', { class: 'card', part: 'card' }, this.#body, this.#button, this.#notNow, this.messageRegion()));
   }
 
   connectedCallback() {
     this.ownerDocument.addEventListener('complete', this.#onLogin);
     this.#checkRecentLogin();
+    if (!this.hasAttribute('auto')) this.applyRollout('append');
+    else if (this.connectToken) this.upgrade();
+    else this.hidden = true; // until connectToken is set
+  }
+
+  connectTokenChanged() {
+    if (this.isConnected && this.hasAttribute('auto') && !this.#upgradeStarted) this.upgrade();
+  }
+
+  /**
+   * upgrade (the auto attribute) runs the automatic passkey upgrade after a password sign-in:
+   * renders nothing while it runs and when no passkey should be offered; shows the
+   * confirmation when conditional create made one; otherwise shows the offer with "Not now".
+   * Dispatches 'upgrade' with the SDK's UpgradeResult.
+   */
+  async upgrade() {
+    this.#upgradeStarted = true;
+    this.hidden = true;
+    let res;
+    try {
+      res = await this.client.upgrade(await this.token('passkey-append'));
+    } catch (err) {
+      this.emit('upgrade', { result: 'skipped', reason: 'error', error: err });
+      return; // fail closed: nothing shown
+    }
+    this.emit('upgrade', res);
+    if (res.result === 'skipped') return;
+    this.hidden = false;
+    if (res.result === 'created') {
+      this.#created(res.passkey);
+      this.emit('complete', { passkey: res.passkey });
+      return;
+    }
+    this.#notNow.hidden = false;
+  }
+
+  /** notNow remembers "Not now" at the broker (on every device, for the project's period) and hides the offer. */
+  async notNow() {
+    this.#notNow.disabled = true;
+    try {
+      await this.client.declineAppend(await this.token('passkey-append'));
+      this.hidden = true;
+      this.emit('decline', {});
+    } catch (err) {
+      this.#notNow.disabled = false;
+      this.fail(err);
+    }
   }
 
   disconnectedCallback() {
@@ -576,6 +664,7 @@ export class LatchkeyAppendElement extends LatchkeyElement {
     this.say('');
     try {
       const passkey = await this.client.append(await this.token('passkey-append'));
+      this.#notNow.hidden = true;
       this.#created(passkey);
       this.emit('complete', { passkey });
     } catch (err) {
@@ -643,6 +732,7 @@ export class LatchkeyPasskeysElement extends LatchkeyElement {
 
   connectedCallback() {
     this.ownerDocument.addEventListener('complete', this.#onAppend);
+    this.applyRollout('manage');
     if (this.#passkeys === null && !this.#loading) {
       if (this.connectToken) this.reload();
       else this.#renderLoading();

@@ -23,6 +23,8 @@ export type LatchkeyErrorType =
   | 'login_error'
   | 'invalid_connect_token'
   | 'forbidden_origin'
+  /** The project's rollout turned this passkey operation off for this user (kill switch). */
+  | 'component_disabled'
   | 'not_found'
   | 'already_exists'
   | 'ceremony_not_found'
@@ -89,6 +91,8 @@ export interface LoginOptions {
 export interface AppendOptions {
   /** Conditional create (mediation 'conditional'): may create the passkey without a prompt, right after a password sign-in. */
   conditional?: boolean;
+  /** WebAuthn Level 3 hints, most preferred first; browsers without hints ignore them. */
+  hints?: ('client-device' | 'security-key' | 'hybrid')[];
   /** Aborts the request (the promise rejects with kind 'cancelled'). */
   signal?: AbortSignal;
 }
@@ -140,6 +144,32 @@ export type FallbackReason = 'no_passkey' | 'cancelled' | 'failed' | 'unknown_cr
 export const REPORT_EVENTS: readonly ReportEvent[];
 /** Every FallbackReason, in a frozen array. */
 export const FALLBACK_REASONS: readonly FallbackReason[];
+/** What the project's rollout turns on for this visitor; a component that is false renders nothing. */
+export interface RolloutConfig {
+  login: boolean;
+  append: boolean;
+  manage: boolean;
+}
+
+export type OSFamily = 'android' | 'chromeos' | 'ios' | 'linux' | 'macos' | 'windows' | 'other';
+
+export interface ClientCapabilities {
+  platformAuthenticator: boolean;
+  conditionalMediation: boolean;
+  /** Level 3 conditional create (getClientCapabilities().conditionalCreate). */
+  conditionalCreate: boolean;
+  os: OSFamily;
+}
+
+export type UpgradeResult =
+  | {
+      result: 'skipped';
+      /** Why: the rollout, "Not now", a passkey sign-in just now, a passkey of this platform's provider, or no WebAuthn. */
+      reason: 'append_off' | 'declined' | 'recent_passkey_login' | 'has_platform_passkey' | 'not_supported' | (string & {});
+    }
+  | { result: 'created'; passkey: Passkey }
+  /** reason: why conditional create did not make one (timeout, a DOMException name), absent when it was not tried. */
+  | { result: 'offer'; reason?: string };
 
 /** A client of one project's frontend API on a Latchkey broker. */
 export class Latchkey {
@@ -176,6 +206,26 @@ export class Latchkey {
   append(connectToken: string, options?: AppendOptions): Promise<Passkey>;
   /** Lists the passkeys of the user of a passkey-list connect token. */
   list(connectToken: string): Promise<PasskeyList>;
+  /**
+   * What the project's rollout turns on for this visitor (GET connect/config, with the
+   * browser's capabilities). Rejects with a LatchkeyError when the broker cannot be asked:
+   * a component then renders nothing and the page's password form stays (fail closed).
+   */
+  getConfig(options?: { identifier?: string; signal?: AbortSignal }): Promise<RolloutConfig>;
+  /**
+   * Remembers "Not now" to the passkey offer for the user of a passkey-append token, on every
+   * device, for the project's decline period. The token stays usable.
+   */
+  declineAppend(connectToken: string): Promise<void>;
+  /**
+   * The automatic passkey upgrade after a password sign-in: 'skipped' (with why) when no
+   * passkey should be offered, 'created' when conditional create made one silently, else
+   * 'offer': show the offer once, with "Not now" calling declineAppend. Rejects only for
+   * errors of the broker or the network (a component_disabled answer is 'skipped').
+   */
+  upgrade(connectToken: string, options?: { signal?: AbortSignal; timeout?: number }): Promise<UpgradeResult>;
+  /** What the browser reports: Level 3 getClientCapabilities where available, false elsewhere. */
+  static clientCapabilities(): Promise<ClientCapabilities>;
   /** Deletes a passkey of the user of a passkey-delete connect token; resolves to the rest. */
   remove(connectToken: string, credentialID: string): Promise<PasskeyList>;
   /**
@@ -214,6 +264,16 @@ export interface LatchkeyElementBase extends HTMLElement {
   connectToken: ConnectTokenCallback | null;
   /** The SDK client for the element's attributes. */
   readonly client: Latchkey;
+  /**
+   * Renders nothing (hidden) until the project's rollout says the component is on for this
+   * visitor, and nothing at all when it is off or the broker cannot be asked (the page's own
+   * form stays; a <latchkey-login> with the page's own slot="identifier" input keeps that input
+   * and hides only its button). Called by the elements when they connect. Dispatches
+   * 'rollout' when off.
+   */
+  applyRollout(component: 'login' | 'append' | 'manage'): Promise<boolean>;
+  /** What applyRollout found: undefined until it knows. */
+  rolloutOn?: boolean;
 }
 
 export interface LatchkeyErrorEventDetail {
@@ -226,8 +286,11 @@ export interface LatchkeyLoginCompleteDetail {
 }
 
 export interface LatchkeyLoginFallbackDetail {
-  /** 'no_passkey' from the broker, or 'not_supported' when the browser has no passkeys. */
-  reason: 'no_passkey' | 'not_supported' | (string & {});
+  /**
+   * 'no_passkey' from the broker, 'not_supported' when the browser has no passkeys, or
+   * 'component_disabled' when the project's rollout turned passkey login off for this page.
+   */
+  reason: 'no_passkey' | 'not_supported' | 'component_disabled' | (string & {});
   /** What the user typed, to prefill the password form. */
   identifier: string;
 }
@@ -273,6 +336,14 @@ export interface LatchkeyAppendElement extends LatchkeyElementBase {
   addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void;
   /** Creates a passkey, as the button does. */
   create(): Promise<void>;
+  /**
+   * The automatic passkey upgrade (the boolean attribute auto runs it once connectToken is
+   * set): nothing shown when skipped, the confirmation when conditional create made a passkey,
+   * else the offer with a "Not now" button. Dispatches 'upgrade' with the UpgradeResult.
+   */
+  upgrade(): Promise<void>;
+  /** "Not now": remembered by the broker (declineAppend); hides the element, dispatches 'decline'. */
+  notNow(): Promise<void>;
 }
 
 export interface LatchkeyPasskeysCompleteDetail {
@@ -304,12 +375,17 @@ export interface LatchkeyPasskeysElement extends LatchkeyElementBase {
 export interface LatchkeyLoginEventMap extends HTMLElementEventMap {
   complete: CustomEvent<LatchkeyLoginCompleteDetail>;
   fallback: CustomEvent<LatchkeyLoginFallbackDetail>;
+  rollout: CustomEvent<{ component: 'login'; on: false }>;
 }
 export interface LatchkeyAppendEventMap extends HTMLElementEventMap {
   complete: CustomEvent<LatchkeyAppendCompleteDetail>;
+  upgrade: CustomEvent<UpgradeResult | { result: 'skipped'; reason: 'error'; error: LatchkeyError }>;
+  decline: CustomEvent<{}>;
+  rollout: CustomEvent<{ component: 'append'; on: false }>;
 }
 export interface LatchkeyPasskeysEventMap extends HTMLElementEventMap {
   complete: CustomEvent<LatchkeyPasskeysCompleteDetail>;
+  rollout: CustomEvent<{ component: 'manage'; on: false }>;
 }
 
 /**

@@ -169,11 +169,12 @@ export class Latchkey {
    * contract's Passkey object. With { conditional: true } the browser may create it silently
    * after a password sign-in (conditional create), without a modal prompt.
    */
-  async append(connectToken, { conditional = false, signal } = {}) {
+  async append(connectToken, { conditional = false, hints, signal } = {}) {
     await requireSupport();
     if (!conditional) await this.#abortConditional();
     const start = await this.#post('append/start', { connectToken, conditional: !!conditional }, signal);
-    const options = { publicKey: parseCreationOptions(start.publicKey) };
+    // hints (client-device, security-key, hybrid): Level 3; browsers without them ignore the member.
+    const options = { publicKey: parseCreationOptions(Array.isArray(hints) ? { ...start.publicKey, hints } : start.publicKey) };
     if (conditional) options.mediation = 'conditional';
     if (signal) options.signal = signal;
     let credential;
@@ -185,6 +186,118 @@ export class Latchkey {
     if (!credential) throw new LatchkeyError('cancelled', MESSAGES.cancelled);
     const res = await this.#post('append/finish', { ceremonyID: start.ceremonyID, credential: credentialJSON(credential) }, signal);
     return res.passkey;
+  }
+
+  /**
+   * What the project's rollout turns on for this visitor: { login, append, manage } (booleans),
+   * from GET connect/config with the browser's capabilities (see clientCapabilities). Rejects
+   * with a LatchkeyError when the broker cannot be asked; a component then renders nothing
+   * (fails closed: the page's password form stays as it is).
+   */
+  async getConfig({ identifier, signal } = {}) {
+    const caps = await Latchkey.clientCapabilities();
+    const q = new URLSearchParams();
+    if (identifier) q.set('identifier', identifier);
+    q.set('platformAuthenticator', String(caps.platformAuthenticator));
+    q.set('conditionalMediation', String(caps.conditionalMediation));
+    q.set('os', caps.os);
+    const res = await this.#request('GET', `config?${q}`, undefined, signal);
+    const r = res.rollout || {};
+    return { login: r.login === true, append: r.append === true, manage: r.manage === true };
+  }
+
+  /**
+   * Remembers "Not now" to the passkey offer for the user of a passkey-append connect token:
+   * the broker keeps it for the project's decline period, on every device, and upgrade skips
+   * the offer meanwhile. The token stays usable.
+   */
+  async declineAppend(connectToken) {
+    await this.#post('append/decline', { connectToken });
+  }
+
+  /**
+   * The automatic passkey upgrade after a password sign-in, with a passkey-append connect
+   * token. Resolves to { result: 'skipped', reason } when no passkey should be offered
+   * (append_off, declined, recent_passkey_login, has_platform_passkey, not_supported); to
+   * { result: 'created', passkey } when the browser created one silently by conditional
+   * create (where getClientCapabilities reports conditionalCreate); otherwise to
+   * { result: 'offer', reason? }: the caller shows its offer once (with "Not now" calling
+   * declineAppend). A conditional create that does not answer within `timeout`
+   * milliseconds (default 5000) is abandoned for the offer.
+   */
+  async upgrade(connectToken, { signal, timeout = 5000 } = {}) {
+    if (!(await Latchkey.isSupported())) return { result: 'skipped', reason: 'not_supported' };
+    const caps = await Latchkey.clientCapabilities();
+    const client = { platformAuthenticator: caps.platformAuthenticator, conditionalMediation: caps.conditionalMediation,
+      conditionalCreate: caps.conditionalCreate, os: caps.os };
+    const used = this.recentPasskeyLogin();
+    if (used) client.passkeyLoginUsername = used.username;
+    let start;
+    try {
+      start = await this.#post('append/start', { connectToken, upgrade: true, checkOnly: !caps.conditionalCreate,
+        conditional: caps.conditionalCreate, client }, signal);
+    } catch (err) {
+      if (err instanceof LatchkeyError && err.type === 'component_disabled') return { result: 'skipped', reason: 'append_off' };
+      throw err;
+    }
+    if (start.skip) return { result: 'skipped', reason: start.skip.reason };
+    if (!start.ceremonyID) return { result: 'offer' };
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(() => controller.abort(new DOMException('conditional create did not answer', 'TimeoutError')), timeout);
+    let credential;
+    try {
+      credential = await navigator.credentials.create({
+        publicKey: parseCreationOptions({ ...start.publicKey, hints: ['client-device'] }),
+        mediation: 'conditional',
+        signal: controller.signal,
+      });
+    } catch (err) {
+      if (signal?.aborted) throw cancelled(err, signal);
+      return { result: 'offer', reason: controller.signal.aborted ? 'timeout' : (err?.name || 'conditional_create_failed') };
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+    if (!credential) return { result: 'offer', reason: 'conditional_create_failed' };
+    try {
+      const res = await this.#post('append/finish', { ceremonyID: start.ceremonyID, credential: credentialJSON(credential) }, signal);
+      return { result: 'created', passkey: res.passkey };
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      return { result: 'offer', reason: err?.type || 'finish_failed' };
+    }
+  }
+
+  /**
+   * What this browser reports, for the rollout's requirements: { platformAuthenticator,
+   * conditionalMediation, conditionalCreate (booleans), os ('android', 'chromeos', 'ios',
+   * 'linux', 'macos', 'windows' or 'other') }. Uses the Level 3
+   * PublicKeyCredential.getClientCapabilities where the browser has it; false elsewhere.
+   */
+  static async clientCapabilities() {
+    const out = { platformAuthenticator: false, conditionalMediation: false, conditionalCreate: false, os: osFamily() };
+    if (!(await Latchkey.isSupported())) return out;
+    const PKC = window.PublicKeyCredential;
+    let caps = {};
+    try {
+      if (typeof PKC.getClientCapabilities === 'function') caps = (await PKC.getClientCapabilities()) || {};
+    } catch {
+      // Capabilities are hints; a browser that refuses the query reports none.
+    }
+    out.conditionalCreate = caps.conditionalCreate === true;
+    out.conditionalMediation = caps.conditionalGet === true || (await Latchkey.isConditionalSupported());
+    if (typeof caps.userVerifyingPlatformAuthenticator === 'boolean') {
+      out.platformAuthenticator = caps.userVerifyingPlatformAuthenticator;
+    } else {
+      try {
+        out.platformAuthenticator = (await PKC.isUserVerifyingPlatformAuthenticatorAvailable?.()) === true;
+      } catch {
+        // Unknown: reported as false.
+      }
+    }
+    return out;
   }
 
   /** Lists the passkeys of the user of a passkey-list connect token: { passkeys, signal }. */
@@ -287,18 +400,20 @@ export class Latchkey {
     await this.#conditionalSettled;
   }
 
-  async #post(op, body, signal) {
+  #post(op, body, signal) {
+    return this.#request('POST', op, body, signal);
+  }
+
+  async #request(method, op, body, signal) {
     const url = `${this.#brokerURL}/v2/projects/${encodeURIComponent(this.#projectID)}/connect/${op}`;
     let res;
     try {
-      res = await fetch(url, {
-        method: 'POST',
-        mode: 'cors',
-        credentials: 'omit',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify(body),
-        signal,
-      });
+      const init = { method, mode: 'cors', credentials: 'omit', signal };
+      if (method === 'POST') {
+        init.headers = { 'Content-Type': 'application/json' };
+        init.body = JSON.stringify(body);
+      }
+      res = await fetch(url, init);
     } catch (err) {
       if (signal?.aborted) throw cancelled(err, signal);
       throw new LatchkeyError('network', MESSAGES.network, { cause: err });
@@ -375,6 +490,18 @@ function signalAccepted(signal) {
   } catch {
     // Signals are hints; nothing to do when the browser refuses one.
   }
+}
+
+// osFamily reads the operating system family from User-Agent Client Hints or the user agent.
+function osFamily() {
+  const ua = `${navigator.userAgentData?.platform || ''} ${navigator.userAgent || ''}`.toLowerCase();
+  if (/android/.test(ua)) return 'android';
+  if (/cros|chrome os/.test(ua)) return 'chromeos';
+  if (/iphone|ipad|ipod|\bios\b/.test(ua)) return 'ios';
+  if (/mac/.test(ua)) return 'macos';
+  if (/win/.test(ua)) return 'windows';
+  if (/linux/.test(ua)) return 'linux';
+  return 'other';
 }
 
 // --- JSON <-> WebAuthn, for browsers without the Level 3 JSON methods ---
