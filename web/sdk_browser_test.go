@@ -45,6 +45,7 @@ type browserEnv struct {
 	project   broker.Project
 	brokerURL string
 	pageURL   string
+	pages     *http.ServeMux // the page server's routes, for a test's own pages
 	tab       context.Context
 	authID    webauthn.AuthenticatorID
 
@@ -79,6 +80,7 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 	pages := http.NewServeMux()
 	pagePort := serveLoopback(t, pages)
 	e.pageURL = fmt.Sprintf("http://localhost:%d", pagePort)
+	e.pages = pages
 	p, _, err := f.Broker.CreateProject(context.Background(), broker.NewProject{
 		Name: "Browser", RPID: "localhost", RPName: "Latchkey Demo", Origins: []string{e.pageURL}})
 	if err != nil {

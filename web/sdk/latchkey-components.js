@@ -279,7 +279,7 @@ li.item:last-child { padding-bottom: 2px; }
   background: linear-gradient(90deg, var(--_subtle), color-mix(in srgb, var(--_fg) 8%, var(--_bg)), var(--_subtle));
   background-size: 200% 100%; animation: shimmer 1.2s ease-in-out infinite; }
 @keyframes shimmer { from { background-position: 100% 0; } to { background-position: -100% 0; } }
-@media (prefers-reduced-motion: reduce) { .skeleton { animation: none; } }
+@media (prefers-reduced-motion: reduce) { .skeleton { animation: none; } *, *::before, *::after { transition: none !important; } }
 `;
 
 // sheet is the elements' one constructable stylesheet, adopted by every shadow root: it needs
