@@ -121,7 +121,7 @@ func TestBrowserAccessibility(t *testing.T) {
 	} else {
 		eval[bool](b, `document.querySelector('latchkey-append').create().then(() => true)`)
 	}
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!!` + `document.querySelector('latchkey-passkeys').shadowRoot.querySelector('li.item')`)); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!!document.querySelector('latchkey-passkeys').shadowRoot.querySelector('li.item')`)); err != nil {
 		t.Fatalf("waiting for the passkey in the list: %v", err)
 	}
 	b.axeCheck(t, "profile with a passkey", axe)
