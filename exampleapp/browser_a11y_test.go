@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"github.com/latchkey/latchkey/broker/brokertest"
@@ -36,7 +37,16 @@ func (b *browser) axeCheck(t *testing.T, page, axe string) {
 			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}, {Name: "prefers-reduced-motion", Value: "reduce"}}}); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(300 * time.Millisecond) // the app's own colour transitions
+		// No transition under way (reduced motion turns them off), and the mouse hovers nothing.
+		if _, err := chromedp.Run(b.ctx, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 0, 0)); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getAnimations().every((a) => !(a instanceof CSSTransition) || a.playState !== 'running')`))
+		cancel()
+		if err != nil {
+			t.Fatalf("waiting for transitions to end: %v", err)
+		}
 		found := eval[[]axeFinding](b, `axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations
 			.filter((v) => v.impact === 'serious' || v.impact === 'critical')
 			.map((v) => ({ id: v.id, impact: v.impact, help: v.help,

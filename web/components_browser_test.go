@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -211,6 +212,20 @@ func (s *strictEnv) press(key string) {
 	}
 }
 
+// hover moves the mouse over sel in host's shadow root.
+func (s *strictEnv) hover(host, sel string) {
+	s.t.Helper()
+	pt := evalJS[[]float64](s.browserEnv, `(() => {
+		const r = `+shadowQuery(host, sel)+`.getBoundingClientRect();
+		return [r.x + r.width / 2, r.y + r.height / 2];
+	})()`)
+	ctx, cancel := s.step()
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, pt[0], pt[1])); err != nil {
+		s.t.Fatalf("hovering %s %s: %v", host, sel, err)
+	}
+}
+
 // focus focuses sel in host's shadow root.
 func (s *strictEnv) focus(host, sel string) {
 	s.t.Helper()
@@ -388,6 +403,12 @@ func TestBrowserComponentsStrict(t *testing.T) {
 			t.Errorf("the delete buttons are named %q, want two names, one with the provider", labels)
 		}
 		s.check(t, "two-passkeys")
+		// The hovered Delete button (red text on a red tint) has enough contrast too.
+		before := evalJS[string](s.browserEnv, `getComputedStyle(`+shadowQuery(passkeys, "button.delete")+`).color`)
+		s.hover(passkeys, "button.delete")
+		s.waitFor("the hover style", `getComputedStyle(`+shadowQuery(passkeys, "button.delete")+`).color !== `+jsString(before))
+		s.check(t, "delete-hover")
+		s.hover(passkeys, "h2")
 	})
 
 	t.Run("ConfirmDelete", func(t *testing.T) {
