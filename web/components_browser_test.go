@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
@@ -212,6 +213,28 @@ func (s *strictEnv) press(key string) {
 	}
 }
 
+// awaitEvent waits for the first event name of element el since the events were cleared; on
+// a timeout it fails with what the page shows.
+func (s *strictEnv) awaitEvent(el, name string) componentEvent {
+	s.t.Helper()
+	cond := fmt.Sprintf(`events.find((ev) => ev.el === %s && ev.name === %s)`, jsString(el), jsString(name))
+	ctx, cancel := s.step()
+	defer cancel()
+	for {
+		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+cond+")")); err == nil && ok {
+			return evalJS[componentEvent](s.browserEnv, cond)
+		}
+		select {
+		case <-ctx.Done():
+			state, _ := chromedp.Run(s.tab, chromedp.Evaluate[string](`JSON.stringify({ events, active: document.activeElement?.localName,
+				msg: document.querySelector(`+jsString(el)+`)?.shadowRoot.querySelector('.msg')?.textContent,
+				buttons: [...document.querySelector(`+jsString(el)+`)?.shadowRoot.querySelectorAll('button') ?? []].map((b) => b.textContent + ' busy=' + b.getAttribute('aria-busy')) })`))
+			s.t.Fatalf("no %s event from %s: %v; the page: %s", name, el, ctx.Err(), state)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // hover moves the mouse over sel in host's shadow root.
 func (s *strictEnv) hover(host, sel string) {
 	s.t.Helper()
@@ -370,7 +393,7 @@ func TestBrowserComponentsStrict(t *testing.T) {
 	})
 
 	t.Run("Created", func(t *testing.T) {
-		s.event(appendEl, "complete")
+		s.awaitEvent(appendEl, "complete")
 		s.waitFor("the confirmation", shadowQuery(appendEl, ".done:not([hidden])"))
 		s.waitFor("the passkey in the list", shadowQuery(passkeys, "li.item"))
 		if got := s.text(appendEl, ".msg"); got != "Passkey created. Your passkey is ready to use." {
@@ -428,7 +451,7 @@ func TestBrowserComponentsStrict(t *testing.T) {
 		}
 		s.check(t, "deleting")
 		evalJS[bool](s.browserEnv, `(tokenFails = true, release(), true)`)
-		ev := s.event(passkeys, "error")
+		ev := s.awaitEvent(passkeys, "error")
 		if ev.Error == nil || ev.Error.Kind != "app" {
 			t.Fatalf("error event %+v, want kind app (the page's callback failed)", ev)
 		}
@@ -462,7 +485,7 @@ func TestBrowserComponentsStrict(t *testing.T) {
 		evalJS[bool](s.browserEnv, `(events.length = 0, true)`)
 		s.focus(login, "button")
 		s.press(kb.Enter)
-		ev := s.event(login, "error")
+		ev := s.awaitEvent(login, "error")
 		if ev.Error == nil || ev.Error.Kind != "cancelled" {
 			t.Fatalf("error event %+v, want kind cancelled", ev)
 		}
@@ -475,7 +498,7 @@ func TestBrowserComponentsStrict(t *testing.T) {
 		evalJS[bool](s.browserEnv, `(events.length = 0, `+shadowQuery(login, "input")+`.value = 'nobody@example.com', true)`)
 		s.focus(login, "button")
 		s.press(kb.Enter)
-		s.event(login, "fallback")
+		s.awaitEvent(login, "fallback")
 		if got := s.text(login, ".msg"); !strings.Contains(got, "no passkey for this account") {
 			t.Errorf("login says %q", got)
 		}
@@ -486,7 +509,7 @@ func TestBrowserComponentsStrict(t *testing.T) {
 		evalJS[bool](s.browserEnv, `(events.length = 0, `+shadowQuery(login, "input")+`.value = `+jsString(jane)+`, true)`)
 		s.focus(login, "button")
 		s.press(kb.Enter)
-		s.event(login, "complete")
+		s.awaitEvent(login, "complete")
 		// The append element learns that this device holds a passkey.
 		evalJS[bool](s.browserEnv, `freshAppend()`)
 		s.waitFor("the append element to stand down", shadowQuery(appendEl, "button.primary")+`.hidden`)
@@ -497,7 +520,7 @@ func TestBrowserComponentsStrict(t *testing.T) {
 		evalJS[bool](s.browserEnv, `(sessionStorage.clear(), events.length = 0, freshAppend())`)
 		s.focus(appendEl, "button.primary")
 		s.press(kb.Enter)
-		ev := s.event(appendEl, "error")
+		ev := s.awaitEvent(appendEl, "error")
 		if ev.Error == nil || ev.Error.Kind != "already_registered" {
 			t.Fatalf("error event %+v, want already_registered", ev)
 		}
@@ -511,7 +534,7 @@ func TestBrowserComponentsStrict(t *testing.T) {
 		evalJS[bool](s.browserEnv, `(identifier = 'kim@example.com', events.length = 0, freshAppend())`)
 		s.focus(appendEl, "button.primary")
 		s.press(kb.Enter)
-		ev := s.event(appendEl, "error")
+		ev := s.awaitEvent(appendEl, "error")
 		if ev.Error == nil || ev.Error.Kind != "cancelled" {
 			t.Fatalf("error event %+v, want cancelled", ev)
 		}
@@ -525,7 +548,7 @@ func TestBrowserComponentsStrict(t *testing.T) {
 		defer evalJS[bool](s.browserEnv, `(tokenFails = false, true)`)
 		s.focus(appendEl, "button.primary")
 		s.press(kb.Enter)
-		ev := s.event(appendEl, "error")
+		ev := s.awaitEvent(appendEl, "error")
 		if ev.Error == nil || ev.Error.Kind != "app" {
 			t.Fatalf("error event %+v, want kind app", ev)
 		}
@@ -540,11 +563,35 @@ func TestBrowserComponentsStrict(t *testing.T) {
 		evalJS[bool](s.browserEnv, `(events.length = 0, freshAppend())`)
 		s.focus(appendEl, "button.not-now")
 		s.press(kb.Enter)
-		s.event(appendEl, "dismiss")
+		s.awaitEvent(appendEl, "dismiss")
 		if !evalJS[bool](s.browserEnv, `document.querySelector('latchkey-append').hidden && getComputedStyle(document.querySelector('latchkey-append')).display === 'none'`) {
 			t.Error("after Not now the element still shows")
 		}
 		s.check(t, "not-now")
+	})
+
+	t.Run("PageColorScheme", func(t *testing.T) {
+		// With theme auto the elements follow the page's color-scheme, not the system's alone:
+		// a light-only page in a dark system gets light elements, and the other way round.
+		card := `getComputedStyle(` + shadowQuery(login, ".card") + `).backgroundColor`
+		defer evalJS[bool](s.browserEnv, `(document.documentElement.style.colorScheme = '', true)`)
+		defer s.media("light")
+		for _, tc := range []struct{ system, page, want string }{
+			{"dark", "light", "rgb(255, 255, 255)"}, {"light", "dark", "rgb(22, 24, 29)"},
+			{"dark", "light dark", "rgb(22, 24, 29)"}, {"light", "light dark", "rgb(255, 255, 255)"},
+		} {
+			s.media(tc.system)
+			got := evalJS[string](s.browserEnv, `(document.documentElement.style.colorScheme = `+jsString(tc.page)+`, `+card+`)`)
+			if got != tc.want {
+				t.Errorf("system %s, page color-scheme %q: card %s, want %s", tc.system, tc.page, got, tc.want)
+			}
+		}
+		// theme="light" and theme="dark" win over the page.
+		s.media("dark")
+		if got := evalJS[string](s.browserEnv, `(document.documentElement.style.colorScheme = 'dark', document.querySelector('latchkey-login').setAttribute('theme', 'light'), `+card+`)`); got != "rgb(255, 255, 255)" {
+			t.Errorf("theme=light on a dark page: card %s", got)
+		}
+		evalJS[bool](s.browserEnv, `(document.querySelector('latchkey-login').removeAttribute('theme'), true)`)
 	})
 
 	t.Run("Reports", func(t *testing.T) {

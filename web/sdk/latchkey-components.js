@@ -114,39 +114,35 @@ function watchDocumentLang() {
 
 // ---- Styles ----
 
-// DARK is the dark palette: the theme attribute picks it ("dark"), or the OS does ("auto", the
-// default) unless theme="light". The page's --latchkey-* custom properties win over both.
-const DARK = `
-    --_bg: var(--latchkey-bg, #16181d);
-    --_fg: var(--latchkey-fg, #eceef2);
-    --_border: var(--latchkey-border, #3a3f4a);
-    --_subtle: color-mix(in srgb, var(--_fg) 6%, var(--_bg));
-    --_field: color-mix(in srgb, var(--_fg) 3%, var(--_bg));
-    --_ring: var(--latchkey-focus-ring, color-mix(in srgb, var(--_accent) 45%, #ffffff));
-    --_accent-text: color-mix(in srgb, var(--_accent) 40%, #ffffff);
-    --_danger: var(--latchkey-danger, #f87171);
-    --_success: var(--latchkey-success, #4ade80);
-    --_shadow: 0 1px 2px rgb(0 0 0 / 0.4), 0 12px 32px -16px rgb(0 0 0 / 0.6);
-    --_on-danger: #1b0b0b;
-    color-scheme: dark;`;
+// PALETTE holds each private colour's light and dark value. With theme="auto" (the default)
+// the elements use light-dark(), so they follow the page's color-scheme (which follows the
+// system only when the page says `color-scheme: light dark`); theme="light" and theme="dark"
+// pick one. The page's --latchkey-* custom properties win over both.
+const PALETTE = {
+  '--_bg': ['var(--latchkey-bg, #ffffff)', 'var(--latchkey-bg, #16181d)'],
+  '--_fg': ['var(--latchkey-fg, #111827)', 'var(--latchkey-fg, #eceef2)'],
+  '--_border': ['var(--latchkey-border, #d5d9e0)', 'var(--latchkey-border, #3a3f4a)'],
+  '--_subtle': ['color-mix(in srgb, var(--_fg) 4%, var(--_bg))', 'color-mix(in srgb, var(--_fg) 6%, var(--_bg))'],
+  '--_field': ['var(--_bg)', 'color-mix(in srgb, var(--_fg) 3%, var(--_bg))'],
+  '--_ring': ['var(--latchkey-focus-ring, var(--_accent))', 'var(--latchkey-focus-ring, color-mix(in srgb, var(--_accent) 45%, #ffffff))'],
+  '--_accent-text': ['color-mix(in srgb, var(--_accent) 88%, var(--_fg))', 'color-mix(in srgb, var(--_accent) 40%, #ffffff)'],
+  '--_danger': ['var(--latchkey-danger, #c81e1e)', 'var(--latchkey-danger, #f87171)'],
+  '--_on-danger': ['#ffffff', '#1b0b0b'],
+  '--_success': ['var(--latchkey-success, #15803d)', 'var(--latchkey-success, #4ade80)'],
+  '--_shadow-near': ['rgb(16 24 40 / 0.05)', 'rgb(0 0 0 / 0.4)'],
+  '--_shadow-far': ['rgb(16 24 40 / 0.18)', 'rgb(0 0 0 / 0.6)'],
+};
+const palette = (pick) => Object.entries(PALETTE).map(([name, v]) => `\n  ${name}: ${pick(v)};`).join('');
+const LIGHT = palette(([light]) => light);
+const DARK = palette(([, dark]) => dark);
+const AUTO = palette(([light, dark]) => `light-dark(${light}, ${dark})`);
 
 const STYLE = `
 :host {
   --_accent: var(--latchkey-accent, #4f46e5);
   --_on-accent: var(--latchkey-accent-fg, #ffffff);
   --_radius: var(--latchkey-radius, 12px);
-  --_bg: var(--latchkey-bg, #ffffff);
-  --_fg: var(--latchkey-fg, #111827);
-  --_border: var(--latchkey-border, #d5d9e0);
-  --_muted: color-mix(in srgb, var(--_fg) 72%, var(--_bg));
-  --_subtle: color-mix(in srgb, var(--_fg) 4%, var(--_bg));
-  --_field: var(--_bg);
-  --_ring: var(--latchkey-focus-ring, var(--_accent));
-  --_accent-text: color-mix(in srgb, var(--_accent) 88%, var(--_fg));
-  --_danger: var(--latchkey-danger, #c81e1e);
-  --_on-danger: #ffffff;
-  --_success: var(--latchkey-success, #15803d);
-  --_shadow: 0 1px 2px rgb(16 24 40 / 0.05), 0 12px 32px -16px rgb(16 24 40 / 0.18);
+  --_muted: color-mix(in srgb, var(--_fg) 72%, var(--_bg));${LIGHT}
   display: block;
   color: var(--_fg);
   font-family: var(--latchkey-font, inherit);
@@ -155,13 +151,23 @@ const STYLE = `
   line-height: 1.5;
   -webkit-font-smoothing: antialiased;
 }
-@media (prefers-color-scheme: dark) {
-  :host(:not([theme="light"])) {${DARK}
+@supports (color: light-dark(#fff, #000)) {
+  :host {${AUTO}
   }
 }
-:host([theme="dark"]) {${DARK}
+@supports not (color: light-dark(#fff, #000)) {
+  @media (prefers-color-scheme: dark) {
+    :host(:not([theme="light"])) {${DARK}
+      color-scheme: dark;
+    }
+  }
 }
-:host([theme="light"]) { color-scheme: light; }
+:host([theme="light"]) {${LIGHT}
+  color-scheme: light;
+}
+:host([theme="dark"]) {${DARK}
+  color-scheme: dark;
+}
 :host([hidden]), [hidden] { display: none !important; }
 :host([plain]) .card { background: transparent; border: 0; box-shadow: none; padding: 0; }
 *, *::before, *::after { box-sizing: border-box; }
@@ -169,7 +175,7 @@ const STYLE = `
   background: var(--_bg);
   border: 1px solid var(--_border);
   border-radius: var(--_radius);
-  box-shadow: var(--_shadow);
+  box-shadow: 0 1px 2px var(--_shadow-near), 0 12px 32px -16px var(--_shadow-far);
   padding: 24px;
 }
 h2 { font-size: 1.134em; line-height: 1.3; font-weight: 650; margin: 0; letter-spacing: -0.01em; }

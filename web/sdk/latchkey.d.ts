@@ -208,8 +208,8 @@ export type ConnectTokenCallback = (type: ConnectTokenType) => Promise<string> |
  * --latchkey-font-size on the element or an ancestor; the parts 'card' (and 'form' of
  * latchkey-login); the boolean attribute plain drops the element's own card (background,
  * border, shadow, padding) to sit inside the page's. The attribute theme is light, dark or
- * auto (the default: follow prefers-color-scheme); set it to the page's own theme when the
- * page does not follow the system. The elements need no inline style or markup: they work
+ * auto (the default: follow the page's color-scheme, with light-dark(); where a browser lacks
+ * it, prefers-color-scheme). The elements need no inline style or markup: they work
  * under style-src without 'unsafe-inline' and with require-trusted-types-for 'script'.
  */
 export interface LatchkeyElementBase extends HTMLElement {
