@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/andybalholm/brotli"
@@ -40,14 +41,13 @@ type assetVariant struct {
 	etag string
 }
 
-// encodedAsset holds a file as is and, when they are smaller, brotli- and gzip-compressed.
+// encodedAsset holds a file as is and gzip-compressed (when that is smaller).
 type encodedAsset struct {
-	identity, br, gzip *assetVariant
+	identity, gzip *assetVariant
 }
 
-// encodedAssets compresses every embedded file once, on the first request for one.
-var encodedAssets = sync.OnceValue(func() map[string]encodedAsset {
-	assets := map[string]encodedAsset{}
+// eachAsset calls fn with the path and content of every embedded file.
+func eachAsset(fn func(p string, b []byte)) {
 	_ = fs.WalkDir(sdkFiles, "sdk", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -56,26 +56,65 @@ var encodedAssets = sync.OnceValue(func() map[string]encodedAsset {
 		if err != nil {
 			return err
 		}
-		sum := sha256.Sum256(b)
-		tag := hex.EncodeToString(sum[:12])
-		a := encodedAsset{identity: &assetVariant{body: b, etag: `"` + tag + `"`}}
+		fn(p, b)
+		return nil
+	})
+}
+
+// assetTag is the ETag of a file's content b in encoding ("" as is).
+func assetTag(b []byte, encoding string) string {
+	sum := sha256.Sum256(b)
+	tag := hex.EncodeToString(sum[:12])
+	if encoding != "" {
+		tag += "-" + encoding
+	}
+	return `"` + tag + `"`
+}
+
+// encodedAssets holds every embedded file as is and gzipped (milliseconds), made once.
+var encodedAssets = sync.OnceValue(func() map[string]encodedAsset {
+	assets := map[string]encodedAsset{}
+	eachAsset(func(p string, b []byte) {
+		a := encodedAsset{identity: &assetVariant{body: b, etag: assetTag(b, "")}}
 		var gz bytes.Buffer
 		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
 		_, _ = zw.Write(b)
 		if zw.Close() == nil && gz.Len() < len(b) {
-			a.gzip = &assetVariant{body: gz.Bytes(), etag: `"` + tag + `-gzip"`}
-		}
-		var br bytes.Buffer
-		bw := brotli.NewWriterLevel(&br, brotli.BestCompression)
-		_, _ = bw.Write(b)
-		if bw.Close() == nil && br.Len() < len(b) {
-			a.br = &assetVariant{body: br.Bytes(), etag: `"` + tag + `-br"`}
+			a.gzip = &assetVariant{body: gz.Bytes(), etag: assetTag(b, "gzip")}
 		}
 		assets[p] = a
-		return nil
 	})
 	return assets
 })
+
+// brotliAssets holds the files that brotli makes smaller, compressed at its best level: about
+// a second of CPU for all of them, so precompressAssets makes them in the background, once,
+// and gzip is served until they are ready.
+var (
+	brotliAssets = sync.OnceValue(func() map[string]*assetVariant {
+		assets := map[string]*assetVariant{}
+		eachAsset(func(p string, b []byte) {
+			var br bytes.Buffer
+			bw := brotli.NewWriterLevel(&br, brotli.BestCompression)
+			_, _ = bw.Write(b)
+			if bw.Close() == nil && br.Len() < len(b) {
+				assets[p] = &assetVariant{body: br.Bytes(), etag: assetTag(b, "br")}
+			}
+		})
+		brotliReady.Store(true)
+		return assets
+	})
+	brotliReady atomic.Bool
+	precompress sync.Once
+)
+
+// precompressAssets gzips the SDK files now and brotli-compresses them in the background.
+func precompressAssets() {
+	precompress.Do(func() {
+		encodedAssets()
+		go brotliAssets()
+	})
+}
 
 // acceptsEncoding reports whether an Accept-Encoding header value accepts coding (a q-value of
 // 0 refuses it).
@@ -98,8 +137,8 @@ func acceptsEncoding(header, coding string) bool {
 	return false
 }
 
-// asset serves a file of the browser SDK: brotli or gzip when the client accepts it (each
-// encoding with its own ETag, and Vary: Accept-Encoding), else as is. Pages on any origin
+// asset serves a file of the browser SDK: brotli (once precompressed) or gzip when the client
+// accepts it (each encoding with its own ETag, and Vary: Accept-Encoding), else as is. Pages on any origin
 // import it as a module (a CORS fetch), so it allows every origin; it holds no secrets.
 func (s *Server) asset(c echo.Context) error {
 	name := c.Param("*")
@@ -114,9 +153,13 @@ func (s *Server) asset(c echo.Context) error {
 	h := c.Response().Header()
 	v := a.identity
 	accept := c.Request().Header.Get("Accept-Encoding")
+	var br *assetVariant
+	if brotliReady.Load() {
+		br = brotliAssets()["sdk/"+name]
+	}
 	switch {
-	case a.br != nil && acceptsEncoding(accept, "br"):
-		v = a.br
+	case br != nil && acceptsEncoding(accept, "br"):
+		v = br
 		h.Set("Content-Encoding", "br")
 	case a.gzip != nil && acceptsEncoding(accept, "gzip"):
 		v = a.gzip

@@ -811,6 +811,15 @@ func TestBrowserSDKAsset(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return res, string(b)
 	}
+	// The broker gzips at start and brotli-compresses in the background (gzip until then).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		res, _ := get("/web/latchkey-components.js", map[string]string{"Accept-Encoding": "br, gzip"})
+		if enc := res.Header.Get("Content-Encoding"); enc == "br" {
+			break
+		} else if enc != "gzip" || time.Now().After(deadline) {
+			t.Fatalf("GET /web/latchkey-components.js accepting br and gzip: Content-Encoding %q, want gzip, then br within 30 s", enc)
+		}
+	}
 	for _, tc := range []struct {
 		path, contentType, contains string
 	}{
