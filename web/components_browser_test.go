@@ -168,6 +168,13 @@ func newStrictEnv(t *testing.T) *strictEnv {
 		t.Fatal(err)
 	}
 	s.media("light")
+	// The test drives the page by keyboard and script, never clicking into it, so the tab
+	// counts as focused: WebAuthn requires a focused document, :focus-visible a focused page.
+	ctx, cancel := s.step()
+	defer cancel()
+	if _, err := chromedp.Call(ctx, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true}); err != nil {
+		t.Fatalf("Emulation.setFocusEmulationEnabled: %v", err)
+	}
 	return s
 }
 
@@ -513,8 +520,34 @@ func TestBrowserComponentsStrict(t *testing.T) {
 		s.check(t, "already-registered")
 	})
 
-	// The failures of the authenticator come after its successes: in Chromium's virtual
-	// authenticator, a request right after one that failed user verification may fail too.
+	t.Run("UnknownPasskey", func(t *testing.T) {
+		// The broker forgets the passkey that this browser's authenticator still holds: a
+		// usernameless sign-in picks it, and the broker answers unknown_credential.
+		ids := s.credentialIDs()
+		if len(ids) != 1 {
+			t.Fatalf("the authenticator holds %v, want one passkey", ids)
+		}
+		if err := s.f.Broker.RemovePasskey(context.Background(), s.project.ID, ids[0]); err != nil {
+			t.Fatalf("RemovePasskey: %v", err)
+		}
+		evalJS[bool](s.browserEnv, `(events.length = 0, `+shadowQuery(login, "input")+`.value = '', true)`)
+		s.focus(login, "button")
+		s.press(kb.Enter)
+		ev := s.awaitEvent(login, "error")
+		if ev.Error == nil || ev.Error.Type != "unknown_credential" {
+			t.Fatalf("error event %+v, want unknown_credential", ev)
+		}
+		if got := s.text(login, ".msg"); !strings.Contains(got, "no longer registered") {
+			t.Errorf("login says %q", got)
+		}
+		s.waitFor("the idle button", shadowQuery(login, "button")+`.getAttribute('aria-busy') === 'false'`)
+		s.wantFocusKept(t, login)
+		if got := evalJS[[]string](s.browserEnv, `reports`); !strings.Contains(" "+strings.Join(got, " ")+" ", " login.fallback:unknown_credential ") {
+			t.Errorf("reports %q lack login.fallback:unknown_credential", got)
+		}
+		s.check(t, "unknown-passkey")
+	})
+
 	t.Run("LoginCancelled", func(t *testing.T) {
 		s.setUserVerified(false)
 		defer s.setUserVerified(true)
