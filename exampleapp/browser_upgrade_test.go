@@ -118,7 +118,7 @@ func TestBrowserUpgrade(t *testing.T) {
 			if caps && got[0].Reason != "timeout" && got[0].Reason != "NotAllowedError" {
 				t.Errorf("Chromium reports conditional create, and the upgrade fell back for %q; want timeout or NotAllowedError", got[0].Reason)
 			}
-			notNow := inShadow("latchkey-append", "button.secondary")
+			notNow := inShadow("latchkey-append", "button.not-now")
 			b.shot("upgrade-offer")
 			b.do("answering Not now", chromedp.Click(notNow), chromedp.WaitVisible(passkeyItemOrEmpty))
 			if u := b.landing(); !strings.HasSuffix(u, "/profile") {

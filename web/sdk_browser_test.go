@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/andybalholm/brotli"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/webauthn"
@@ -43,6 +45,7 @@ type browserEnv struct {
 	project   broker.Project
 	brokerURL string
 	pageURL   string
+	pages     *http.ServeMux // the page server's routes, for a test's own pages
 	tab       context.Context
 	authID    webauthn.AuthenticatorID
 
@@ -77,6 +80,7 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 	pages := http.NewServeMux()
 	pagePort := serveLoopback(t, pages)
 	e.pageURL = fmt.Sprintf("http://localhost:%d", pagePort)
+	e.pages = pages
 	p, _, err := f.Broker.CreateProject(context.Background(), broker.NewProject{
 		Name: "Browser", RPID: "localhost", RPName: "Latchkey Demo", Origins: []string{e.pageURL}})
 	if err != nil {
@@ -807,6 +811,15 @@ func TestBrowserSDKAsset(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return res, string(b)
 	}
+	// The broker gzips at start and brotli-compresses in the background (gzip until then).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		res, _ := get("/web/latchkey-components.js", map[string]string{"Accept-Encoding": "br, gzip"})
+		if enc := res.Header.Get("Content-Encoding"); enc == "br" {
+			break
+		} else if enc != "gzip" || time.Now().After(deadline) {
+			t.Fatalf("GET /web/latchkey-components.js accepting br and gzip: Content-Encoding %q, want gzip, then br within 30 s", enc)
+		}
+	}
 	for _, tc := range []struct {
 		path, contentType, contains string
 	}{
@@ -814,6 +827,7 @@ func TestBrowserSDKAsset(t *testing.T) {
 		{"/web/latchkey-components.js", "text/javascript; charset=utf-8", "customElements.define"},
 		{"/web/latchkey.d.ts", "application/typescript; charset=utf-8", "export class LatchkeyError"},
 		{"/web/latchkey-components.d.ts", "application/typescript; charset=utf-8", "LatchkeyLoginElement"},
+		{"/web/latchkey-messages.js", "text/javascript; charset=utf-8", "export const catalogues"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			res, body := get(tc.path, map[string]string{"Origin": "https://app.example.com"})
@@ -840,6 +854,58 @@ func TestBrowserSDKAsset(t *testing.T) {
 			}
 			if res, _ := get(tc.path, map[string]string{"If-None-Match": etag}); res.StatusCode != http.StatusNotModified {
 				t.Errorf("GET %s with If-None-Match = %d, want 304", tc.path, res.StatusCode)
+			}
+			// Compressed: brotli preferred, then gzip, each with its own ETag; the same bytes
+			// once decoded; Vary: Accept-Encoding on every answer.
+			plain, plainBody := get(tc.path, map[string]string{"Accept-Encoding": "identity"})
+			if plain.Header.Get("Content-Encoding") != "" || plainBody != body {
+				t.Errorf("GET %s (identity): Content-Encoding %q, body differs: %v", tc.path, plain.Header.Get("Content-Encoding"), plainBody != body)
+			}
+			tags := map[string]string{"": plain.Header.Get("ETag")}
+			for _, tc2 := range []struct{ accept, want string }{
+				{"gzip, deflate, br", "br"}, {"br;q=0, gzip", "gzip"}, {"gzip;q=0", ""}, {"GZIP;q=0.5", "gzip"},
+			} {
+				res, raw := get(tc.path, map[string]string{"Accept-Encoding": tc2.accept})
+				if got := res.Header.Get("Content-Encoding"); got != tc2.want {
+					t.Errorf("GET %s, Accept-Encoding %q: Content-Encoding %q, want %q", tc.path, tc2.accept, got, tc2.want)
+					continue
+				}
+				if !slices.Contains(res.Header.Values("Vary"), "Accept-Encoding") {
+					t.Errorf("GET %s, Accept-Encoding %q: Vary %q lacks Accept-Encoding", tc.path, tc2.accept, res.Header.Values("Vary"))
+				}
+				var r io.Reader = strings.NewReader(raw)
+				switch tc2.want {
+				case "br":
+					r = brotli.NewReader(r)
+				case "gzip":
+					zr, err := gzip.NewReader(r)
+					if err != nil {
+						t.Fatalf("GET %s: gzip: %v", tc.path, err)
+					}
+					r = zr
+				}
+				decoded, err := io.ReadAll(r)
+				if err != nil || string(decoded) != body {
+					t.Errorf("GET %s, Accept-Encoding %q: decoded body differs from the file (%v)", tc.path, tc2.accept, err)
+				}
+				if tc2.want != "" && len(raw) >= len(body) {
+					t.Errorf("GET %s as %s: %d bytes, not smaller than %d", tc.path, tc2.want, len(raw), len(body))
+				}
+				tag := res.Header.Get("ETag")
+				if prev, ok := tags[tc2.want]; ok && prev != tag {
+					t.Errorf("GET %s as %q: ETag %s, earlier %s", tc.path, tc2.want, tag, prev)
+				}
+				tags[tc2.want] = tag
+				if res, _ := get(tc.path, map[string]string{"Accept-Encoding": tc2.accept, "If-None-Match": tag}); res.StatusCode != http.StatusNotModified {
+					t.Errorf("GET %s, Accept-Encoding %q, If-None-Match its ETag = %d, want 304", tc.path, tc2.accept, res.StatusCode)
+				}
+			}
+			if tags[""] == tags["gzip"] || tags[""] == tags["br"] || tags["gzip"] == tags["br"] {
+				t.Errorf("GET %s: ETags %v, want one per encoding", tc.path, tags)
+			}
+			// The identity ETag does not validate the gzip representation.
+			if res, _ := get(tc.path, map[string]string{"Accept-Encoding": "gzip", "If-None-Match": tags[""]}); res.StatusCode != http.StatusOK {
+				t.Errorf("GET %s as gzip with the identity ETag = %d, want 200", tc.path, res.StatusCode)
 			}
 		})
 	}
@@ -1001,8 +1067,8 @@ func TestBrowserComponents(t *testing.T) {
 		if !strings.Contains(item, "Created "+want) {
 			t.Errorf("list item %q lacks %q", item, "Created "+want)
 		}
-		if got := evalJS[string](e, shadowQuery(passkeys, "li.item button.delete")+`.getAttribute('aria-label')`); !strings.HasPrefix(got, "Delete passkey Passkey created "+want) {
-			t.Errorf("delete button aria-label = %q, want the name and the creation time", got)
+		if got := evalJS[string](e, shadowQuery(passkeys, "li.item button.delete")+`.getAttribute('aria-label')`); !strings.HasPrefix(got, "Delete passkey Passkey, Passkey provider not known, created "+want) {
+			t.Errorf("delete button aria-label = %q, want the name, the provider and the creation time", got)
 		}
 		if !strings.Contains(item, "Passkey provider not known") {
 			t.Errorf("list item %q does not say that the provider is not known", item)

@@ -56,6 +56,7 @@ type Server struct {
 // logging, the body limit and the contract's error envelope, and the rate limits of opts.
 func New(b *broker.Broker, log *slog.Logger, opts ...Option) *echo.Echo {
 	s := &Server{broker: b, log: log}
+	precompressAssets()
 	for _, o := range opts {
 		o(s)
 	}

@@ -13,6 +13,11 @@ export type LatchkeyErrorKind =
   | 'network'
   /** The broker answered with an HTTP error; see type and status. */
   | 'server'
+  /**
+   * Web components: the page's own connectToken callback is missing, threw or returned no
+   * token (the app failed, not the broker); cause holds what it threw.
+   */
+  | 'app'
   /** Another error of the browser's WebAuthn implementation; details is its DOMException name. */
   | 'webauthn';
 
@@ -36,11 +41,22 @@ export type LatchkeyErrorType =
   | 'internal_error'
   | (string & {});
 
+/** What a LatchkeyError is made of, besides its kind and message. */
+export interface LatchkeyErrorOptions {
+  type?: LatchkeyErrorType;
+  status?: number;
+  requestID?: string;
+  details?: string;
+  /** For a validation_error: the fields that failed. */
+  validation?: { field: string; message: string }[];
+  /** For unknown_credential: what was passed to PublicKeyCredential.signalUnknownCredential. */
+  signal?: { unknownCredential?: UnknownCredentialSignal };
+  cause?: unknown;
+}
+
 /** The only error the SDK throws (besides a TypeError for a missing projectID). */
 export class LatchkeyError extends Error {
-  constructor(kind: LatchkeyErrorKind, message: string, options?: {
-    type?: LatchkeyErrorType; status?: number; requestID?: string; details?: string; cause?: unknown;
-  });
+  constructor(kind: LatchkeyErrorKind, message: string, options?: LatchkeyErrorOptions);
   readonly name: 'LatchkeyError';
   readonly kind: LatchkeyErrorKind;
   /** For kind 'server': the contract's error.type, e.g. 'unknown_credential'. */
@@ -252,18 +268,31 @@ export type ConnectTokenCallback = (type: ConnectTokenType) => Promise<string> |
 
 /**
  * Shared by the three elements. Attributes: project-id (required), broker-url (default: the
- * origin the components module was loaded from). Events bubble and are composed. Styling:
- * the CSS custom properties --latchkey-accent, --latchkey-radius, --latchkey-font,
- * --latchkey-bg, --latchkey-fg and --latchkey-border on the element or an ancestor; the parts
- * 'card' (and 'form' of latchkey-login); the boolean attribute plain drops the element's own
- * card (background, border, shadow, padding) to sit inside the page's. The attribute theme is
- * light, dark or auto (the default: follow the operating system's prefers-color-scheme); set it
- * to the page's own theme when the page does not follow the system.
+ * origin the components module was loaded from), lang (default: the nearest ancestor's lang,
+ * else the document's). Events bubble and are composed. Styling: the CSS custom properties
+ * --latchkey-accent, --latchkey-accent-fg (text on the accent), --latchkey-bg, --latchkey-fg,
+ * --latchkey-border, --latchkey-danger, --latchkey-success, --latchkey-focus-ring,
+ * --latchkey-radius, --latchkey-font (default: inherited from the page) and
+ * --latchkey-font-size on the element or an ancestor; the parts 'card' (and 'form' of
+ * latchkey-login); the boolean attribute plain drops the element's own card (background,
+ * border, shadow, padding) to sit inside the page's. The attribute theme is light, dark or
+ * auto (the default: follow the page's color-scheme, with light-dark(); where a browser lacks
+ * it, prefers-color-scheme). The elements need no inline style or markup: they work
+ * under style-src without 'unsafe-inline' and with require-trusted-types-for 'script'.
  */
 export interface LatchkeyElementBase extends HTMLElement {
   connectToken: ConnectTokenCallback | null;
   /** The SDK client for the element's attributes. */
   readonly client: Latchkey;
+  /** This element's own texts, over every language's catalogue (keys as in catalogues.en). */
+  messages: Partial<Record<LatchkeyMessageKey, string>> | null;
+  /** The language of the element's texts (its lang, an ancestor's, the document's). */
+  readonly language: string;
+  /**
+   * Whether the element offers anything (default true). False renders nothing (the hidden
+   * attribute), so that the page's own form stays as it is.
+   */
+  available: boolean;
   /**
    * Renders nothing (hidden) until the project's rollout says the component is on for this
    * visitor, and nothing at all when it is off or the broker cannot be asked (the page's own
@@ -275,6 +304,9 @@ export interface LatchkeyElementBase extends HTMLElement {
   /** What applyRollout found: undefined until it knows. */
   rolloutOn?: boolean;
 }
+
+/** The keys of the components' message catalogues. */
+export type LatchkeyMessageKey = keyof typeof import('./latchkey-messages.js').catalogues.en;
 
 export interface LatchkeyErrorEventDetail {
   error: LatchkeyError;
@@ -309,6 +341,9 @@ export interface LatchkeyLoginElement extends LatchkeyElementBase {
   addEventListener(type: 'error', listener: (this: LatchkeyLoginElement, ev: LatchkeyErrorEvent) => any, options?: boolean | AddEventListenerOptions): void;
   addEventListener<K extends keyof LatchkeyLoginEventMap>(type: K, listener: (this: LatchkeyLoginElement, ev: LatchkeyLoginEventMap[K]) => any, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener(type: 'error', listener: (this: LatchkeyLoginElement, ev: LatchkeyErrorEvent) => any, options?: boolean | EventListenerOptions): void;
+  removeEventListener<K extends keyof LatchkeyLoginEventMap>(type: K, listener: (this: LatchkeyLoginElement, ev: LatchkeyLoginEventMap[K]) => any, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | EventListenerOptions): void;
   /** The identifier input in use. */
   readonly input: HTMLInputElement;
   /** Starts a modal sign-in, as the button does. */
@@ -326,7 +361,8 @@ export interface LatchkeyAppendCompleteDetail {
  * why, when this tab just signed in with a passkey (Latchkey.recentPasskeyLogin; for the user
  * of the attribute username, when set) or when the authenticator already holds a passkey for
  * the user (error kind 'already_registered', shown as information). Children replace the
- * explanatory text. Events: complete (LatchkeyAppendCompleteDetail), error.
+ * explanatory text. The boolean attribute not-now adds a "Not now" button. Events: complete
+ * (LatchkeyAppendCompleteDetail), dismiss, error.
  */
 export interface LatchkeyAppendElement extends LatchkeyElementBase {
   /** Whether this tab just signed in with a passkey (of the username attribute's user, if set). */
@@ -334,6 +370,9 @@ export interface LatchkeyAppendElement extends LatchkeyElementBase {
   addEventListener(type: 'error', listener: (this: LatchkeyAppendElement, ev: LatchkeyErrorEvent) => any, options?: boolean | AddEventListenerOptions): void;
   addEventListener<K extends keyof LatchkeyAppendEventMap>(type: K, listener: (this: LatchkeyAppendElement, ev: LatchkeyAppendEventMap[K]) => any, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener(type: 'error', listener: (this: LatchkeyAppendElement, ev: LatchkeyErrorEvent) => any, options?: boolean | EventListenerOptions): void;
+  removeEventListener<K extends keyof LatchkeyAppendEventMap>(type: K, listener: (this: LatchkeyAppendElement, ev: LatchkeyAppendEventMap[K]) => any, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | EventListenerOptions): void;
   /** Creates a passkey, as the button does. */
   create(): Promise<void>;
   /**
@@ -342,8 +381,12 @@ export interface LatchkeyAppendElement extends LatchkeyElementBase {
    * else the offer with a "Not now" button. Dispatches 'upgrade' with the UpgradeResult.
    */
   upgrade(): Promise<void>;
-  /** "Not now": remembered by the broker (declineAppend); hides the element, dispatches 'decline'. */
-  notNow(): Promise<void>;
+  /**
+   * "Not now", as the button of the attributes not-now and auto does: with connect tokens, the
+   * broker remembers it for the user on every device (declineAppend), then the element hides
+   * and dispatches dismiss and decline; without, it only hides and dispatches dismiss.
+   */
+  dismiss(): Promise<void>;
 }
 
 export interface LatchkeyPasskeysCompleteDetail {
@@ -365,6 +408,9 @@ export interface LatchkeyPasskeysElement extends LatchkeyElementBase {
   addEventListener(type: 'error', listener: (this: LatchkeyPasskeysElement, ev: LatchkeyErrorEvent) => any, options?: boolean | AddEventListenerOptions): void;
   addEventListener<K extends keyof LatchkeyPasskeysEventMap>(type: K, listener: (this: LatchkeyPasskeysElement, ev: LatchkeyPasskeysEventMap[K]) => any, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener(type: 'error', listener: (this: LatchkeyPasskeysElement, ev: LatchkeyErrorEvent) => any, options?: boolean | EventListenerOptions): void;
+  removeEventListener<K extends keyof LatchkeyPasskeysEventMap>(type: K, listener: (this: LatchkeyPasskeysElement, ev: LatchkeyPasskeysEventMap[K]) => any, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | EventListenerOptions): void;
   /** The passkeys shown (null before the first load). */
   readonly passkeys: Passkey[] | null;
   /** Fetches the list again, e.g. after a <latchkey-append> completed. */
@@ -380,6 +426,9 @@ export interface LatchkeyLoginEventMap extends HTMLElementEventMap {
 export interface LatchkeyAppendEventMap extends HTMLElementEventMap {
   complete: CustomEvent<LatchkeyAppendCompleteDetail>;
   upgrade: CustomEvent<UpgradeResult | { result: 'skipped'; reason: 'error'; error: LatchkeyError }>;
+  /** "Not now" (attributes not-now and auto): the element hid itself. */
+  dismiss: CustomEvent<{}>;
+  /** "Not now" was remembered by the broker for this user. */
   decline: CustomEvent<{}>;
   rollout: CustomEvent<{ component: 'append'; on: false }>;
 }
