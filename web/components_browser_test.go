@@ -410,34 +410,7 @@ func TestBrowserComponentsStrict(t *testing.T) {
 	})
 
 	t.Run("TwoPasskeys", func(t *testing.T) {
-		other := softauthn.NewAuthenticator("localhost", s.pageURL)
-		other.BackupEligible, other.BackedUp = true, true
-		other.AAGUID = []byte{0xea, 0x9b, 0x8d, 0x66, 0x4d, 0x01, 0x1d, 0x21, 0x3c, 0xe4, 0xb6, 0xb4, 0x8c, 0xb5, 0x75, 0xd4}
-		ctx := context.Background()
-		start, err := s.f.Broker.StartAppend(ctx, s.project.ID, s.mint("passkey-append", jane), false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts, _ := json.Marshal(start.PublicKey)
-		cred, err := other.Create(opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		second, err := s.f.Broker.FinishAppend(ctx, s.project.ID, start.CeremonyID, cred)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Then it goes again: with it among the allowed credentials of jane's identifier-first
-		// sign-in, Chromium's virtual environment may answer NotAllowedError.
-		defer func() {
-			if err := s.f.Broker.RemovePasskey(ctx, s.project.ID, second.ID); err != nil {
-				t.Errorf("RemovePasskey: %v", err)
-			}
-			evalJS[bool](s.browserEnv, `document.querySelector('latchkey-passkeys').reload().then(() => true)`)
-			s.waitFor("one passkey again", `document.querySelector('latchkey-passkeys').shadowRoot.querySelectorAll('li.item').length === 1`)
-		}()
-		evalJS[bool](s.browserEnv, `document.querySelector('latchkey-passkeys').reload().then(() => true)`)
-		s.waitFor("two passkeys", `document.querySelector('latchkey-passkeys').shadowRoot.querySelectorAll('li.item').length === 2`)
+		defer s.addSecondPasskey(t, jane)()
 		labels := evalJS[[]string](s.browserEnv, `[...document.querySelector('latchkey-passkeys').shadowRoot.querySelectorAll('button.delete')].map((b) => b.getAttribute('aria-label'))`)
 		if len(labels) != 2 || labels[0] == labels[1] || !strings.Contains(strings.Join(labels, " "), "Google Password Manager") {
 			t.Errorf("the delete buttons are named %q, want two names, one with the provider", labels)

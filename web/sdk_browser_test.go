@@ -1079,32 +1079,7 @@ func TestBrowserComponents(t *testing.T) {
 	t.Run("TwoPasskeys", func(t *testing.T) {
 		// A second passkey of Jane's, from another device: a synced one of Google Password
 		// Manager. The two list items differ by name, provider, sync badge and accessible name.
-		other := softauthn.NewAuthenticator("localhost", e.pageURL)
-		other.BackupEligible, other.BackedUp = true, true
-		other.AAGUID = []byte{0xea, 0x9b, 0x8d, 0x66, 0x4d, 0x01, 0x1d, 0x21, 0x3c, 0xe4, 0xb6, 0xb4, 0x8c, 0xb5, 0x75, 0xd4}
-		ctx := context.Background()
-		start, err := e.f.Broker.StartAppend(ctx, e.project.ID, e.mint("passkey-append", jane), false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts, _ := json.Marshal(start.PublicKey)
-		cred, err := other.Create(opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		second, err := e.f.Broker.FinishAppend(ctx, e.project.ID, start.CeremonyID, cred)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() {
-			if err := e.f.Broker.RemovePasskey(ctx, e.project.ID, second.ID); err != nil {
-				t.Errorf("RemovePasskey: %v", err)
-			}
-			evalJS[bool](e, `document.querySelector('latchkey-passkeys').reload().then(() => true)`)
-			e.waitFor("one passkey again", `document.querySelector('latchkey-passkeys').shadowRoot.querySelectorAll('li.item').length === 1`)
-		}()
-		evalJS[bool](e, `document.querySelector('latchkey-passkeys').reload().then(() => true)`)
-		e.waitFor("two passkeys", `document.querySelector('latchkey-passkeys').shadowRoot.querySelectorAll('li.item').length === 2`)
+		defer e.addSecondPasskey(t, jane)()
 		items := evalJS[[]string](e, `[...document.querySelector('latchkey-passkeys').shadowRoot.querySelectorAll('li.item')].map((li) => li.textContent.replace(/\s+/g, ' ').trim())`)
 		labels := evalJS[[]string](e, `[...document.querySelector('latchkey-passkeys').shadowRoot.querySelectorAll('li.item button.delete')].map((b) => b.getAttribute('aria-label'))`)
 		if len(items) != 2 || items[0] == items[1] || labels[0] == labels[1] {
@@ -1433,5 +1408,93 @@ func TestBrowserSDKReport(t *testing.T) {
 	}
 	if n := e.requests("analytics"); n != 7 {
 		t.Errorf("the page sent %d reports, want 7 (none for the refused names)", n)
+	}
+}
+
+// addOtherDevicePasskey registers, through the broker, a passkey of identifier's from another
+// device (a software authenticator: a synced one of Google Password Manager).
+func (e *browserEnv) addOtherDevicePasskey(t *testing.T, identifier string) broker.Passkey {
+	t.Helper()
+	other := softauthn.NewAuthenticator("localhost", e.pageURL)
+	other.BackupEligible, other.BackedUp = true, true
+	other.AAGUID = []byte{0xea, 0x9b, 0x8d, 0x66, 0x4d, 0x01, 0x1d, 0x21, 0x3c, 0xe4, 0xb6, 0xb4, 0x8c, 0xb5, 0x75, 0xd4}
+	ctx := context.Background()
+	start, err := e.f.Broker.StartAppend(ctx, e.project.ID, e.mint("passkey-append", identifier), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, _ := json.Marshal(start.PublicKey)
+	cred, err := other.Create(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	passkey, err := e.f.Broker.FinishAppend(ctx, e.project.ID, start.CeremonyID, cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return passkey
+}
+
+// addSecondPasskey gives identifier a second passkey, from another device (addOtherDevicePasskey),
+// shows it in the page's <latchkey-passkeys> and returns what removes it again (and waits for
+// the list to show one passkey).
+func (e *browserEnv) addSecondPasskey(t *testing.T, identifier string) (remove func()) {
+	t.Helper()
+	ctx := context.Background()
+	second := e.addOtherDevicePasskey(t, identifier)
+	evalJS[bool](e, `document.querySelector('latchkey-passkeys').reload().then(() => true)`)
+	e.waitFor("two passkeys", `document.querySelector('latchkey-passkeys').shadowRoot.querySelectorAll('li.item').length === 2`)
+	return func() {
+		if err := e.f.Broker.RemovePasskey(ctx, e.project.ID, second.ID); err != nil {
+			t.Errorf("RemovePasskey: %v", err)
+		}
+		evalJS[bool](e, `document.querySelector('latchkey-passkeys').reload().then(() => true)`)
+		e.waitFor("one passkey again", `document.querySelector('latchkey-passkeys').shadowRoot.querySelectorAll('li.item').length === 1`)
+	}
+}
+
+// TestBrowserStaleListKeepsNewPasskey checks that a passkey list answered before a passkey was
+// created on the page does not tell the passkey provider, through
+// signalAllAcceptedCredentials, that the user's accepted passkeys exclude it: Chromium would
+// delete the brand-new credential (in this test, from the virtual authenticator). It happens
+// when <latchkey-passkeys> is loading while <latchkey-append> creates a passkey.
+func TestBrowserStaleListKeepsNewPasskey(t *testing.T) {
+	e := newBrowserEnv(t)
+	e.open("sdk")
+	const user = "stale@example.com"
+	e.addOtherDevicePasskey(t, user) // the user exists and has one passkey elsewhere
+	listed := evalJS[int](e, `(async () => {
+		const realFetch = window.fetch;
+		let answered, release;
+		const listAnswered = new Promise((r) => { answered = r; });
+		const held = new Promise((r) => { release = r; });
+		window.fetch = async (...args) => {
+			const res = await realFetch(...args);
+			if (String(args[0]).endsWith('/manage/list')) { answered(); await held; }
+			return res;
+		};
+		try {
+			const listing = lk.list(`+jsString(e.mint("passkey-list", user))+`);
+			await listAnswered; // the broker answered: one passkey, the other device's
+			await lk.append(`+jsString(e.mint("passkey-append", user))+`);
+			release();
+			return (await listing).passkeys.length;
+		} finally {
+			window.fetch = realFetch;
+		}
+	})()`)
+	if listed != 1 {
+		t.Fatalf("the held list shows %d passkeys, want the 1 it was answered with", listed)
+	}
+	// Signals are asynchronous in the browser: give one time to act before looking.
+	evalJS[bool](e, `new Promise((r) => setTimeout(() => r(true), 500))`)
+	if n := len(e.credentials()); n != 1 {
+		t.Fatalf("the authenticator holds %d credentials after the stale list, want the 1 just created", n)
+	}
+	// A list answered after the creation signals both, and the new one stays.
+	fresh := evalJS[int](e, `lk.list(`+jsString(e.mint("passkey-list", user))+`).then((l) => l.passkeys.length)`)
+	evalJS[bool](e, `new Promise((r) => setTimeout(() => r(true), 500))`)
+	if n := len(e.credentials()); fresh != 2 || n != 1 {
+		t.Errorf("a fresh list shows %d passkeys and leaves %d credentials, want 2 and 1", fresh, n)
 	}
 }

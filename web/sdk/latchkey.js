@@ -184,8 +184,16 @@ export class Latchkey {
       throw browserError(err, signal, 'create');
     }
     if (!credential) throw new LatchkeyError('cancelled', MESSAGES.cancelled);
-    const res = await this.#post('append/finish', { ceremonyID: start.ceremonyID, credential: credentialJSON(credential) }, signal);
-    return res.passkey;
+    // The provider holds a new credential from now on: a list answered before the broker
+    // stored it must not tell the provider it is no longer accepted (see signalAccepted).
+    created.count++;
+    created.pending++;
+    try {
+      const res = await this.#post('append/finish', { ceremonyID: start.ceremonyID, credential: credentialJSON(credential) }, signal);
+      return res.passkey;
+    } finally {
+      created.pending--;
+    }
   }
 
   /**
@@ -302,8 +310,9 @@ export class Latchkey {
 
   /** Lists the passkeys of the user of a passkey-list connect token: { passkeys, signal }. */
   async list(connectToken) {
+    const seen = created.count;
     const res = await this.#post('manage/list', { connectToken });
-    signalAccepted(res.signal);
+    signalAccepted(res.signal, seen);
     this.#checkPasskeyLogin(res.signal);
     return { passkeys: res.passkeys || [], signal: res.signal };
   }
@@ -313,8 +322,9 @@ export class Latchkey {
    * remaining ones: { passkeys, signal }.
    */
   async remove(connectToken, credentialID) {
+    const seen = created.count;
     const res = await this.#post('manage/delete', { connectToken, credentialID });
-    signalAccepted(res.signal);
+    signalAccepted(res.signal, seen);
     this.#checkPasskeyLogin(res.signal);
     return { passkeys: res.passkeys || [], signal: res.signal };
   }
@@ -481,10 +491,19 @@ function browserError(err, signal, op) {
   return new LatchkeyError('webauthn', `${MESSAGES.webauthn} ${err?.message || ''}`.trim(), { cause: err, details: err?.name });
 }
 
-// signalAccepted tells the passkey provider which of the user's passkeys the site still accepts.
-function signalAccepted(signal) {
+// created counts the credentials this page's clients made (count) and those whose append has
+// not finished yet (pending): the broker may not list them yet.
+const created = { count: 0, pending: 0 };
+
+// signalAccepted tells the passkey provider which of the user's passkeys the site still
+// accepts, from an answer requested when created.count was seen. A provider deletes the
+// credentials missing from the list (Chromium does), so nothing is signalled when a credential
+// was made on this page since the request went out or is still being stored: that answer may
+// not list it, and the new passkey would be deleted as soon as it was made.
+function signalAccepted(signal, seen) {
   const all = signal?.allAcceptedCredentials;
   if (!all || !all.userId || typeof window.PublicKeyCredential?.signalAllAcceptedCredentials !== 'function') return;
+  if (created.count !== seen || created.pending > 0) return;
   try {
     PublicKeyCredential.signalAllAcceptedCredentials(all).catch(() => {});
   } catch {
