@@ -87,7 +87,15 @@ func startServeWith(t *testing.T, dialect, origin string, extra map[string]strin
 		"LATCHKEY_SECRET_KEY":   brokertest.SecretKey,
 	}
 	maps.Copy(env, extra)
-	out, stderr, err := runCmd(t, env, "project", "create", "--name", "E2E", "--rp-id", "localhost", "--origin", origin, "--json")
+	projectID, secret := createProject(t, env, "E2E", "localhost", origin)
+	return serveOn(t, env, projectID, secret)
+}
+
+// createProject runs `latchkey project create --json` with env and returns the new project's
+// ID and first API secret.
+func createProject(t *testing.T, env map[string]string, name, rpID, origin string) (projectID, secret string) {
+	t.Helper()
+	out, stderr, err := runCmd(t, env, "project", "create", "--name", name, "--rp-id", rpID, "--origin", origin, "--json")
 	if err != nil {
 		t.Fatalf("project create: %v\n%s", err, stderr)
 	}
@@ -95,7 +103,7 @@ func startServeWith(t *testing.T, dialect, origin string, extra map[string]strin
 	if err := json.Unmarshal([]byte(out), &created); err != nil || created.ProjectID == "" || created.APISecret == "" {
 		t.Fatalf("project create --json printed %q (%v)", out, err)
 	}
-	return serveOn(t, env, created.ProjectID, created.APISecret)
+	return created.ProjectID, created.APISecret
 }
 
 // serveOn starts `latchkey serve` through run with env on a free port, for the project

@@ -428,14 +428,8 @@ func TestPostgresFailover(t *testing.T) {
 		"LATCHKEY_RATE_LIMIT_IP":         "off", // one client IP drives the whole run
 		"LATCHKEY_RATE_LIMIT_IDENTIFIER": "off",
 	}
-	out, stderr, err := runCmd(t, env, "project", "create", "--name", "Failover", "--rp-id", "localhost", "--origin", origin, "--json")
-	if err != nil {
-		t.Fatalf("project create: %v\n%s", err, stderr)
-	}
 	var created struct{ ProjectID, APISecret string }
-	if err := json.Unmarshal([]byte(out), &created); err != nil {
-		t.Fatal(err)
-	}
+	created.ProjectID, created.APISecret = createProject(t, env, "Failover", "localhost", origin)
 	s := serveOn(t, env, created.ProjectID, created.APISecret)
 	backendAuth := basic(s.ProjectID, s.Secret)
 
@@ -795,14 +789,8 @@ func TestCommitOutcomeUnknown(t *testing.T) {
 	dbURL := brokertest.DatabaseURL(t, "postgres")
 	cutter := newCommitCutter(t, pgHost(t, dbURL), "INSERT INTO passkeys")
 	env := map[string]string{"LATCHKEY_DATABASE_URL": viaProxy(t, dbURL, cutter.addr), "LATCHKEY_SECRET_KEY": brokertest.SecretKey}
-	out, stderr, err := runCmd(t, env, "project", "create", "--name", "C", "--rp-id", "localhost", "--origin", origin, "--json")
-	if err != nil {
-		t.Fatalf("project create: %v\n%s", err, stderr)
-	}
 	var created struct{ ProjectID, APISecret string }
-	if err := json.Unmarshal([]byte(out), &created); err != nil {
-		t.Fatal(err)
-	}
+	created.ProjectID, created.APISecret = createProject(t, env, "C", "localhost", origin)
 	s := serveOn(t, env, created.ProjectID, created.APISecret)
 	auth := softauthn.NewAuthenticator("localhost", origin)
 	s.appendPasskey(t, auth, origin, "user-41") // statements prepared, the pool warm

@@ -126,12 +126,8 @@ func TestDatabaseOutage(t *testing.T) {
 	dbURL := brokertest.DatabaseURL(t, "postgres")
 	px := newProxy(t, pgHost(t, dbURL))
 	env := map[string]string{"LATCHKEY_DATABASE_URL": viaProxy(t, dbURL, px.addr), "LATCHKEY_SECRET_KEY": brokertest.SecretKey}
-	out, _, err := runCmd(t, env, "project", "create", "--name", "F", "--rp-id", "localhost", "--origin", origin, "--json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var created struct{ ProjectID, APISecret string }
-	_ = json.Unmarshal([]byte(out), &created)
+	created.ProjectID, created.APISecret = createProject(t, env, "F", "localhost", origin)
 	s := serveOn(t, env, created.ProjectID, created.APISecret)
 	auth := softauthn.NewAuthenticator("localhost", origin)
 	s.appendPasskey(t, auth, origin, "user-42")
@@ -376,12 +372,8 @@ func TestKillReplica(t *testing.T) {
 			}
 			dbURL := brokertest.DatabaseURL(t, d)
 			env := map[string]string{"LATCHKEY_DATABASE_URL": dbURL, "LATCHKEY_SECRET_KEY": brokertest.SecretKey}
-			out, _, err := runCmd(t, env, "project", "create", "--name", "K", "--rp-id", "localhost", "--origin", origin, "--json")
-			if err != nil {
-				t.Fatal(err)
-			}
 			var created struct{ ProjectID, APISecret string }
-			_ = json.Unmarshal([]byte(out), &created)
+			created.ProjectID, created.APISecret = createProject(t, env, "K", "localhost", origin)
 			port := freePort(t)
 			cmd := exec.Command(bin, "serve")
 			cmd.Env = append(os.Environ(), "LATCHKEY_DATABASE_URL="+dbURL, "LATCHKEY_SECRET_KEY="+brokertest.SecretKey, "LATCHKEY_ALLOW_INSECURE_KEY=1", fmt.Sprintf("LATCHKEY_LISTEN=127.0.0.1:%d", port),

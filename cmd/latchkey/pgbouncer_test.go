@@ -42,14 +42,8 @@ func TestBehindPgBouncer(t *testing.T) {
 		t.Fatalf("latchkey migrate through PgBouncer = %v, %q, %q", err, out, stderr)
 	}
 	const origin = "http://localhost:8080"
-	out, stderr, err := runCmd(t, env, "project", "create", "--name", "Pooled", "--rp-id", "localhost", "--origin", origin, "--json")
-	if err != nil {
-		t.Fatalf("project create through PgBouncer: %v\n%s", err, stderr)
-	}
 	var created struct{ ProjectID, APISecret string }
-	if err := json.Unmarshal([]byte(out), &created); err != nil || created.ProjectID == "" {
-		t.Fatalf("project create --json printed %q (%v)", out, err)
-	}
+	created.ProjectID, created.APISecret = createProject(t, env, "Pooled", "localhost", origin)
 	s := serveOn(t, env, created.ProjectID, created.APISecret)
 	if !strings.Contains(s.Logs.String(), `"prepared_statements":false`) {
 		t.Errorf("serve through PgBouncer did not turn prepared statements off (LATCHKEY_DB_PREPARE=auto); its log:\n%s", s.Logs.String())

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -15,14 +14,8 @@ func TestPprofFlag(t *testing.T) {
 		"LATCHKEY_SECRET_KEY":   brokertest.SecretKey,
 		"LATCHKEY_PPROF":        fmt.Sprintf("127.0.0.1:%d", port),
 	}
-	out, stderr, err := runCmd(t, env, "project", "create", "--name", "Pprof", "--rp-id", "localhost", "--origin", "http://localhost:8080", "--json")
-	if err != nil {
-		t.Fatalf("project create: %v\n%s", err, stderr)
-	}
 	var created struct{ ProjectID, APISecret string }
-	if err := json.Unmarshal([]byte(out), &created); err != nil {
-		t.Fatal(err)
-	}
+	created.ProjectID, created.APISecret = createProject(t, env, "Pprof", "localhost", "http://localhost:8080")
 	serveOn(t, env, created.ProjectID, created.APISecret)
 	url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", port)
 	if code := call(t, "GET", url+"goroutine?debug=1", nil, nil); code != 200 {

@@ -325,12 +325,8 @@ func TestWebhooksSurviveKill(t *testing.T) {
 	r := startReceiver(t, true)
 	env := map[string]string{"LATCHKEY_DATABASE_URL": brokertest.DatabaseURL(t, "sqlite"), "LATCHKEY_SECRET_KEY": brokertest.SecretKey,
 		"LATCHKEY_WEBHOOK_ALLOW_PRIVATE": "1"}
-	out, _, err := runCmd(t, env, "project", "create", "--name", "K", "--rp-id", "localhost", "--origin", origin, "--json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var created struct{ ProjectID, APISecret string }
-	_ = json.Unmarshal([]byte(out), &created)
+	created.ProjectID, created.APISecret = createProject(t, env, "K", "localhost", origin)
 	r.setSecret(t, addWebhook(t, env, created.ProjectID, r.URL, deliveredEvents))
 
 	start := func() (*exec.Cmd, *server) {

@@ -77,23 +77,7 @@ func DatabaseURL(t testing.TB, dialect string) string {
 		return PgBouncerDatabaseURL(t)
 	}
 	base := baseURL(t)
-	admin, err := sqlx.Open("postgres", base)
-	if err != nil {
-		t.Fatalf("opening %s: %v", redact(base), err)
-	}
-	defer admin.Close()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatalf("creating schema on %s: %v", redact(base), err)
-	}
-	t.Cleanup(func() {
-		if db, err := sqlx.Open("postgres", base); err == nil {
-			_, _ = db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-			db.Close()
-		}
-	})
+	schema := scratch(t, base, "SCHEMA", "CASCADE", "creating schema")
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatalf("parsing LATCHKEY_TEST_DATABASE_URL: %v", err)
@@ -131,27 +115,8 @@ func PgBouncerDatabaseURL(t testing.TB) string {
 	if bouncer == "" {
 		Require(t, "LATCHKEY_TEST_PGBOUNCER_URL is not set: tests through PgBouncer skipped")
 	}
-	base := baseURL(t)
-	admin, err := sqlx.Open("postgres", base)
-	if err != nil {
-		t.Fatalf("opening %s: %v", redact(base), err)
-	}
-	defer admin.Close()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(`CREATE DATABASE ` + name); err != nil {
-		t.Fatalf("creating database on %s (its role needs CREATEDB): %v", redact(base), err)
-	}
-	t.Cleanup(func() {
-		if db, err := sqlx.Open("postgres", base); err == nil {
-			// FORCE ends PgBouncer's server connections to it.
-			if _, err := db.Exec(`DROP DATABASE ` + name + ` WITH (FORCE)`); err != nil {
-				t.Logf("dropping test database %s: %v", name, err)
-			}
-			db.Close()
-		}
-	})
+	// FORCE ends PgBouncer's server connections to it.
+	name := scratch(t, baseURL(t), "DATABASE", "WITH (FORCE)", "creating database (its role needs CREATEDB)")
 	u, err := url.Parse(bouncer)
 	if err != nil {
 		t.Fatalf("parsing LATCHKEY_TEST_PGBOUNCER_URL: %v", err)
@@ -161,6 +126,32 @@ func PgBouncerDatabaseURL(t testing.TB) string {
 	q.Set("binary_parameters", "yes")
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// scratch creates a schema or database (kind) with a random name on the server of base, drops
+// it (with dropOption) when the test ends, and returns its name.
+func scratch(t testing.TB, base, kind, dropOption, doing string) string {
+	t.Helper()
+	admin, err := sqlx.Open("postgres", base)
+	if err != nil {
+		t.Fatalf("opening %s: %v", redact(base), err)
+	}
+	defer admin.Close()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "test_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(`CREATE ` + kind + ` ` + name); err != nil {
+		t.Fatalf("%s on %s: %v", doing, redact(base), err)
+	}
+	t.Cleanup(func() {
+		if db, err := sqlx.Open("postgres", base); err == nil {
+			if _, err := db.Exec(`DROP ` + kind + ` ` + name + ` ` + dropOption); err != nil {
+				t.Logf("dropping test %s %s: %v", strings.ToLower(kind), name, err)
+			}
+			db.Close()
+		}
+	})
+	return name
 }
 
 func redact(u string) string {

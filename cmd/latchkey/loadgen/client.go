@@ -94,8 +94,22 @@ func (c *client) call(ctx context.Context, rec *recorder, step, path string, bac
 	} else {
 		req.Header.Set("Origin", c.origin)
 	}
+	return postJSON(c.http, rec, req, step, out, func(status int, data []byte) string {
+		var env struct {
+			Error struct {
+				Type string `json:"type"`
+			} `json:"error"`
+		}
+		_ = json.Unmarshal(data, &env)
+		return fmt.Sprintf("%d %s", status, env.Error.Type)
+	})
+}
+
+// postJSON sends req, times it as step in rec when it answers 200 and decodes that answer
+// into out; another status is a stepError that errorKind names (from the status and body).
+func postJSON(hc *http.Client, rec *recorder, req *http.Request, step string, out any, errorKind func(status int, body []byte) string) error {
 	start := time.Now()
-	resp, err := c.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return &stepError{step, transportKind(err)}
 	}
@@ -105,13 +119,7 @@ func (c *client) call(ctx context.Context, rec *recorder, step, path string, bac
 		return &stepError{step, transportKind(err)}
 	}
 	if resp.StatusCode != http.StatusOK {
-		var env struct {
-			Error struct {
-				Type string `json:"type"`
-			} `json:"error"`
-		}
-		_ = json.Unmarshal(data, &env)
-		return &stepError{step, strings.TrimSpace(fmt.Sprintf("%d %s", resp.StatusCode, env.Error.Type))}
+		return &stepError{step, strings.TrimSpace(errorKind(resp.StatusCode, data))}
 	}
 	rec.step(step, time.Since(start))
 	if err := json.Unmarshal(data, out); err != nil {

@@ -6,10 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -81,28 +79,13 @@ func (c *hankoClient) call(ctx context.Context, rec *recorder, step, path string
 	if backend {
 		req.Header.Set("apiKey", c.apiKey)
 	}
-	start := time.Now()
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return &stepError{step, transportKind(err)}
-	}
-	data, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return &stepError{step, transportKind(err)}
-	}
-	if resp.StatusCode != http.StatusOK {
+	return postJSON(c.http, rec, req, step, out, func(status int, data []byte) string {
 		var e struct {
 			Title string `json:"title"`
 		}
 		_ = json.Unmarshal(data, &e)
-		return &stepError{step, strings.TrimSpace(fmt.Sprintf("%d %.60s", resp.StatusCode, e.Title))}
-	}
-	rec.step(step, time.Since(start))
-	if err := json.Unmarshal(data, out); err != nil {
-		return &stepError{step, "bad response: " + err.Error()}
-	}
-	return nil
+		return fmt.Sprintf("%d %.60s", status, e.Title)
+	})
 }
 
 // peerOptions is the peer's answer to an initialize: the options under "publicKey".
