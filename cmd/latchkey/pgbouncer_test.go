@@ -102,23 +102,10 @@ func TestBehindPgBouncer(t *testing.T) {
 		st := c.start(t, map[string]any{"identifier": "user-42"})
 		assertion := c.assert(t, auth, st)
 		const n = 50
-		codes := make([]int, n)
-		var wg sync.WaitGroup
-		gate := make(chan struct{})
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-gate
-				codes[i], _ = c.finish(t, st.CeremonyID, assertion)
-			}()
-		}
-		close(gate)
-		wg.Wait()
-		count := map[int]int{}
-		for _, code := range codes {
-			count[code]++
-		}
+		count := concurrentStatuses(n, func(int) int {
+			code, _ := c.finish(t, st.CeremonyID, assertion)
+			return code
+		})
 		if count[200] != 1 || count[410] != n-1 {
 			t.Fatalf("50 concurrent finishes of one ceremony gave %v, want one 200 and 49 410", count)
 		}

@@ -165,6 +165,18 @@ func TestTwoReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 50
+	count := concurrentStatuses(n, func(i int) int {
+		code, _ := []*server{a, b}[i%2].loginFinish(t, origin, st.CeremonyID, assertion)
+		return code
+	})
+	if count[200] != 1 || count[410] != n-1 {
+		t.Fatalf("50 concurrent finishes over two replicas gave %v, want one 200 and 49 410", count)
+	}
+}
+
+// concurrentStatuses runs fn(0) ... fn(n-1) at once (released together) and counts the HTTP
+// statuses they return.
+func concurrentStatuses(n int, fn func(i int) int) map[int]int {
 	codes := make([]int, n)
 	var wg sync.WaitGroup
 	gate := make(chan struct{})
@@ -173,18 +185,16 @@ func TestTwoReplicas(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-gate
-			codes[i], _ = []*server{a, b}[i%2].loginFinish(t, origin, st.CeremonyID, assertion)
+			codes[i] = fn(i)
 		}()
 	}
 	close(gate)
 	wg.Wait()
 	count := map[int]int{}
-	for _, c := range codes {
-		count[c]++
+	for _, code := range codes {
+		count[code]++
 	}
-	if count[200] != 1 || count[410] != n-1 {
-		t.Fatalf("50 concurrent finishes over two replicas gave %v, want one 200 and 49 410", count)
-	}
+	return count
 }
 
 func decodeSegment(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
