@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -56,6 +57,12 @@ type Store struct {
 	// admits one writer, and one that finds the database locked sleeps (busy_timeout), which
 	// a queue here avoids.
 	writing chan struct{}
+	// batch queues the SQLite transactions waiting for writing, see batch.go.
+	batch batcher
+	// checkpointing is set while a checkpoint of the SQLite WAL runs, see checkpoint.
+	checkpointing  atomic.Bool
+	lastCheckpoint atomic.Int64   // unix nanoseconds
+	background     sync.WaitGroup // the checkpoint running, which Close waits for
 	// observeQuery is Config.ObserveQuery (nil: none).
 	observeQuery func(op string, elapsed time.Duration)
 	// prepare is Config.Prepare resolved: statements are prepared and reused (always on
@@ -75,6 +82,18 @@ type Tx struct {
 type queries struct {
 	s  *Store
 	tx *sqlx.Tx
+	// detached: the statements ignore their context's cancellation (a transaction of a
+	// SQLite batch, see batch.go).
+	detached bool
+}
+
+// context returns the context q's statements run under: ctx, less its cancellation in a
+// batch, whose other transactions an interrupt would roll back.
+func (q queries) context(ctx context.Context) context.Context {
+	if q.detached {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // Config tunes the connection pool. Zero values take the defaults, sized for a 2-core
@@ -154,6 +173,8 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 		q.Add("_pragma", "synchronous(NORMAL)")
 		q.Add("_pragma", "foreign_keys(1)")
 		q.Set("_txlock", "immediate")
+		// The store checkpoints the WAL itself, off the write path (Store.checkpoint).
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 		db, err = sqlx.Open("sqlite", "file:"+path+"?"+q.Encode())
 		dialect = SQLite
 		if cfg.MaxConns == 0 {
@@ -203,8 +224,10 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 	s.queries = queries{s: s}
 	if dialect == SQLite {
 		s.writing = make(chan struct{}, 1)
+		s.startWriter()
 	}
 	if err := s.Ping(ctx); err != nil {
+		s.stopWriter()
 		db.Close()
 		return nil, err
 	}
@@ -347,7 +370,11 @@ func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc)
 func (s *Store) Dialect() string { return s.dialect }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stopWriter()
+	s.background.Wait()
+	return s.db.Close()
+}
 
 // Stats returns the connection pool's statistics.
 func (s *Store) Stats() sql.DBStats { return s.db.Stats() }
@@ -370,16 +397,15 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // InTx runs fn in one transaction, committing if fn returns nil and rolling back otherwise;
-// fn's error comes back classified. On SQLite the transaction waits for this process's turn
-// to write first.
+// fn's error comes back classified. On SQLite the transactions waiting for this process's
+// turn to write are committed together (batch.go): fn may then run on another goroutine,
+// and InTx returns once that commit is done.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	if s.writing != nil {
+		return s.inBatch(ctx, fn)
+	}
 	defer s.prepareWanted(ctx)
 	defer s.observed(OpTx, time.Now())
-	unlock, err := s.lockWrites(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return classify(err)
@@ -461,6 +487,7 @@ func (q queries) on() sqlx.ExtContext {
 
 // get reads one row into dest; no row is ErrNotFound.
 func (q queries) get(ctx context.Context, dest any, query string, args ...any) error {
+	ctx = q.context(ctx)
 	defer q.s.observed(OpRead, time.Now())
 	ctx, cancel := q.s.bound(ctx)
 	defer cancel()
@@ -476,6 +503,7 @@ func (q queries) get(ctx context.Context, dest any, query string, args ...any) e
 
 // selectRows reads every row into dest, a pointer to a slice.
 func (q queries) selectRows(ctx context.Context, dest any, query string, args ...any) error {
+	ctx = q.context(ctx)
 	defer q.s.observed(OpRead, time.Now())
 	ctx, cancel := q.s.bound(ctx)
 	defer cancel()
@@ -491,6 +519,7 @@ func (q queries) selectRows(ctx context.Context, dest any, query string, args ..
 
 // row reads one row into dest, column by column; no row is ErrNotFound.
 func (q queries) row(ctx context.Context, query string, args []any, dest ...any) error {
+	ctx = q.context(ctx)
 	defer q.s.observed(OpRead, time.Now())
 	ctx, cancel := q.s.bound(ctx)
 	defer cancel()
@@ -507,12 +536,14 @@ func (q queries) row(ctx context.Context, query string, args []any, dest ...any)
 // exec runs a statement and returns how many rows it changed. Outside a transaction it
 // waits for this process's turn to write to SQLite.
 func (q queries) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	ctx = q.context(ctx)
 	defer q.s.observed(OpWrite, time.Now())
 	if q.tx == nil {
 		unlock, err := q.s.lockWrites(ctx)
 		if err != nil {
 			return 0, err
 		}
+		defer q.s.checkpoint()
 		defer unlock()
 	}
 	ctx, cancel := q.s.bound(ctx)
@@ -550,6 +581,7 @@ func (q queries) execOne(ctx context.Context, what, query string, args ...any) e
 // execOnce runs a statement without preparing it, for statements whose text is made for one
 // call (bulk inserts of any size).
 func (q queries) execOnce(ctx context.Context, query string, args ...any) error {
+	ctx = q.context(ctx)
 	defer q.s.observed(OpWrite, time.Now())
 	query = q.s.db.Rebind(query)
 	ctx, cancel := q.s.bound(ctx)
@@ -562,6 +594,7 @@ func (q queries) execOnce(ctx context.Context, query string, args ...any) error 
 		if unlock, err = q.s.lockWrites(ctx); err != nil {
 			return err
 		}
+		defer q.s.checkpoint()
 		defer unlock()
 		_, err = q.s.db.ExecContext(ctx, query, args...)
 	}

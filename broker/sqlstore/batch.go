@@ -1,0 +1,307 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// Group commit on SQLite.
+//
+// SQLite admits one writer at a time, and a good part of a write transaction's cost is its
+// commit: every page it changed goes to the WAL, one write(2) each. So on SQLite, InTx does not
+// run its function itself: it queues it for the store's writer goroutine, which runs every
+// transaction waiting in the queue (up to maxBatch) in one SQLite transaction, each inside a
+// savepoint of its own, and commits once. A function that fails is rolled back to its
+// savepoint and the others go on; each caller learns its own outcome only after the commit (or
+// the failure) of the whole batch, so InTx still returns only once its writes are durable or
+// gone. Seen from any reader, a batch is its transactions committed one after another in
+// queue order; a page several of them change (an index's last leaf, a counter's row) is
+// written once. One goroutine that keeps writing while there is work also hands the write
+// lock to no one: handing it from request to request meant waking a goroutine, which on a
+// busy machine waited for a CPU while every other writer waited for it.
+//
+// The functions run on the writer goroutine, with their own context's values but not its
+// cancellation: SQLite's interrupt, which a cancelled context triggers, rolls back the whole
+// transaction, not one savepoint. A caller whose context ends before its turn is skipped and
+// told so; once its function has begun, it runs to the end. A panic in a function reaches
+// its caller's goroutine.
+//
+// The WAL is checkpointed after commits, at most once a second, on a goroutine of its own
+// (checkpoint), rather than by SQLite inside the commit that crosses its threshold.
+
+// maxBatch bounds how many transactions one commit carries, and so how long the first of
+// them waits for the last.
+const maxBatch = 64
+
+// txJob is one InTx call waiting for its batch.
+type txJob struct {
+	ctx  context.Context
+	fn   func(tx *Tx) error
+	done chan error // buffered: the leader never waits for the caller
+}
+
+// panicked carries a panic of a transaction's function from the goroutine that ran it to
+// the caller's, which panics again with it.
+type panicked struct {
+	value any
+	stack []byte
+}
+
+func (p *panicked) Error() string { return fmt.Sprintf("panic in a transaction: %v", p.value) }
+
+// batcher queues the transactions waiting to write, for the store's writer goroutine.
+type batcher struct {
+	mu       sync.Mutex
+	pending  []*txJob
+	closed   bool
+	wake     chan struct{} // buffered 1: something was queued
+	quit     chan struct{} // closed by Close
+	stopped  chan struct{} // closed when the writer has returned
+	stopOnce sync.Once
+}
+
+// startWriter starts the goroutine that runs the store's SQLite write transactions.
+func (s *Store) startWriter() {
+	s.batch.wake = make(chan struct{}, 1)
+	s.batch.quit = make(chan struct{})
+	s.batch.stopped = make(chan struct{})
+	go s.writeLoop()
+}
+
+// writeLoop runs batches while transactions are queued, and sleeps otherwise. One goroutine
+// that keeps the write lock for as long as there is work hands it to no one: handing it from
+// request to request meant waking a goroutine, which on a busy machine waited its turn for a
+// CPU while every writer waited for it.
+func (s *Store) writeLoop() {
+	defer close(s.batch.stopped)
+	for {
+		select {
+		case <-s.batch.quit:
+			for _, j := range s.batch.close() {
+				j.done <- fmt.Errorf("%w: the store is closed", ErrUnavailable)
+			}
+			return
+		case <-s.batch.wake:
+		}
+		for jobs := s.batch.take(); len(jobs) > 0; jobs = s.batch.take() {
+			s.writing <- struct{}{}
+			s.runBatch(jobs)
+			<-s.writing
+			s.prepareWanted(context.Background())
+		}
+	}
+}
+
+// stopWriter stops the writer goroutine, if any, after the batch it runs; transactions still
+// queued fail with ErrUnavailable. It may be called more than once.
+func (s *Store) stopWriter() {
+	if s.batch.quit == nil {
+		return
+	}
+	s.batch.stopOnce.Do(func() { close(s.batch.quit) })
+	<-s.batch.stopped
+}
+
+// close marks the queue closed and returns what was still in it.
+func (b *batcher) close() []*txJob {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	jobs := b.pending
+	b.pending = nil
+	return jobs
+}
+
+// inBatch is InTx on SQLite: fn joins the queue of the writer goroutine, and the caller
+// waits for the batch that carries it.
+func (s *Store) inBatch(ctx context.Context, fn func(tx *Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	job := &txJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	s.batch.mu.Lock()
+	if s.batch.closed {
+		s.batch.mu.Unlock()
+		return fmt.Errorf("%w: the store is closed", ErrUnavailable)
+	}
+	s.batch.pending = append(s.batch.pending, job)
+	s.batch.mu.Unlock()
+	select {
+	case s.batch.wake <- struct{}{}:
+	default: // the writer is awake already
+	}
+	select {
+	case err := <-job.done:
+		return unpanic(err)
+	case <-ctx.Done():
+		if s.batch.remove(job) {
+			return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+		}
+		// The writer has taken fn and may commit it: its outcome is the caller's.
+		return unpanic(<-job.done)
+	}
+}
+
+// unpanic panics again, on the caller's goroutine, with a panic of its transaction's function.
+func unpanic(err error) error {
+	var p *panicked
+	if errors.As(err, &p) {
+		panic(fmt.Sprintf("%v\n\n(in a transaction run by the store's writer goroutine)\n%s", p.value, p.stack))
+	}
+	return err
+}
+
+// take removes and returns the oldest waiting transactions, at most maxBatch.
+func (b *batcher) take() []*txJob {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := min(len(b.pending), maxBatch)
+	jobs := make([]*txJob, n)
+	copy(jobs, b.pending)
+	b.pending = append(b.pending[:0], b.pending[n:]...)
+	return jobs
+}
+
+// remove takes job out of the queue if no leader has taken it yet.
+func (b *batcher) remove(job *txJob) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, j := range b.pending {
+		if j == job {
+			b.pending = append(b.pending[:i], b.pending[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// runBatch runs jobs in one transaction and tells each its outcome; the caller holds
+// s.writing.
+func (s *Store) runBatch(jobs []*txJob) {
+	if len(jobs) == 0 {
+		return
+	}
+	start := time.Now()
+	results := make([]error, len(jobs))
+	finish := func(commitErr error) {
+		for i, j := range jobs {
+			if results[i] == nil {
+				results[i] = commitErr
+			}
+			if s.observeQuery != nil {
+				s.observeQuery(OpTx, time.Since(start))
+			}
+			j.done <- results[i]
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		for i := range results {
+			results[i] = classify(err)
+		}
+		finish(nil)
+		return
+	}
+	defer tx.Rollback()
+	q := queries{s: s, tx: tx, detached: true}
+	savepoints := len(jobs) > 1
+	ran := 0 // how many jobs' writes are in the transaction
+	for i, j := range jobs {
+		if err := j.ctx.Err(); err != nil {
+			results[i] = fmt.Errorf("%w: %w", ErrUnavailable, err)
+			continue
+		}
+		if savepoints {
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT latchkey_tx`); err != nil {
+				s.failBatch(jobs, results, classify(err))
+				finish(nil)
+				return
+			}
+		}
+		err := runJob(j, q)
+		if err == nil {
+			ran++
+			if savepoints {
+				if _, err := tx.ExecContext(ctx, `RELEASE latchkey_tx`); err != nil {
+					s.failBatch(jobs, results, classify(err))
+					finish(nil)
+					return
+				}
+			}
+			continue
+		}
+		results[i] = err
+		if !savepoints {
+			finish(nil) // the deferred Rollback undoes it
+			return
+		}
+		// SQLite rolls a whole transaction back by itself on some errors (a full disk, an
+		// I/O error); then the savepoint is gone and every write of the batch with it.
+		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO latchkey_tx`); rerr != nil {
+			s.failBatch(jobs, results, fmt.Errorf("%w: the batch's transaction was rolled back: %v", ErrUnavailable, rerr))
+			finish(nil)
+			return
+		}
+		if _, rerr := tx.ExecContext(ctx, `RELEASE latchkey_tx`); rerr != nil {
+			s.failBatch(jobs, results, classify(rerr))
+			finish(nil)
+			return
+		}
+	}
+	if ran == 0 {
+		finish(nil)
+		return
+	}
+	finish(classify(tx.Commit()))
+	s.checkpoint()
+}
+
+// checkpoint copies the WAL back into the database file, on a goroutine of its own and at
+// most once a second, so that the writers do not: SQLite's own automatic checkpoint (turned
+// off in Open) runs inside the commit that crosses its threshold, and so inside the write
+// lock of every transaction queued behind it. A passive checkpoint waits for no one; pages
+// a reader still needs are copied by a later one.
+func (s *Store) checkpoint() {
+	if s.dialect != SQLite {
+		return
+	}
+	now := time.Now().UnixNano()
+	if now-s.lastCheckpoint.Load() < int64(time.Second) || !s.checkpointing.CompareAndSwap(false, true) {
+		return
+	}
+	s.lastCheckpoint.Store(now)
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		defer s.checkpointing.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, _ = s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+	}()
+}
+
+// failBatch gives err to every job that has no error of its own: nothing of the batch will
+// be committed.
+func (s *Store) failBatch(jobs []*txJob, results []error, err error) {
+	for i := range jobs {
+		if results[i] == nil {
+			results[i] = err
+		}
+	}
+}
+
+// runJob runs one job's function, classifying its error and catching its panic.
+func runJob(j *txJob, q queries) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &panicked{value: v, stack: debug.Stack()}
+		}
+	}()
+	return classify(j.fn(&Tx{q}))
+}

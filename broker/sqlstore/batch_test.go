@@ -1,0 +1,166 @@
+package sqlstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/broker/sqlstore"
+	"github.com/latchkey/latchkey/broker/sqlstore/sqlstoretest"
+)
+
+// TestInTxBatched lines up transactions behind one that holds the writer, so that on SQLite
+// they run as one batch (one SQLite transaction, a savepoint each), and checks that each
+// caller still gets its own transaction: a function that fails or panics leaves nothing and
+// fails only its own caller, a caller whose context ends before its turn is skipped, one
+// whose context ends while its function runs still commits, and the others commit. On
+// PostgreSQL, where transactions are not batched, the same outcomes hold.
+func TestInTxBatched(t *testing.T) {
+	errBoom := errors.New("boom")
+	for _, d := range sqlstoretest.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			s, url := openStore(t, d)
+			db := rawDB(t, url)
+			ctx := t.Context()
+			addProject(t, s, "pa")
+			mustNil(t, "InsertVerifiedToken(existing)", s.InsertVerifiedToken(ctx, sqlstore.VerifiedToken{ProjectID: "pa", JTI: "existing", VerifiedAt: t0, ExpiresAt: t0 + 1}))
+			insert := func(tx *sqlstore.Tx, jti string) error {
+				return tx.InsertVerifiedToken(ctx, sqlstore.VerifiedToken{ProjectID: "pa", JTI: jti, VerifiedAt: t0, ExpiresAt: t0 + 1})
+			}
+
+			// The first transaction holds the writer until gate opens.
+			gate, holding := make(chan struct{}), make(chan struct{})
+			firstErr := make(chan error, 1)
+			go func() {
+				firstErr <- s.InTx(ctx, func(tx *sqlstore.Tx) error {
+					close(holding)
+					<-gate
+					return insert(tx, "first")
+				})
+			}()
+			<-holding
+
+			const n = 40
+			type outcome struct {
+				err      error
+				panicked any
+			}
+			var (
+				wg       sync.WaitGroup
+				mu       sync.Mutex
+				ran      = map[int]bool{}
+				outcomes [n]outcome
+			)
+			cancels := make([]context.CancelFunc, n)
+			for i := range n {
+				jctx, cancel := context.WithCancel(ctx)
+				cancels[i] = cancel
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() {
+						if v := recover(); v != nil {
+							outcomes[i].panicked = v
+						}
+					}()
+					outcomes[i].err = s.InTx(jctx, func(tx *sqlstore.Tx) error {
+						mu.Lock()
+						ran[i] = true
+						mu.Unlock()
+						jti := fmt.Sprintf("jti-%02d", i)
+						switch i % 5 {
+						case 0: // writes, then fails
+							if err := insert(tx, jti); err != nil {
+								return err
+							}
+							return errBoom
+						case 1: // writes, then panics
+							if err := insert(tx, jti); err != nil {
+								return err
+							}
+							panic("boom " + jti)
+						case 3: // its context ends while it runs: in a batch it still commits
+							cancels[i]()
+							return insert(tx, jti)
+						case 4: // a duplicate: ErrAlreadyExists, its first row undone
+							if err := insert(tx, jti); err != nil {
+								return err
+							}
+							return insert(tx, "existing")
+						}
+						return insert(tx, jti) // case 2: commits
+					})
+				}()
+			}
+			// Case 2 of every tenth: its context ends before its turn (or before it queues).
+			for i := 2; i < n; i += 10 {
+				cancels[i]()
+			}
+			if d == sqlstore.SQLite {
+				// Every other transaction is queued behind the first before it goes on.
+				deadline := time.Now().Add(30 * time.Second)
+				for sqlstore.QueuedTx(s) < n-n/10 && time.Now().Before(deadline) {
+					time.Sleep(5 * time.Millisecond)
+				}
+				if q := sqlstore.QueuedTx(s); q < n-n/10 {
+					t.Fatalf("%d transactions queued behind the first, want %d", q, n-n/10)
+				}
+			}
+			close(gate)
+			wg.Wait()
+			mustNil(t, "InTx(first)", <-firstErr)
+
+			want := []string{"existing", "first"}
+			for i, o := range outcomes {
+				jti := fmt.Sprintf("jti-%02d", i)
+				switch {
+				case i%10 == 2 && d != sqlstore.SQLite:
+					// No queue: the cancellation may come before, during or after the
+					// transaction; it commits all or nothing.
+					if o.err == nil {
+						want = append(want, jti)
+					}
+				case i%10 == 2: // cancelled before its turn
+					if o.err == nil || ran[i] {
+						t.Errorf("transaction %d, cancelled before its turn: err %v, ran %v; want an error and not run", i, o.err, ran[i])
+					}
+					if !errors.Is(o.err, sqlstore.ErrUnavailable) {
+						t.Errorf("transaction %d, cancelled before its turn: %v, want ErrUnavailable", i, o.err)
+					}
+				case i%5 == 0:
+					checkErr(t, fmt.Sprintf("InTx(%d, fails)", i), o.err, errBoom)
+				case i%5 == 1:
+					if o.panicked == nil || !strings.Contains(fmt.Sprint(o.panicked), "boom "+jti) {
+						t.Errorf("transaction %d panicked with %v, want its own panic", i, o.panicked)
+					}
+				case i%5 == 4:
+					checkErr(t, fmt.Sprintf("InTx(%d, duplicate)", i), o.err, sqlstore.ErrAlreadyExists)
+				case i%5 == 3 && d != sqlstore.SQLite:
+					// PostgreSQL honours the cancellation: the statement fails, nothing is written.
+					if o.err == nil {
+						t.Errorf("InTx(%d), cancelled while it ran on PostgreSQL = nil, want an error", i)
+					}
+				default: // 2, and 3 on SQLite, commit
+					mustNil(t, fmt.Sprintf("InTx(%d)", i), o.err)
+					want = append(want, jti)
+				}
+			}
+			var got []string
+			if err := db.SelectContext(ctx, &got, `SELECT jti FROM verified_tokens WHERE project_id = 'pa' ORDER BY jti`); err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("verified_tokens after the batch = %v, want %v", got, want)
+			}
+			for _, c := range cancels {
+				c()
+			}
+		})
+	}
+}
