@@ -180,22 +180,32 @@ func (b *Broker) record(ctx context.Context, tx *sqlstore.Tx, projectID string, 
 	if len(evs) == 0 {
 		return nil
 	}
+	rows, err := b.eventRows(ctx, projectID, evs...)
+	if err != nil {
+		return err
+	}
+	return tx.InsertEvents(ctx, rows...)
+}
+
+// eventRows are evs as rows of the audit log, stamped with the time, the request of ctx and
+// an ID each.
+func (b *Broker) eventRows(ctx context.Context, projectID string, evs ...Event) ([]sqlstore.Event, error) {
 	ri := requestInfoFrom(ctx)
 	rows := make([]sqlstore.Event, 0, len(evs))
 	for _, ev := range evs {
 		id, err := newID("evt-")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		at, seq, err := b.events.next(b.Now())
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rows = append(rows, sqlstore.Event{ProjectID: projectID, ID: id, CreatedAt: at, Seq: seq, Type: ev.Type,
 			UserID: nullable(ev.UserID), CredentialID: nullable(eventCredentialID(ev.CredentialID)), RequestID: ri.RequestID,
 			ClientIP: ri.ClientIP, UserAgent: ri.UserAgent, Details: ev.Details})
 	}
-	return tx.InsertEvents(ctx, rows...)
+	return rows, nil
 }
 
 // recordAlone writes evs in a transaction of their own. It is for failures that change

@@ -87,27 +87,16 @@ func (b *Broker) verifySignedData(ctx context.Context, projectID, token, usernam
 		v.Result, v.Reason = ResultUserMismatch, "the token was issued for another user"
 		return v, nil
 	}
-	renamed := false
-	err = b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
-		row := sqlstore.VerifiedToken{ProjectID: projectID, JTI: c.ID, VerifiedAt: ms(now), ExpiresAt: ms(c.Expires.Add(signeddata.DefaultLeeway))}
-		if username == "" {
-			if err := tx.InsertVerifiedToken(ctx, row); err != nil {
-				return err
-			}
-		} else {
-			// The name in the token must still be its user's: a token issued before a rename
-			// must not vouch for whoever holds the old name now.
-			ok, err := tx.InsertVerifiedTokenOfUser(ctx, row, c.Subject, username)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				renamed = true
-				return nil
-			}
-		}
-		return b.record(ctx, tx, projectID, verificationEvent(Verification{Result: ResultSuccess, UserID: v.UserID, CredentialID: v.CredentialID}, c))
-	})
+	evs, err := b.eventRows(ctx, projectID, verificationEvent(Verification{Result: ResultSuccess, UserID: v.UserID, CredentialID: v.CredentialID}, c))
+	if err != nil {
+		return Verification{}, err
+	}
+	// The jti and the event in one statement on PostgreSQL. With a username, the name in the
+	// token must still be its user's: a token issued before a rename must not vouch for
+	// whoever holds the old name now.
+	row := sqlstore.VerifiedToken{ProjectID: projectID, JTI: c.ID, VerifiedAt: ms(now), ExpiresAt: ms(c.Expires.Add(signeddata.DefaultLeeway))}
+	recorded, err := b.store.RecordVerified(ctx, row, c.Subject, username, evs[0])
+	renamed := err == nil && !recorded
 	switch {
 	case err == nil && renamed:
 		v.Result, v.Reason = ResultUserMismatch, "the user no longer has this identifier"

@@ -164,3 +164,46 @@ func TestInTxBatched(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordVerified: the jti and the event of a verification are written both or neither:
+// neither for a replayed jti (ErrAlreadyExists) or a user who no longer has the identifier.
+func TestRecordVerified(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := t.Context()
+		addProject(t, s, "pa")
+		addUser(t, s, "pa", "u-1", "pat@example.com", t0)
+		ev := func(id string) sqlstore.Event {
+			return sqlstore.Event{ProjectID: "pa", ID: id, CreatedAt: t0, Seq: 1, Type: "signed_data.verified",
+				UserID: ptr("u-1"), RequestID: "req", ClientIP: "192.0.2.1", UserAgent: "ua", Details: sqlstore.Object{"jti": id}}
+		}
+		tok := func(jti string) sqlstore.VerifiedToken {
+			return sqlstore.VerifiedToken{ProjectID: "pa", JTI: jti, VerifiedAt: t0, ExpiresAt: t0 + 60_000}
+		}
+		counts := func() (int, int) { return rowCount(t, s, "verified_tokens"), rowCount(t, s, "events") }
+
+		steps := []struct {
+			name       string
+			jti        string
+			identifier string
+			want       bool
+			wantErr    error
+			rows       int // rows of each table after the step
+		}{
+			{"without identifier", "jti-1", "", true, nil, 1},
+			{"the same jti again", "jti-1", "", false, sqlstore.ErrAlreadyExists, 1},
+			{"with the user's identifier", "jti-2", "pat@example.com", true, nil, 2},
+			{"the same jti, with the identifier", "jti-2", "pat@example.com", false, sqlstore.ErrAlreadyExists, 2},
+			{"with an identifier the user no longer has", "jti-3", "old@example.com", false, nil, 2},
+		}
+		for i, st := range steps {
+			got, err := s.RecordVerified(ctx, tok(st.jti), "u-1", st.identifier, ev(fmt.Sprintf("ev-%d", i)))
+			checkErr(t, "RecordVerified("+st.name+")", err, st.wantErr)
+			if got != st.want {
+				t.Errorf("RecordVerified(%s) = %v, want %v", st.name, got, st.want)
+			}
+			if v, e := counts(); v != st.rows || e != st.rows {
+				t.Errorf("after RecordVerified(%s): %d verified_tokens and %d events, want %d of each", st.name, v, e, st.rows)
+			}
+		}
+	})
+}

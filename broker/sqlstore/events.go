@@ -31,6 +31,12 @@ type Event struct {
 
 const eventColumns = `project_id, id, created_at, seq, type, user_id, credential_id, request_id, client_ip, user_agent, details`
 
+// args are e's values in the order of eventColumns.
+func (e Event) args() []any {
+	return []any{e.ProjectID, e.ID, e.CreatedAt, e.Seq, e.Type, e.UserID, e.CredentialID,
+		e.RequestID, e.ClientIP, e.UserAgent, e.Details}
+}
+
 // InsertEvents appends evs in one statement (prepared once per number of events).
 func (q queries) InsertEvents(ctx context.Context, evs ...Event) error {
 	if len(evs) == 0 {
@@ -38,8 +44,7 @@ func (q queries) InsertEvents(ctx context.Context, evs ...Event) error {
 	}
 	args := make([]any, 0, 11*len(evs))
 	for _, e := range evs {
-		args = append(args, e.ProjectID, e.ID, e.CreatedAt, e.Seq, e.Type, e.UserID, e.CredentialID,
-			e.RequestID, e.ClientIP, e.UserAgent, e.Details)
+		args = append(args, e.args()...)
 	}
 	_, err := q.exec(ctx, `INSERT INTO events (`+eventColumns+`) VALUES `+values(len(evs), 11), args...)
 	return err

@@ -601,9 +601,14 @@ func (q queries) execOnce(ctx context.Context, query string, args ...any) error 
 	return classify(err)
 }
 
+// placeholders returns n placeholders: "?, ?".
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
 // values returns rows groups of n placeholders: "(?, ?), (?, ?)".
 func values(rows, n int) string {
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+	row := "(" + placeholders(n) + ")"
 	return strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
 }
 

@@ -95,3 +95,42 @@ func (q queries) InsertVerifiedTokenOfUser(ctx context.Context, v VerifiedToken,
 		v.ProjectID, v.JTI, v.VerifiedAt, v.ExpiresAt, v.ProjectID, userID, identifier)
 	return n == 1, err
 }
+
+// RecordVerified records what a successful online verification writes: the token's jti
+// (single use, as InsertVerifiedToken) and its audit event ev, both or neither. With
+// identifier set, it writes them only while the project's user userID has identifier, and
+// reports false (nothing written) when the user was renamed or deleted.
+// Errors: ErrAlreadyExists when the jti was verified before.
+//
+// On PostgreSQL it is one statement, and so one round trip and no BEGIN or COMMIT; on SQLite,
+// which has no INSERT in WITH, a transaction of two.
+func (s *Store) RecordVerified(ctx context.Context, v VerifiedToken, userID, identifier string, ev Event) (bool, error) {
+	if s.dialect == Postgres {
+		var n int64
+		err := s.row(ctx, `WITH v AS (
+				INSERT INTO verified_tokens (project_id, jti, verified_at, expires_at)
+				SELECT ?, ?, ?, ? WHERE ? = '' OR EXISTS (SELECT 1 FROM users WHERE project_id = ? AND id = ? AND identifier = ?)
+				RETURNING 1
+			), e AS (
+				INSERT INTO events (`+eventColumns+`) SELECT `+placeholders(11)+` WHERE EXISTS (SELECT 1 FROM v)
+			)
+			SELECT COUNT(*) FROM v`,
+			append([]any{v.ProjectID, v.JTI, v.VerifiedAt, v.ExpiresAt, identifier, v.ProjectID, userID, identifier}, ev.args()...), &n)
+		return n == 1, err
+	}
+	ok := true
+	err := s.InTx(ctx, func(tx *Tx) error {
+		if identifier == "" {
+			if err := tx.InsertVerifiedToken(ctx, v); err != nil {
+				return err
+			}
+		} else {
+			var err error
+			if ok, err = tx.InsertVerifiedTokenOfUser(ctx, v, userID, identifier); err != nil || !ok {
+				return err
+			}
+		}
+		return tx.InsertEvents(ctx, ev)
+	})
+	return ok && err == nil, err
+}
