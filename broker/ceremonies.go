@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -577,6 +578,49 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 		return LoginResult{}, err
 	}
 	b.issued.remember(token, key.ID, claims, now)
+	use := sqlstore.PasskeyUse{ProjectID: projectID, CredentialID: credID, SignCount: newCount,
+		BackupState: flags.HasBackupState(), UserVerified: flags.HasUserVerified(), At: ms(now)}
+	evs := finishedEvents(cer, u.ID, credID, Event{Type: EventPasskeyUsed,
+		Details: map[string]any{"ceremonyID": cer.ID, "uv": flags.HasUserVerified(), "conditional": cer.Conditional,
+			"backupEligible": claims.BackupEligible, "backedUp": claims.BackedUp, "authenticatorAttachment": claims.AuthenticatorAttachment,
+			"crossDevice": claims.CrossDevice, "aaguid": claims.AAGUID, "providerName": claims.ProviderName}})
+	login := sqlstore.Count{Series: seriesLogin, Dim: loginKind(cer), Value: 1}
+	// The counter must increase, unless it is and stays 0 (providers that do not count): a
+	// counter that falls back to 0 is a clone's as much as one that falls back to 3. It is
+	// checked after this request has claimed the ceremony, and by the database, so that two
+	// logins racing with one counter value cannot both pass and a request that lost the race
+	// for the ceremony is told so (410), not "counter".
+	refused := func(ctx context.Context, q interface {
+		PasskeyByID(context.Context, string, string) (sqlstore.Passkey, error)
+	}) error {
+		now, err := q.PasskeyByID(ctx, projectID, credID)
+		if err != nil {
+			return detailf(ErrVerificationFailed, "the passkey was deleted during the login")
+		}
+		return counterRegression(newCount, now.SignCount)
+	}
+	if strings.HasPrefix(cer.ID, sealedPrefix) && cer.ConnectTokenID == nil {
+		// The usual login: its writes in one statement on PostgreSQL (Store.FinishLogin).
+		if !now.Before(fromMS(cer.ExpiresAt)) {
+			return LoginResult{}, ErrCeremonyNotFound
+		}
+		rows, err := b.eventRows(ctx, projectID, evs...)
+		if err != nil {
+			return LoginResult{}, err
+		}
+		claimed, used, err := b.store.FinishLogin(ctx, sqlstore.FinishedLogin{ProjectID: projectID, CeremonyKey: outcomeKey(cer.ID),
+			ExpiresAt: cer.ExpiresAt, MaxFailures: MaxFailedFinishes, Use: use, Events: rows,
+			BucketStart: hourStart(now), Shard: rand.IntN(sqlstore.CounterShards), Count: login})
+		switch {
+		case err != nil:
+			return LoginResult{}, err
+		case !claimed:
+			return LoginResult{}, ErrCeremonyNotFound
+		case !used:
+			return LoginResult{}, refused(ctx, b.store)
+		}
+		return LoginResult{SignedPasskeyData: token, Username: u.Identifier}, nil
+	}
 	err = b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
 		if err := b.endLogin(ctx, tx, cer, now); err != nil {
 			return err
@@ -586,32 +630,19 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 				return err
 			}
 		}
-		// The counter is checked here, after this request has claimed the ceremony, and by
-		// the database, so that two logins racing with one counter value cannot both pass and
-		// a request that lost the race for the ceremony is told so (410), not "counter". It
-		// must increase, unless it is and stays 0 (providers that do not count): a counter
-		// that falls back to 0 is a clone's as much as one that falls back to 3.
-		updated, err := tx.RecordPasskeyUse(ctx, sqlstore.PasskeyUse{ProjectID: projectID, CredentialID: credID, SignCount: newCount,
-			BackupState: flags.HasBackupState(), UserVerified: flags.HasUserVerified(), At: ms(now)})
+		updated, err := tx.RecordPasskeyUse(ctx, use)
 		if err != nil {
 			return err
 		}
 		if !updated {
-			now, err := tx.PasskeyByID(ctx, projectID, credID)
-			if err != nil {
-				return detailf(ErrVerificationFailed, "the passkey was deleted during the login")
-			}
-			return counterRegression(newCount, now.SignCount)
+			return refused(ctx, tx)
 		}
-		if err := b.record(ctx, tx, projectID, finishedEvents(cer, u.ID, credID, Event{Type: EventPasskeyUsed,
-			Details: map[string]any{"ceremonyID": cer.ID, "uv": flags.HasUserVerified(), "conditional": cer.Conditional,
-				"backupEligible": claims.BackupEligible, "backedUp": claims.BackedUp, "authenticatorAttachment": claims.AuthenticatorAttachment,
-				"crossDevice": claims.CrossDevice, "aaguid": claims.AAGUID, "providerName": claims.ProviderName}})...); err != nil {
+		if err := b.record(ctx, tx, projectID, evs...); err != nil {
 			return err
 		}
 		// The login path's one statement for analytics, last, so that the counter's row is
 		// held only until the commit that follows.
-		return b.count(ctx, tx, projectID, now, sqlstore.Count{Series: seriesLogin, Dim: loginKind(cer), Value: 1})
+		return b.count(ctx, tx, projectID, now, login)
 	})
 	if err != nil {
 		return LoginResult{}, err

@@ -207,3 +207,61 @@ func TestRecordVerified(t *testing.T) {
 		}
 	})
 }
+
+// TestFinishLogin: a login's finish writes its outcome, the passkey's use, its events and its
+// count all or nothing: nothing for a ceremony finished before, nor for a use the counter
+// rule refuses (the outcome stays unclaimed), nor for a deleted passkey.
+func TestFinishLogin(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := t.Context()
+		addProject(t, s, "pa")
+		addUser(t, s, "pa", "u-1", "pat@example.com", t0)
+		addPasskey(t, s, "pa", "u-1", "cred-1", t0) // sign count 7
+		n := 0
+		finish := func(key, cred string, count int64) sqlstore.FinishedLogin {
+			n++
+			ev := func(i int) sqlstore.Event {
+				return sqlstore.Event{ProjectID: "pa", ID: fmt.Sprintf("ev-%d-%d", n, i), CreatedAt: t0, Seq: int64(10*n + i), Type: "passkey.used",
+					UserID: ptr("u-1"), CredentialID: ptr(cred), RequestID: "req", ClientIP: "192.0.2.1", UserAgent: "ua", Details: sqlstore.Object{"n": n}}
+			}
+			return sqlstore.FinishedLogin{ProjectID: "pa", CeremonyKey: key, ExpiresAt: t0 + 60_000, MaxFailures: 3,
+				Use:    sqlstore.PasskeyUse{ProjectID: "pa", CredentialID: cred, SignCount: count, BackupState: true, UserVerified: true, At: t0 + int64(n)},
+				Events: []sqlstore.Event{ev(1), ev(2)}, BucketStart: t0, Shard: 3, Count: sqlstore.Count{Series: "login", Dim: "identifier", Value: 1}}
+		}
+		state := func() string {
+			pk, err := s.PasskeyByID(ctx, "pa", "cred-1")
+			mustNil(t, "PasskeyByID", err)
+			cs, err := s.Counters(ctx, "pa", t0, t0+1)
+			mustNil(t, "Counters", err)
+			var logins int64
+			for _, c := range cs {
+				logins += c.Value
+			}
+			return fmt.Sprintf("outcomes=%d events=%d logins=%d signCount=%d lastUsed=%v",
+				rowCount(t, s, "ceremony_outcomes"), rowCount(t, s, "events"), logins, pk.SignCount, pk.LastUsedAt != nil)
+		}
+
+		steps := []struct {
+			name          string
+			f             sqlstore.FinishedLogin
+			claimed, used bool
+			after         string
+		}{
+			{"a login", finish("k1", "cred-1", 8), true, true, "outcomes=1 events=2 logins=1 signCount=8 lastUsed=true"},
+			{"its ceremony again", finish("k1", "cred-1", 9), false, false, "outcomes=1 events=2 logins=1 signCount=8 lastUsed=true"},
+			{"a counter that did not increase", finish("k2", "cred-1", 8), true, false, "outcomes=1 events=2 logins=1 signCount=8 lastUsed=true"},
+			{"the same ceremony, counter right", finish("k2", "cred-1", 9), true, true, "outcomes=2 events=4 logins=2 signCount=9 lastUsed=true"},
+			{"an unknown passkey", finish("k3", "cred-gone", 1), true, false, "outcomes=2 events=4 logins=2 signCount=9 lastUsed=true"},
+		}
+		for _, st := range steps {
+			claimed, used, err := s.FinishLogin(ctx, st.f)
+			mustNil(t, "FinishLogin("+st.name+")", err)
+			if claimed != st.claimed || used != st.used {
+				t.Errorf("FinishLogin(%s) = claimed %v, used %v; want %v, %v", st.name, claimed, used, st.claimed, st.used)
+			}
+			if got := state(); got != st.after {
+				t.Errorf("after FinishLogin(%s): %s, want %s", st.name, got, st.after)
+			}
+		}
+	})
+}
