@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,10 +58,6 @@ type Store struct {
 	writing chan struct{}
 	// batch queues the SQLite transactions waiting for writing, see batch.go.
 	batch batcher
-	// checkpointing is set while a checkpoint of the SQLite WAL runs, see checkpoint.
-	checkpointing  atomic.Bool
-	lastCheckpoint atomic.Int64   // unix nanoseconds
-	background     sync.WaitGroup // the checkpoint running, which Close waits for
 	// observeQuery is Config.ObserveQuery (nil: none).
 	observeQuery func(op string, elapsed time.Duration)
 	// prepare is Config.Prepare resolved: statements are prepared and reused (always on
@@ -173,8 +168,6 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 		q.Add("_pragma", "synchronous(NORMAL)")
 		q.Add("_pragma", "foreign_keys(1)")
 		q.Set("_txlock", "immediate")
-		// The store checkpoints the WAL itself, off the write path (Store.checkpoint).
-		q.Add("_pragma", "wal_autocheckpoint(0)")
 		db, err = sqlx.Open("sqlite", "file:"+path+"?"+q.Encode())
 		dialect = SQLite
 		if cfg.MaxConns == 0 {
@@ -372,7 +365,6 @@ func (s *Store) Dialect() string { return s.dialect }
 // Close closes the database.
 func (s *Store) Close() error {
 	s.stopWriter()
-	s.background.Wait()
 	return s.db.Close()
 }
 
@@ -543,7 +535,6 @@ func (q queries) exec(ctx context.Context, query string, args ...any) (int64, er
 		if err != nil {
 			return 0, err
 		}
-		defer q.s.checkpoint()
 		defer unlock()
 	}
 	ctx, cancel := q.s.bound(ctx)
@@ -594,7 +585,6 @@ func (q queries) execOnce(ctx context.Context, query string, args ...any) error 
 		if unlock, err = q.s.lockWrites(ctx); err != nil {
 			return err
 		}
-		defer q.s.checkpoint()
 		defer unlock()
 		_, err = q.s.db.ExecContext(ctx, query, args...)
 	}
