@@ -15,14 +15,15 @@ import (
 )
 
 // upgradeLog makes every page of the tab keep the 'upgrade' events of <latchkey-append>
-// (the SDK's UpgradeResult) in localStorage, which survives the page's navigations.
+// (the SDK's UpgradeResult, and the path of the page that reported it) in localStorage,
+// which survives the page's navigations.
 const upgradeLog = `addEventListener('upgrade', (e) => {
 	const all = JSON.parse(localStorage.getItem('upgrades') || '[]');
-	all.push({ result: e.detail.result, reason: e.detail.reason || '' });
+	all.push({ result: e.detail.result, reason: e.detail.reason || '', page: location.pathname });
 	localStorage.setItem('upgrades', JSON.stringify(all));
 }, true);`
 
-type upgradeResult struct{ Result, Reason string }
+type upgradeResult struct{ Result, Reason, Page string }
 
 func (b *browser) logUpgrades() {
 	b.t.Helper()
@@ -140,7 +141,7 @@ func TestBrowserUpgrade(t *testing.T) {
 			d2.logUpgrades()
 			d2.passwordSignIn(bob, password)
 			d2.do("landing on the profile", chromedp.WaitVisible(chromedp.CSS("#signout")))
-			if got := d2.waitUpgrades(1); got[0] != (upgradeResult{"skipped", "declined"}) {
+			if got := d2.waitUpgrades(1); got[0] != (upgradeResult{"skipped", "declined", "/welcome"}) {
 				t.Errorf("upgrade on the other device = %+v, want skipped: declined", got[0])
 			}
 			if u := d2.landing(); !strings.HasSuffix(u, "/profile") {
