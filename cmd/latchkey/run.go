@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -404,6 +405,16 @@ func parseRetention(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// serverGC sets the garbage collector's target of a long-running server to 200 % instead of
+// Go's 100 %, unless the operator set GOGC: the broker's live heap is small and almost all it
+// allocates lives for one request, so collections are mostly overhead. At 200 % the broker
+// spent 3–9 % less CPU per login under load, for 3–4 MiB more RSS (BENCHMARKS.md).
+func serverGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
+}
+
 func cmdServe(ctx context.Context, e env, args []string) error {
 	fs := newFlags("latchkey serve", "Runs the production server; migrates the database first.", e)
 	var sf storeFlags
@@ -429,6 +440,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
+	serverGC(e.getenv)
 	if _, _, err := net.SplitHostPort(*listen); err != nil {
 		return usagef("latchkey serve: --listen %q is not host:port", *listen)
 	}
@@ -503,6 +515,7 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
+	serverGC(e.getenv)
 	_, port, err := net.SplitHostPort(*listen)
 	if err != nil {
 		return usagef("latchkey dev: --listen %q is not host:port", *listen)
