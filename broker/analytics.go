@@ -76,7 +76,13 @@ func hourStart(t time.Time) int64 { return ms(t.UTC().Truncate(time.Hour)) }
 // count adds cs to the project's counters of the hour of at inside tx: one statement, in a
 // shard chosen at random (so that concurrent logins rarely wait on one row).
 func (b *Broker) count(ctx context.Context, tx *sqlstore.Tx, projectID string, at time.Time, cs ...sqlstore.Count) error {
-	return tx.AddCounts(ctx, projectID, hourStart(at), rand.IntN(sqlstore.CounterShards), cs...)
+	bucket, shard := countSlot(at)
+	return tx.AddCounts(ctx, projectID, bucket, shard, cs...)
+}
+
+// countSlot is where counts made at at go: the hour's bucket and a shard drawn at random.
+func countSlot(at time.Time) (bucket int64, shard int) {
+	return hourStart(at), rand.IntN(sqlstore.CounterShards)
 }
 
 // addedCounts are the counts of a passkey added with the request of ctx.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -173,7 +172,7 @@ func (b *Broker) endLogin(ctx context.Context, tx *sqlstore.Tx, cer sqlstore.Cer
 	if !strings.HasPrefix(cer.ID, sealedPrefix) {
 		return b.endCeremony(ctx, tx, cer.ProjectID, cer.ID, now)
 	}
-	if !now.Before(fromMS(cer.ExpiresAt)) {
+	if sealedExpired(cer, now) {
 		return ErrCeremonyNotFound
 	}
 	ok, err := tx.FinishSealedCeremony(ctx, cer.ProjectID, outcomeKey(cer.ID), cer.ExpiresAt, MaxFailedFinishes)
@@ -181,6 +180,11 @@ func (b *Broker) endLogin(ctx context.Context, tx *sqlstore.Tx, cer sqlstore.Cer
 		err = ErrCeremonyNotFound
 	}
 	return err
+}
+
+// sealedExpired reports whether the sealed ceremony cer can no longer be finished at now.
+func sealedExpired(cer sqlstore.Ceremony, now time.Time) bool {
+	return !now.Before(fromMS(cer.ExpiresAt))
 }
 
 // endCeremony deletes the stored ceremony inside tx unless it failed MaxFailedFinishes
@@ -601,16 +605,17 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 	}
 	if strings.HasPrefix(cer.ID, sealedPrefix) && cer.ConnectTokenID == nil {
 		// The usual login: its writes in one statement on PostgreSQL (Store.FinishLogin).
-		if !now.Before(fromMS(cer.ExpiresAt)) {
+		if sealedExpired(cer, now) {
 			return LoginResult{}, ErrCeremonyNotFound
 		}
 		rows, err := b.eventRows(ctx, projectID, evs...)
 		if err != nil {
 			return LoginResult{}, err
 		}
+		bucket, shard := countSlot(now)
 		claimed, used, err := b.store.FinishLogin(ctx, sqlstore.FinishedLogin{ProjectID: projectID, CeremonyKey: outcomeKey(cer.ID),
 			ExpiresAt: cer.ExpiresAt, MaxFailures: MaxFailedFinishes, Use: use, Events: rows,
-			BucketStart: hourStart(now), Shard: rand.IntN(sqlstore.CounterShards), Count: login})
+			BucketStart: bucket, Shard: shard, Count: login})
 		switch {
 		case err != nil:
 			return LoginResult{}, err

@@ -96,9 +96,8 @@ func (b *Broker) verifySignedData(ctx context.Context, projectID, token, usernam
 	// whoever holds the old name now.
 	row := sqlstore.VerifiedToken{ProjectID: projectID, JTI: c.ID, VerifiedAt: ms(now), ExpiresAt: ms(c.Expires.Add(signeddata.DefaultLeeway))}
 	recorded, err := b.store.RecordVerified(ctx, row, c.Subject, username, evs[0])
-	renamed := err == nil && !recorded
 	switch {
-	case err == nil && renamed:
+	case err == nil && !recorded: // renamed or deleted since the token was issued
 		v.Result, v.Reason = ResultUserMismatch, "the user no longer has this identifier"
 		return v, nil
 	case errors.Is(err, ErrAlreadyExists):

@@ -45,7 +45,7 @@ const maxBatch = 64
 type txJob struct {
 	ctx  context.Context
 	fn   func(tx *Tx) error
-	done chan error // buffered: the leader never waits for the caller
+	done chan error // buffered: the writer never waits for the caller
 }
 
 // panicked carries a panic of a transaction's function from the goroutine that ran it to
@@ -191,10 +191,12 @@ func (s *Store) runBatch(jobs []*txJob) {
 	}
 	start := time.Now()
 	results := make([]error, len(jobs))
-	finish := func(commitErr error) {
+	// finish tells each job its own error, or else err: the commit's, or what stopped the
+	// whole batch (nothing of it is then committed).
+	finish := func(err error) {
 		for i, j := range jobs {
 			if results[i] == nil {
-				results[i] = commitErr
+				results[i] = err
 			}
 			if s.observeQuery != nil {
 				s.observeQuery(OpTx, time.Since(start))
@@ -206,10 +208,7 @@ func (s *Store) runBatch(jobs []*txJob) {
 	defer cancel()
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
-		for i := range results {
-			results[i] = classify(err)
-		}
-		finish(nil)
+		finish(classify(err))
 		return
 	}
 	defer tx.Rollback()
@@ -223,8 +222,7 @@ func (s *Store) runBatch(jobs []*txJob) {
 		}
 		if savepoints {
 			if _, err := tx.ExecContext(ctx, `SAVEPOINT latchkey_tx`); err != nil {
-				s.failBatch(jobs, results, classify(err))
-				finish(nil)
+				finish(classify(err))
 				return
 			}
 		}
@@ -233,8 +231,7 @@ func (s *Store) runBatch(jobs []*txJob) {
 			ran++
 			if savepoints {
 				if _, err := tx.ExecContext(ctx, `RELEASE latchkey_tx`); err != nil {
-					s.failBatch(jobs, results, classify(err))
-					finish(nil)
+					finish(classify(err))
 					return
 				}
 			}
@@ -248,13 +245,11 @@ func (s *Store) runBatch(jobs []*txJob) {
 		// SQLite rolls a whole transaction back by itself on some errors (a full disk, an
 		// I/O error); then the savepoint is gone and every write of the batch with it.
 		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO latchkey_tx`); rerr != nil {
-			s.failBatch(jobs, results, fmt.Errorf("%w: the batch's transaction was rolled back: %v", ErrUnavailable, rerr))
-			finish(nil)
+			finish(fmt.Errorf("%w: the batch's transaction was rolled back: %v", ErrUnavailable, rerr))
 			return
 		}
 		if _, rerr := tx.ExecContext(ctx, `RELEASE latchkey_tx`); rerr != nil {
-			s.failBatch(jobs, results, classify(rerr))
-			finish(nil)
+			finish(classify(rerr))
 			return
 		}
 	}
@@ -263,16 +258,6 @@ func (s *Store) runBatch(jobs []*txJob) {
 		return
 	}
 	finish(classify(tx.Commit()))
-}
-
-// failBatch gives err to every job that has no error of its own: nothing of the batch will
-// be committed.
-func (s *Store) failBatch(jobs []*txJob, results []error, err error) {
-	for i := range jobs {
-		if results[i] == nil {
-			results[i] = err
-		}
-	}
 }
 
 // runJob runs one job's function, classifying its error and catching its panic.

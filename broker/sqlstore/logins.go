@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/lib/pq"
 )
@@ -67,7 +66,7 @@ func (s *Store) FinishLogin(ctx context.Context, f FinishedLogin) (claimed, used
 	// The events' rows, in a VALUES list that PostgreSQL types from the first row: the
 	// BIGINT columns are cast, the others are text.
 	eventRow := "(?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), ?, ?, ?, ?, ?, ?, ?)"
-	rows := strings.TrimSuffix(strings.Repeat(eventRow+", ", len(f.Events)), ", ")
+	rows := repeatRow(eventRow, len(f.Events))
 	for _, e := range f.Events {
 		args = append(args, e.args()...)
 	}

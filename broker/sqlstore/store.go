@@ -593,12 +593,16 @@ func (q queries) execOnce(ctx context.Context, query string, args ...any) error 
 
 // placeholders returns n placeholders: "?, ?".
 func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+	return repeatRow("?", n)
 }
 
 // values returns rows groups of n placeholders: "(?, ?), (?, ?)".
 func values(rows, n int) string {
-	row := "(" + placeholders(n) + ")"
+	return repeatRow("("+placeholders(n)+")", rows)
+}
+
+// repeatRow returns rows copies of row, comma-separated.
+func repeatRow(row string, rows int) string {
 	return strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
 }
 

@@ -62,7 +62,7 @@ func (q queries) DeleteExpired(ctx context.Context, now int64, limit int) (int64
 				args = append(args, k)
 			}
 			n, err = q.exec(ctx, `DELETE FROM `+t.table+` WHERE expires_at <= ? AND (expires_at < ? OR (`+keys+`) <= (`+
-				strings.TrimSuffix(strings.Repeat("?, ", len(key)), ", ")+`))`, args...)
+				placeholders(len(key))+`))`, args...)
 		}
 		total += n
 		if err != nil {

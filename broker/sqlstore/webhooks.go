@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"strings"
 )
 
 // WebhookEndpoint is a row of webhook_endpoints. An endpoint's messages are the events of
@@ -143,7 +142,7 @@ func (q queries) WebhookEventsAfter(ctx context.Context, projectID string, after
 	var out []Event
 	err := q.selectRows(ctx, &out, `SELECT `+eventColumns+` FROM events
 		WHERE project_id = ? AND created_at <= ? AND (created_at, seq, id) > (?, ?, ?)
-		AND type IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(types)), ", ")+`)
+		AND type IN (`+placeholders(len(types))+`)
 		ORDER BY created_at, seq, id LIMIT ?`, append(args, limit)...)
 	return out, err
 }
