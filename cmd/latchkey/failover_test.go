@@ -451,8 +451,22 @@ func TestPostgresFailover(t *testing.T) {
 		tok := s.login(t, auth, origin, "user-42")
 		var rec recorder
 		var out struct{}
+		appendToken := s.mint(t, "passkey-append", "user-44")
+		// The standby has flushed the token (synchronous commit) but may not have replayed
+		// it yet; a read there before it has would find no token (401), not the refused write.
+		lsn := strings.TrimSpace(c.must("psql", "-h", "127.0.0.1", "-p", strconv.Itoa(primary.port), "-U", "postgres", "-qAtc", "SELECT pg_current_wal_lsn()"))
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			out, _ := c.run("psql", "-h", "127.0.0.1", "-p", strconv.Itoa(standby.port), "-U", "postgres", "-qAtc",
+				fmt.Sprintf("SELECT pg_last_wal_replay_lsn() >= '%s'::pg_lsn", lsn))
+			if strings.TrimSpace(out) == "t" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the standby has not replayed %s after 20 s (%q)", lsn, out)
+			}
+		}
 		rec.post("connectTokens", s2.URL+"/v2/connectTokens", `{"type":"passkey-append","data":{"identifier":"user-43","displayName":"U"}}`, &out, "", backendAuth)
-		rec.post("append/start", s2.frontend("append/start"), fmt.Sprintf(`{"connectToken":%q}`, s.mint(t, "passkey-append", "user-44")), &out, origin, "")
+		rec.post("append/start", s2.frontend("append/start"), fmt.Sprintf(`{"connectToken":%q}`, appendToken), &out, origin, "")
 		rec.post("verifySignedData", s2.URL+"/v2/passkey/verifySignedData", fmt.Sprintf(`{"signedPasskeyData":%q,"username":"user-42"}`, tok), &out, "", backendAuth)
 		for _, a := range rec.answers {
 			if a.status != 503 || a.bad != "" {
