@@ -48,7 +48,7 @@ type PasskeyEndpoints struct {
 // PasskeyEndpoints returns the project's passkey endpoints. Errors: ErrNotFound.
 func (q queries) PasskeyEndpoints(ctx context.Context, projectID string) (PasskeyEndpoints, error) {
 	var e PasskeyEndpoints
-	err := q.get(ctx, &e, `SELECT passkey_enroll_url, passkey_manage_url FROM projects WHERE id = ?`, projectID)
+	err := q.byKey().get(ctx, &e, `SELECT passkey_enroll_url, passkey_manage_url FROM projects WHERE id = ?`, projectID)
 	return e, err
 }
 

@@ -24,6 +24,11 @@ import (
 // lock to no one: handing it from request to request meant waking a goroutine, which on a
 // busy machine waited for a CPU while every other writer waited for it.
 //
+// When no transaction runs or waits, InTx runs its function on the caller's goroutine
+// instead, as a batch of one: a lone request (and every request of a quiet server) then pays
+// no wake-up of the writer goroutine and none of its own. Queued transactions always go to
+// the writer goroutine, which takes the write lock after the inline one.
+//
 // The functions run on the writer goroutine, with their own context's values but not its
 // cancellation: SQLite's interrupt, which a cancelled context triggers, rolls back the whole
 // transaction, not one savepoint. A caller whose context ends before its turn is skipped and
@@ -91,8 +96,15 @@ func (s *Store) writeLoop() {
 			return
 		case <-s.batch.wake:
 		}
-		for jobs := s.batch.take(); len(jobs) > 0; jobs = s.batch.take() {
+		for {
+			// The write lock first, then the queue: what queues while a transaction runs
+			// on its caller's goroutine joins this batch.
 			s.writing <- struct{}{}
+			jobs := s.batch.take()
+			if len(jobs) == 0 {
+				<-s.writing
+				break
+			}
 			s.runBatch(jobs)
 			<-s.writing
 			s.prepareWanted(context.Background())
@@ -131,6 +143,21 @@ func (s *Store) inBatch(ctx context.Context, fn func(tx *Tx) error) error {
 	if s.batch.closed {
 		s.batch.mu.Unlock()
 		return fmt.Errorf("%w: the store is closed", ErrUnavailable)
+	}
+	if len(s.batch.pending) == 0 {
+		select {
+		case s.writing <- struct{}{}:
+			// No one writes or waits: run the transaction on this goroutine, a batch of one.
+			// Handing it to the writer goroutine and back would cost two wake-ups, as much
+			// CPU as a small transaction's statements. Whoever queues behind it wakes the
+			// writer goroutine, which waits for the write lock.
+			s.batch.mu.Unlock()
+			s.runBatch([]*txJob{job})
+			<-s.writing
+			s.prepareWanted(context.Background())
+			return unpanic(<-job.done)
+		default:
+		}
 	}
 	s.batch.pending = append(s.batch.pending, job)
 	s.batch.mu.Unlock()
@@ -204,8 +231,11 @@ func (s *Store) runBatch(jobs []*txJob) {
 			j.done <- results[i]
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	// The batch's own statements (BEGIN, savepoints, COMMIT) take no cancellable context
+	// either: database/sql and the driver would each watch it with a goroutine, for
+	// statements that wait for nothing (this goroutine holds the write lock, and SQLite's
+	// busy timeout bounds a wait for another process's).
+	ctx := context.Background()
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		finish(classify(err))

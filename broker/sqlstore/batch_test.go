@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -164,6 +165,88 @@ func TestInTxBatched(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestInTxInline: on SQLite, a transaction with none running or queued runs on its caller's
+// goroutine; one that arrives while another holds the write lock queues for the writer
+// goroutine, and both commit.
+func TestInTxInline(t *testing.T) {
+	s, _ := openStore(t, sqlstore.SQLite)
+	ctx := t.Context()
+	addProject(t, s, "pa")
+	onWriter := func() bool {
+		pcs := make([]uintptr, 64)
+		frames := runtime.CallersFrames(pcs[:runtime.Callers(1, pcs)])
+		for {
+			f, more := frames.Next()
+			if strings.HasSuffix(f.Function, ".writeLoop") {
+				return true
+			}
+			if !more {
+				return false
+			}
+		}
+	}
+	insert := func(tx *sqlstore.Tx, jti string) error {
+		return tx.InsertVerifiedToken(ctx, sqlstore.VerifiedToken{ProjectID: "pa", JTI: jti, VerifiedAt: t0, ExpiresAt: t0 + 1})
+	}
+
+	var firstOnWriter bool
+	gate, holding := make(chan struct{}), make(chan struct{})
+	firstErr := make(chan error, 1)
+	go func() {
+		firstErr <- s.InTx(ctx, func(tx *sqlstore.Tx) error {
+			firstOnWriter = onWriter()
+			close(holding)
+			<-gate
+			return insert(tx, "first")
+		})
+	}()
+	<-holding
+	var secondOnWriter bool
+	secondErr := make(chan error, 1)
+	go func() {
+		secondErr <- s.InTx(ctx, func(tx *sqlstore.Tx) error {
+			secondOnWriter = onWriter()
+			return insert(tx, "second")
+		})
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for sqlstore.QueuedTx(s) < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if q := sqlstore.QueuedTx(s); q != 1 {
+		t.Errorf("%d transactions queued behind the first, want 1", q)
+	}
+	close(gate)
+	mustNil(t, "InTx(first)", <-firstErr)
+	mustNil(t, "InTx(second)", <-secondErr)
+	if firstOnWriter {
+		t.Error("the first transaction, with none before it, ran on the writer goroutine; want its caller's")
+	}
+	if !secondOnWriter {
+		t.Error("the second transaction, queued behind the first, ran on its caller's goroutine; want the writer's")
+	}
+	if n := rowCount(t, s, "verified_tokens"); n != 2 {
+		t.Errorf("%d verified_tokens after both transactions, want 2", n)
+	}
+}
+
+// TestLookupWithEndedContext: a read by key (which on SQLite runs without its context's
+// cancellation once begun) still refuses to begin under a context that has ended.
+func TestLookupWithEndedContext(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *sqlstore.Store) {
+		addProject(t, s, "pa")
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err := s.Project(ctx, "pa")
+		checkErr(t, "Project(ended context)", err, context.Canceled)
+		_, _, err = s.PasskeyWithUser(ctx, "pa", "cred")
+		checkErr(t, "PasskeyWithUser(ended context)", err, context.Canceled)
+		if _, err := s.Project(t.Context(), "pa"); err != nil {
+			t.Errorf("Project() = %v", err)
+		}
+	})
 }
 
 // TestRecordVerified: the jti and the event of a verification are written both or neither:

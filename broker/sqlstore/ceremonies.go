@@ -35,7 +35,7 @@ func (q queries) InsertCeremony(ctx context.Context, c Ceremony, limit int) (boo
 // Ceremony returns the project's ceremony id of kind, expired or not. Errors: ErrNotFound.
 func (q queries) Ceremony(ctx context.Context, projectID, id, kind string) (Ceremony, error) {
 	var c Ceremony
-	err := q.get(ctx, &c, `SELECT id, project_id, kind, user_id, connect_token_id, conditional, session, created_at, expires_at
+	err := q.byKey().get(ctx, &c, `SELECT id, project_id, kind, user_id, connect_token_id, conditional, session, created_at, expires_at
 		FROM ceremonies WHERE id = ? AND project_id = ? AND kind = ?`, id, projectID, kind)
 	return c, err
 }
@@ -96,7 +96,7 @@ func (q queries) CountFailedFinish(ctx context.Context, projectID, key string, e
 // (no finish failed or, for a sealed ceremony, finished).
 func (q queries) CeremonyOutcome(ctx context.Context, projectID, key string) (CeremonyOutcome, error) {
 	var o CeremonyOutcome
-	err := q.get(ctx, &o, `SELECT project_id, ceremony_key, finished, failures, expires_at FROM ceremony_outcomes
+	err := q.byKey().get(ctx, &o, `SELECT project_id, ceremony_key, finished, failures, expires_at FROM ceremony_outcomes
 		WHERE project_id = ? AND ceremony_key = ?`, projectID, key)
 	return o, err
 }

@@ -37,7 +37,7 @@ func (q queries) InsertPasskey(ctx context.Context, p Passkey) error {
 // PasskeyByID returns the project's passkey with credentialID. Errors: ErrNotFound.
 func (q queries) PasskeyByID(ctx context.Context, projectID, credentialID string) (Passkey, error) {
 	var p Passkey
-	err := q.get(ctx, &p, `SELECT `+passkeyColumns+` FROM passkeys WHERE project_id = ? AND credential_id = ?`, projectID, credentialID)
+	err := q.byKey().get(ctx, &p, `SELECT `+passkeyColumns+` FROM passkeys WHERE project_id = ? AND credential_id = ?`, projectID, credentialID)
 	return p, err
 }
 
@@ -45,7 +45,7 @@ func (q queries) PasskeyByID(ctx context.Context, projectID, credentialID string
 // unknown user).
 func (q queries) PasskeysOf(ctx context.Context, projectID, userID string) ([]Passkey, error) {
 	var ps []Passkey
-	err := q.selectRows(ctx, &ps, `SELECT `+passkeyColumns+` FROM passkeys
+	err := q.byKey().selectRows(ctx, &ps, `SELECT `+passkeyColumns+` FROM passkeys
 		WHERE project_id = ? AND user_id = ? ORDER BY created_at, credential_id`, projectID, userID)
 	return ps, err
 }
@@ -99,7 +99,7 @@ const selectPasskeysWithUsers = `SELECT p.project_id, p.credential_id, p.user_id
 // no passkeys, at the same cost.
 func (q queries) PasskeysByIdentifier(ctx context.Context, projectID, identifier string) (User, []Passkey, error) {
 	var rows []passkeyUser
-	if err := q.selectRows(ctx, &rows, selectPasskeysWithUsers+`
+	if err := q.byKey().selectRows(ctx, &rows, selectPasskeysWithUsers+`
 		WHERE p.project_id = ? AND u.project_id = ? AND u.identifier = ? ORDER BY p.created_at, p.credential_id`,
 		projectID, projectID, identifier); err != nil {
 		return User{}, nil, err
@@ -118,7 +118,7 @@ func (q queries) PasskeysByIdentifier(ctx context.Context, projectID, identifier
 // query. Errors: ErrNotFound.
 func (q queries) PasskeyWithUser(ctx context.Context, projectID, credentialID string) (Passkey, User, error) {
 	var r passkeyUser
-	if err := q.get(ctx, &r, selectPasskeysWithUsers+` WHERE p.project_id = ? AND p.credential_id = ?`, projectID, credentialID); err != nil {
+	if err := q.byKey().get(ctx, &r, selectPasskeysWithUsers+` WHERE p.project_id = ? AND p.credential_id = ?`, projectID, credentialID); err != nil {
 		return Passkey{}, User{}, err
 	}
 	return r.Passkey, r.user(), nil

@@ -43,7 +43,7 @@ func (q queries) InsertProject(ctx context.Context, p Project) error {
 // Project returns the project with id. Errors: ErrNotFound.
 func (q queries) Project(ctx context.Context, id string) (Project, error) {
 	var p Project
-	err := q.get(ctx, &p, `SELECT `+projectColumns+` FROM projects WHERE id = ?`, id)
+	err := q.byKey().get(ctx, &p, `SELECT `+projectColumns+` FROM projects WHERE id = ?`, id)
 	return p, err
 }
 
@@ -57,7 +57,7 @@ func (q queries) Projects(ctx context.Context) ([]Project, error) {
 // RequireProject returns nil if the project with id exists. Errors: ErrNotFound.
 func (q queries) RequireProject(ctx context.Context, id string) error {
 	var n int
-	if err := q.get(ctx, &n, `SELECT COUNT(*) FROM projects WHERE id = ?`, id); err != nil {
+	if err := q.byKey().get(ctx, &n, `SELECT COUNT(*) FROM projects WHERE id = ?`, id); err != nil {
 		return err
 	}
 	if n == 0 {
@@ -100,7 +100,7 @@ func (q queries) RevokeAPISecret(ctx context.Context, projectID, id string, at i
 // APISecrets returns the project's secrets, live and revoked, oldest first.
 func (q queries) APISecrets(ctx context.Context, projectID string) ([]APISecret, error) {
 	var out []APISecret
-	err := q.selectRows(ctx, &out, `SELECT id, project_id, secret_hash, created_at, revoked_at FROM api_secrets
+	err := q.byKey().selectRows(ctx, &out, `SELECT id, project_id, secret_hash, created_at, revoked_at FROM api_secrets
 		WHERE project_id = ? ORDER BY created_at, id`, projectID)
 	return out, err
 }
@@ -109,7 +109,7 @@ func (q queries) APISecrets(ctx context.Context, projectID string) ([]APISecret,
 // for an unknown project).
 func (q queries) LiveSecretHashes(ctx context.Context, projectID string) ([]string, error) {
 	var out []string
-	err := q.selectRows(ctx, &out, `SELECT secret_hash FROM api_secrets WHERE project_id = ? AND revoked_at IS NULL`, projectID)
+	err := q.byKey().selectRows(ctx, &out, `SELECT secret_hash FROM api_secrets WHERE project_id = ? AND revoked_at IS NULL`, projectID)
 	return out, err
 }
 
@@ -137,7 +137,7 @@ func (q queries) InsertSigningKey(ctx context.Context, k SigningKey) error {
 // project).
 func (q queries) SigningKeys(ctx context.Context, projectID string) ([]SigningKey, error) {
 	var out []SigningKey
-	err := q.selectRows(ctx, &out, `SELECT `+signingKeyColumns+` FROM signing_keys WHERE project_id = ? ORDER BY active_from, id`, projectID)
+	err := q.byKey().selectRows(ctx, &out, `SELECT `+signingKeyColumns+` FROM signing_keys WHERE project_id = ? ORDER BY active_from, id`, projectID)
 	return out, err
 }
 

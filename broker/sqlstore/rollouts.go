@@ -22,7 +22,7 @@ const rolloutColumns = `project_id, login, append_passkey, manage, allow_list, d
 // everything is on).
 func (q queries) Rollout(ctx context.Context, projectID string) (Rollout, error) {
 	var r Rollout
-	err := q.get(ctx, &r, `SELECT `+rolloutColumns+` FROM rollouts WHERE project_id = ?`, projectID)
+	err := q.byKey().get(ctx, &r, `SELECT `+rolloutColumns+` FROM rollouts WHERE project_id = ?`, projectID)
 	return r, err
 }
 
@@ -62,6 +62,6 @@ func (q queries) DeclineAppend(ctx context.Context, projectID, userID string, un
 // Errors: ErrNotFound (never declined).
 func (q queries) AppendDeclinedUntil(ctx context.Context, projectID, userID string) (int64, error) {
 	var until int64
-	err := q.get(ctx, &until, `SELECT declined_until FROM append_declines WHERE project_id = ? AND user_id = ?`, projectID, userID)
+	err := q.byKey().get(ctx, &until, `SELECT declined_until FROM append_declines WHERE project_id = ? AND user_id = ?`, projectID, userID)
 	return until, err
 }

@@ -80,15 +80,33 @@ type queries struct {
 	// detached: the statements ignore their context's cancellation (a transaction of a
 	// SQLite batch, see batch.go).
 	detached bool
+	// lookup: the statement reads a few rows by key (see byKey).
+	lookup bool
+}
+
+// byKey returns q for a read of a few rows by key, the reads of every request's hot path. On
+// SQLite such a read ignores its context's cancellation once it has begun (it is checked
+// before): the driver watches a cancellable context with a goroutine of its own, and
+// database/sql watches a row set's with another, which together cost as much CPU as the
+// lookup itself, to interrupt a statement that ends in microseconds anyway. Reads that may
+// scan (lists, analytics) keep their cancellation; so does every PostgreSQL statement, whose
+// deadline is the statement timeout.
+func (q queries) byKey() queries {
+	q.lookup = true
+	return q
 }
 
 // context returns the context q's statements run under: ctx, less its cancellation in a
-// batch, whose other transactions an interrupt would roll back.
-func (q queries) context(ctx context.Context) context.Context {
-	if q.detached {
-		return context.WithoutCancel(ctx)
+// batch, whose other transactions an interrupt would roll back, or for a lookup by key on
+// SQLite. A context that has ended already is an error.
+func (q queries) context(ctx context.Context) (context.Context, error) {
+	if q.detached || (q.lookup && q.s.dialect != Postgres) {
+		if err := ctx.Err(); err != nil && !q.detached {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return context.WithoutCancel(ctx), nil
 	}
-	return ctx
+	return ctx, nil
 }
 
 // Config tunes the connection pool. Zero values take the defaults, sized for a 2-core
@@ -479,7 +497,10 @@ func (q queries) on() sqlx.ExtContext {
 
 // get reads one row into dest; no row is ErrNotFound.
 func (q queries) get(ctx context.Context, dest any, query string, args ...any) error {
-	ctx = q.context(ctx)
+	ctx, err := q.context(ctx)
+	if err != nil {
+		return err
+	}
 	defer q.s.observed(OpRead, time.Now())
 	ctx, cancel := q.s.bound(ctx)
 	defer cancel()
@@ -495,7 +516,10 @@ func (q queries) get(ctx context.Context, dest any, query string, args ...any) e
 
 // selectRows reads every row into dest, a pointer to a slice.
 func (q queries) selectRows(ctx context.Context, dest any, query string, args ...any) error {
-	ctx = q.context(ctx)
+	ctx, err := q.context(ctx)
+	if err != nil {
+		return err
+	}
 	defer q.s.observed(OpRead, time.Now())
 	ctx, cancel := q.s.bound(ctx)
 	defer cancel()
@@ -511,7 +535,10 @@ func (q queries) selectRows(ctx context.Context, dest any, query string, args ..
 
 // row reads one row into dest, column by column; no row is ErrNotFound.
 func (q queries) row(ctx context.Context, query string, args []any, dest ...any) error {
-	ctx = q.context(ctx)
+	ctx, err := q.context(ctx)
+	if err != nil {
+		return err
+	}
 	defer q.s.observed(OpRead, time.Now())
 	ctx, cancel := q.s.bound(ctx)
 	defer cancel()
@@ -528,7 +555,10 @@ func (q queries) row(ctx context.Context, query string, args []any, dest ...any)
 // exec runs a statement and returns how many rows it changed. Outside a transaction it
 // waits for this process's turn to write to SQLite.
 func (q queries) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	ctx = q.context(ctx)
+	ctx, err := q.context(ctx)
+	if err != nil {
+		return 0, err
+	}
 	defer q.s.observed(OpWrite, time.Now())
 	if q.tx == nil {
 		unlock, err := q.s.lockWrites(ctx)
@@ -539,10 +569,7 @@ func (q queries) exec(ctx context.Context, query string, args ...any) (int64, er
 	}
 	ctx, cancel := q.s.bound(ctx)
 	defer cancel()
-	var (
-		res sql.Result
-		err error
-	)
+	var res sql.Result
 	if q.s.prepare {
 		var st *sqlx.Stmt
 		if st, err = q.stmt(ctx, query); err != nil {
@@ -572,12 +599,14 @@ func (q queries) execOne(ctx context.Context, what, query string, args ...any) e
 // execOnce runs a statement without preparing it, for statements whose text is made for one
 // call (bulk inserts of any size).
 func (q queries) execOnce(ctx context.Context, query string, args ...any) error {
-	ctx = q.context(ctx)
+	ctx, err := q.context(ctx)
+	if err != nil {
+		return err
+	}
 	defer q.s.observed(OpWrite, time.Now())
 	query = q.s.db.Rebind(query)
 	ctx, cancel := q.s.bound(ctx)
 	defer cancel()
-	var err error
 	if q.tx != nil {
 		_, err = q.tx.ExecContext(ctx, query, args...)
 	} else {

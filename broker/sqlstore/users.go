@@ -36,14 +36,14 @@ func (q queries) InsertUserIfAbsent(ctx context.Context, u User) (bool, error) {
 // UserByIdentifier returns the project's user with identifier. Errors: ErrNotFound.
 func (q queries) UserByIdentifier(ctx context.Context, projectID, identifier string) (User, error) {
 	var u User
-	err := q.get(ctx, &u, `SELECT `+userColumns+` FROM users WHERE project_id = ? AND identifier = ?`, projectID, identifier)
+	err := q.byKey().get(ctx, &u, `SELECT `+userColumns+` FROM users WHERE project_id = ? AND identifier = ?`, projectID, identifier)
 	return u, err
 }
 
 // UserByID returns the project's user with id. Errors: ErrNotFound.
 func (q queries) UserByID(ctx context.Context, projectID, id string) (User, error) {
 	var u User
-	err := q.get(ctx, &u, `SELECT `+userColumns+` FROM users WHERE project_id = ? AND id = ?`, projectID, id)
+	err := q.byKey().get(ctx, &u, `SELECT `+userColumns+` FROM users WHERE project_id = ? AND id = ?`, projectID, id)
 	return u, err
 }
 
