@@ -408,7 +408,10 @@ func TestSQLiteWALStaysBounded(t *testing.T) {
 	if n := rowCount(t, s, "events"); n != 12000 {
 		t.Fatalf("events = %d, want 12000", n)
 	}
-	const limit = 24 << 20 // 4–8 MB here; 56–57 MB with a checkpoint that does not restart it
+	// 4–8 MB on a quiet machine, up to 28 MB on a loaded one (CI runs packages in parallel,
+	// and readers that hold their snapshots longer delay the restart); 56–57 MB with a
+	// checkpoint that never lets it restart.
+	const limit = 36 << 20
 	t.Logf("WAL after 12,000 transactions: %.1f MB", float64(fi.Size())/(1<<20))
 	if fi.Size() > limit {
 		t.Errorf("the WAL is %d bytes after 12,000 transactions, want at most %d: it does not start over", fi.Size(), limit)

@@ -2,7 +2,6 @@ package sqlstore_test
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 	"os"
 	"slices"
@@ -190,86 +189,4 @@ func TestSchemaIgnoresOtherSchemas(t *testing.T) {
 	if diff := cmp.Diff(before, readSchema(t, s)); diff != "" {
 		t.Errorf("Schema() after another schema made constraints users_created and passkeys_user mismatch (-before +after):\n%s", diff)
 	}
-}
-
-// TestClusteredLogsMigration upgrades a SQLite store of version 9, with rows in the tables
-// version 10 rebuilds WITHOUT ROWID, and checks that every row survives, unchanged, and that
-// the tables are then clustered on their primary keys.
-func TestClusteredLogsMigration(t *testing.T) {
-	ctx := t.Context()
-	url := sqlstoretest.DatabaseURL(t, sqlstore.SQLite)
-	db := rawDB(t, url)
-	rawExec(t, db, `CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`)
-	for _, v := range migrationVersions(t) {
-		if v >= "0010" {
-			break
-		}
-		body, err := migrations.FS.ReadFile(v + ".sql")
-		if err != nil {
-			t.Fatalf("migration %s: %v", v, err)
-		}
-		rawExec(t, db, string(body))
-		rawExec(t, db, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, v)
-	}
-	s, err := sqlstore.Open(ctx, url, sqlstore.Config{})
-	if err != nil {
-		t.Fatalf("Open() = %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	addProject(t, s, "pa")
-	for i := range 3 {
-		rawExec(t, db, `INSERT INTO events (project_id, id, created_at, seq, type, user_id, credential_id, request_id, client_ip, user_agent, details)
-			VALUES ('pa', ?, ?, ?, 'passkey.login', ?, NULL, 'req', '192.0.2.1', 'ua', '{"n":1}')`, fmt.Sprintf("ev-%d", i), t0+int64(i), i, fmt.Sprintf("u-%d", i))
-		rawExec(t, db, `INSERT INTO ceremony_outcomes (project_id, ceremony_key, finished, failures, expires_at) VALUES ('pa', ?, ?, ?, ?)`,
-			fmt.Sprintf("key-%d", i), i%2 == 0, i, t0+int64(i))
-		rawExec(t, db, `INSERT INTO verified_tokens (project_id, jti, verified_at, expires_at) VALUES ('pa', ?, ?, ?)`, fmt.Sprintf("jti-%d", i), t0, t0+int64(i))
-		rawExec(t, db, `INSERT INTO analytics_counters (project_id, bucket_start, series, dim, shard, value) VALUES ('pa', ?, 'login', 'passkey', ?, ?)`, t0, i, 10+i)
-	}
-	tables := []string{"events", "ceremony_outcomes", "verified_tokens", "analytics_counters"}
-	snapshot := func() map[string][]map[string]any {
-		out := map[string][]map[string]any{}
-		for _, table := range tables {
-			rows, err := db.Queryx(`SELECT * FROM ` + table + ` ORDER BY 1, 2, 3, 4`)
-			if err != nil {
-				t.Fatalf("reading %s: %v", table, err)
-			}
-			for rows.Next() {
-				row := map[string]any{}
-				if err := rows.MapScan(row); err != nil {
-					t.Fatalf("reading %s: %v", table, err)
-				}
-				out[table] = append(out[table], row)
-			}
-			rows.Close()
-			if len(out[table]) != 3 {
-				t.Fatalf("%s has %d rows, want 3", table, len(out[table]))
-			}
-		}
-		return out
-	}
-	clustered := func() []string {
-		var names []string
-		if err := db.Select(&names, `SELECT name FROM pragma_table_list WHERE wr = 1 ORDER BY name`); err != nil {
-			t.Fatalf("pragma_table_list: %v", err)
-		}
-		return names
-	}
-	if got := clustered(); len(got) != 0 {
-		t.Fatalf("before version 10, tables WITHOUT ROWID: %v, want none", got)
-	}
-	before := snapshot()
-	if n, err := s.Migrate(ctx); err != nil || n != 1 {
-		t.Fatalf("Migrate() = %d, %v, want 1 (version 10), nil", n, err)
-	}
-	if diff := cmp.Diff(before, snapshot()); diff != "" {
-		t.Errorf("rows changed by version 10 (-before +after):\n%s", diff)
-	}
-	want := slices.Clone(tables)
-	slices.Sort(want)
-	if got := clustered(); !slices.Equal(got, want) {
-		t.Errorf("after version 10, tables WITHOUT ROWID: %v, want %v", got, want)
-	}
-	// The store still writes and reads them.
-	mustNil(t, "InsertVerifiedToken()", s.InsertVerifiedToken(ctx, sqlstore.VerifiedToken{ProjectID: "pa", JTI: "jti-new", VerifiedAt: t0, ExpiresAt: t0 + 1}))
-	checkErr(t, "InsertVerifiedToken(again)", s.InsertVerifiedToken(ctx, sqlstore.VerifiedToken{ProjectID: "pa", JTI: "jti-new", VerifiedAt: t0, ExpiresAt: t0 + 1}), sqlstore.ErrAlreadyExists)
 }
