@@ -29,7 +29,7 @@ import (
 // no wake-up of the writer goroutine and none of its own. Queued transactions always go to
 // the writer goroutine, which takes the write lock after the inline one.
 //
-// The functions run on the writer goroutine, with their own context's values but not its
+// The functions run in a batch, inline or not, with their own context's values but not its
 // cancellation: SQLite's interrupt, which a cancelled context triggers, rolls back the whole
 // transaction, not one savepoint. A caller whose context ends before its turn is skipped and
 // told so; once its function has begun, it runs to the end. A panic in a function reaches
@@ -105,9 +105,7 @@ func (s *Store) writeLoop() {
 				<-s.writing
 				break
 			}
-			s.runBatch(jobs)
-			<-s.writing
-			s.prepareWanted(context.Background())
+			s.runLocked(jobs)
 		}
 	}
 }
@@ -152,9 +150,7 @@ func (s *Store) inBatch(ctx context.Context, fn func(tx *Tx) error) error {
 			// CPU as a small transaction's statements. Whoever queues behind it wakes the
 			// writer goroutine, which waits for the write lock.
 			s.batch.mu.Unlock()
-			s.runBatch([]*txJob{job})
-			<-s.writing
-			s.prepareWanted(context.Background())
+			s.runLocked([]*txJob{job})
 			return unpanic(<-job.done)
 		default:
 		}
@@ -181,7 +177,7 @@ func (s *Store) inBatch(ctx context.Context, fn func(tx *Tx) error) error {
 func unpanic(err error) error {
 	var p *panicked
 	if errors.As(err, &p) {
-		panic(fmt.Sprintf("%v\n\n(in a transaction run by the store's writer goroutine)\n%s", p.value, p.stack))
+		panic(fmt.Sprintf("%v\n\n(in a transaction of a SQLite batch)\n%s", p.value, p.stack))
 	}
 	return err
 }
@@ -288,6 +284,14 @@ func (s *Store) runBatch(jobs []*txJob) {
 		return
 	}
 	finish(classify(tx.Commit()))
+}
+
+// runLocked runs jobs as one batch, then releases the write lock (s.writing), which the
+// caller holds, and prepares the statements the batch wanted prepared.
+func (s *Store) runLocked(jobs []*txJob) {
+	s.runBatch(jobs)
+	<-s.writing
+	s.prepareWanted(context.Background())
 }
 
 // runJob runs one job's function, classifying its error and catching its panic.

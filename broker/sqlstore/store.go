@@ -100,8 +100,11 @@ func (q queries) byKey() queries {
 // batch, whose other transactions an interrupt would roll back, or for a lookup by key on
 // SQLite. A context that has ended already is an error.
 func (q queries) context(ctx context.Context) (context.Context, error) {
-	if q.detached || (q.lookup && q.s.dialect != Postgres) {
-		if err := ctx.Err(); err != nil && !q.detached {
+	switch {
+	case q.detached:
+		return context.WithoutCancel(ctx), nil
+	case q.lookup && q.s.dialect != Postgres:
+		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		return context.WithoutCancel(ctx), nil
