@@ -20,12 +20,14 @@ import (
 // effect on every replica within CacheTTL; one made through this broker, at once.
 //
 // Online verification of signedPasskeyData may also use a list of signing keys read up to
-// CacheTTL ago, which can lack only keys too new to matter (see verificationKeys).
+// CacheTTL ago, which can lack only keys too new to matter (see verificationKeys). The usual
+// login signs with the key that list names and checks it in the statement that writes the
+// login, signing again when a key rotated in to sign at once made it stale (see signingKey).
 //
 // Nothing else is cached for a time: API secrets (a revoked one is refused at once),
 // ceremonies, connect tokens, verified token IDs, users and passkeys are read on every
-// request, and so is the signing key that signs. Only facts that never change are kept
-// longer: parsed public keys and decrypted private keys, by key ID.
+// request. Only facts that never change are kept longer: parsed public keys and decrypted
+// private keys, by key ID.
 const CacheTTL = 5 * time.Second
 
 // maxCachedProjects bounds each cache's entries; a full cache drops its expired entries, and
@@ -35,7 +37,7 @@ const maxCachedProjects = 4096
 // brokerCache is what a Broker caches; its zero value is ready to use.
 type brokerCache struct {
 	projects   ttlMap[*projectConfig]
-	keyRows    ttlMap[[]sqlstore.SigningKey] // project ID -> its signing keys, for verification only
+	keyRows    ttlMap[[]sqlstore.SigningKey] // project ID -> its signing keys (verificationKeys, signingKey)
 	publicKeys sync.Map                      // kid -> *ecdsa.PublicKey
 }
 

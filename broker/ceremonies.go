@@ -560,7 +560,10 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 	}
 	newCount := int64(parsed.Response.AuthenticatorData.Counter)
 
-	key, err := b.signingKey(ctx, projectID)
+	sealed := strings.HasPrefix(cer.ID, sealedPrefix) && cer.ConnectTokenID == nil
+	// The usual login (sealed) signs with the key its cached rows name and checks it in the
+	// statement that writes the login; the others read the store's keys now.
+	key, err := b.signingKey(ctx, projectID, sealed)
 	if err != nil {
 		return LoginResult{}, err
 	}
@@ -581,7 +584,6 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 	if err != nil {
 		return LoginResult{}, err
 	}
-	b.issued.remember(token, key.ID, claims, now)
 	use := sqlstore.PasskeyUse{ProjectID: projectID, CredentialID: credID, SignCount: newCount,
 		BackupState: flags.HasBackupState(), UserVerified: flags.HasUserVerified(), At: ms(now)}
 	evs := finishedEvents(cer, u.ID, credID, Event{Type: EventPasskeyUsed,
@@ -603,7 +605,7 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 		}
 		return counterRegression(newCount, now.SignCount)
 	}
-	if strings.HasPrefix(cer.ID, sealedPrefix) && cer.ConnectTokenID == nil {
+	if sealed {
 		// The usual login: its writes in one statement on PostgreSQL (Store.FinishLogin).
 		if sealedExpired(cer, now) {
 			return LoginResult{}, ErrCeremonyNotFound
@@ -613,17 +615,29 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 			return LoginResult{}, err
 		}
 		bucket, shard := countSlot(now)
-		claimed, used, err := b.store.FinishLogin(ctx, sqlstore.FinishedLogin{ProjectID: projectID, CeremonyKey: outcomeKey(cer.ID),
+		w, err := b.store.FinishLogin(ctx, sqlstore.FinishedLogin{ProjectID: projectID, CeremonyKey: outcomeKey(cer.ID),
 			ExpiresAt: cer.ExpiresAt, MaxFailures: MaxFailedFinishes, Use: use, Events: rows,
 			BucketStart: bucket, Shard: shard, Count: login})
 		switch {
 		case err != nil:
 			return LoginResult{}, err
-		case !claimed:
+		case !w.Claimed:
 			return LoginResult{}, ErrCeremonyNotFound
-		case !used:
+		case !w.Used:
 			return LoginResult{}, refused(ctx, b.store)
 		}
+		if w.SigningKeyID != key.ID {
+			// The cached rows lacked a key rotated in to sign at once (through another
+			// replica, or the command line): sign again with the store's signing key, as the
+			// login's statement saw it. Rare; its writes are committed already.
+			if key, err = b.signingKey(ctx, projectID, false); err != nil {
+				return LoginResult{}, err
+			}
+			if token, err = signeddata.Sign(key, claims); err != nil {
+				return LoginResult{}, err
+			}
+		}
+		b.issued.remember(token, key.ID, claims, now)
 		return LoginResult{SignedPasskeyData: token, Username: u.Identifier}, nil
 	}
 	err = b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
@@ -652,6 +666,7 @@ func (b *Broker) FinishLogin(ctx context.Context, projectID, ceremonyID string, 
 	if err != nil {
 		return LoginResult{}, err
 	}
+	b.issued.remember(token, key.ID, claims, now)
 	return LoginResult{SignedPasskeyData: token, Username: u.Identifier}, nil
 }
 

@@ -22,7 +22,7 @@ func (b *Broker) IssuedLen() int { return b.issued.len() }
 // SigningKeyOf returns the key that signs for the project now, so that tests can sign tokens
 // the broker did not issue.
 func (b *Broker) SigningKeyOf(ctx context.Context, projectID string) (signeddata.Key, error) {
-	return b.signingKey(ctx, projectID)
+	return b.signingKey(ctx, projectID, false)
 }
 
 // StartWithChallenge stores a ceremony of kind ("append" or "login") for the project whose

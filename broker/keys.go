@@ -72,6 +72,9 @@ func (b *Broker) RotateKeyIn(ctx context.Context, projectID string, delay time.D
 		}
 		return b.record(ctx, tx, projectID, Event{Type: EventSigningKeyRotated, Details: map[string]any{"kid": k.ID, "activeFrom": info.ActiveFrom}})
 	})
+	if err == nil {
+		b.cache.keyRows.forget(projectID)
+	}
 	return info, err
 }
 
@@ -144,13 +147,24 @@ func (b *Broker) JWKS(ctx context.Context, projectID string) ([]byte, error) {
 	return signeddata.JWKS(keys)
 }
 
-// signingKey returns the key that signs for the project now, decrypted.
-func (b *Broker) signingKey(ctx context.Context, projectID string) (signeddata.Key, error) {
-	rows, err := b.store.SigningKeys(ctx, projectID)
-	if err != nil {
-		return signeddata.Key{}, err
+// signingKey returns the key that signs for the project now, decrypted, as the store's rows
+// say (which it keeps for verificationKeys too), or with cached as rows read up to CacheTTL
+// ago: those may lack a key rotated in to sign at once since, so the caller must check the
+// key against the store (sqlstore.LoginWritten.SigningKeyID) before it hands out what it
+// signed.
+func (b *Broker) signingKey(ctx context.Context, projectID string, cached bool) (signeddata.Key, error) {
+	now := b.Now()
+	rows, ok := b.cache.keyRows.get(projectID, now)
+	if !ok || !cached {
+		var err error
+		if rows, err = b.store.SigningKeys(ctx, projectID); err != nil {
+			return signeddata.Key{}, err
+		}
+		if len(rows) > 0 {
+			b.cache.keyRows.put(projectID, rows, now)
+		}
 	}
-	for i, st := range keyStates(rows, b.Now()) {
+	for i, st := range keyStates(rows, now) {
 		if !st.Signing {
 			continue
 		}

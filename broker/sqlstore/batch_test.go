@@ -325,26 +325,45 @@ func TestFinishLogin(t *testing.T) {
 				rowCount(t, s, "ceremony_outcomes"), rowCount(t, s, "events"), logins, pk.SignCount, pk.LastUsedAt != nil)
 		}
 
+		// The key that signs at each login's time (t0 + its number): k-old, then from the
+		// fourth on the later of two keys active from the same moment. Another project's
+		// newer key never counts.
+		addProject(t, s, "pb")
+		for _, k := range []sqlstore.SigningKey{{ID: "k-old", ProjectID: "pa", ActiveFrom: t0 - 1000}, {ID: "k-tie-b", ProjectID: "pa", ActiveFrom: t0 + 4},
+			{ID: "k-tie-a", ProjectID: "pa", ActiveFrom: t0 + 4}, {ID: "k-future", ProjectID: "pa", ActiveFrom: t0 + 60_000}, {ID: "k-other", ProjectID: "pb", ActiveFrom: t0}} {
+			k.PrivateKey, k.PublicKey, k.CreatedAt = "sealed", "public", t0
+			mustNil(t, "InsertSigningKey("+k.ID+")", s.InsertSigningKey(ctx, k))
+		}
+
 		steps := []struct {
-			name          string
-			f             sqlstore.FinishedLogin
-			claimed, used bool
-			after         string
+			name  string
+			f     sqlstore.FinishedLogin
+			want  sqlstore.LoginWritten
+			after string
 		}{
-			{"a login", finish("k1", "cred-1", 8), true, true, "outcomes=1 events=2 logins=1 signCount=8 lastUsed=true"},
-			{"its ceremony again", finish("k1", "cred-1", 9), false, false, "outcomes=1 events=2 logins=1 signCount=8 lastUsed=true"},
-			{"a counter that did not increase", finish("k2", "cred-1", 8), true, false, "outcomes=1 events=2 logins=1 signCount=8 lastUsed=true"},
-			{"the same ceremony, counter right", finish("k2", "cred-1", 9), true, true, "outcomes=2 events=4 logins=2 signCount=9 lastUsed=true"},
-			{"an unknown passkey", finish("k3", "cred-gone", 1), true, false, "outcomes=2 events=4 logins=2 signCount=9 lastUsed=true"},
+			{"a login", finish("k1", "cred-1", 8), sqlstore.LoginWritten{Claimed: true, Used: true, SigningKeyID: "k-old"}, "outcomes=1 events=2 logins=1 signCount=8 lastUsed=true"},
+			{"its ceremony again", finish("k1", "cred-1", 9), sqlstore.LoginWritten{}, "outcomes=1 events=2 logins=1 signCount=8 lastUsed=true"},
+			{"a counter that did not increase", finish("k2", "cred-1", 8), sqlstore.LoginWritten{Claimed: true}, "outcomes=1 events=2 logins=1 signCount=8 lastUsed=true"},
+			{"the same ceremony, counter right", finish("k2", "cred-1", 9), sqlstore.LoginWritten{Claimed: true, Used: true, SigningKeyID: "k-tie-b"}, "outcomes=2 events=4 logins=2 signCount=9 lastUsed=true"},
+			{"an unknown passkey", finish("k3", "cred-gone", 1), sqlstore.LoginWritten{Claimed: true}, "outcomes=2 events=4 logins=2 signCount=9 lastUsed=true"},
 		}
 		for _, st := range steps {
-			claimed, used, err := s.FinishLogin(ctx, st.f)
+			got, err := s.FinishLogin(ctx, st.f)
 			mustNil(t, "FinishLogin("+st.name+")", err)
-			if claimed != st.claimed || used != st.used {
-				t.Errorf("FinishLogin(%s) = claimed %v, used %v; want %v, %v", st.name, claimed, used, st.claimed, st.used)
+			if got != st.want {
+				t.Errorf("FinishLogin(%s) = %+v, want %+v", st.name, got, st.want)
 			}
 			if got := state(); got != st.after {
 				t.Errorf("after FinishLogin(%s): %s, want %s", st.name, got, st.after)
+			}
+		}
+		for _, c := range []struct {
+			project string
+			at      int64
+			want    string
+		}{{"pa", t0 - 1001, ""}, {"pa", t0 + 3, "k-old"}, {"pa", t0 + 60_000, "k-future"}, {"pb", t0, "k-other"}, {"pz", t0, ""}} {
+			if got, err := s.SigningKeyAt(ctx, c.project, c.at); got != c.want || err != nil {
+				t.Errorf("SigningKeyAt(%s, t0%+d) = %q, %v; want %q", c.project, c.at-t0, got, err, c.want)
 			}
 		}
 	})

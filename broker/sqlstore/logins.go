@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 
 	"github.com/lib/pq"
@@ -20,44 +21,65 @@ type FinishedLogin struct {
 	Count                  Count
 }
 
+// LoginWritten is what FinishLogin did.
+type LoginWritten struct {
+	// Claimed is false when the ceremony was finished before (or failed too often); nothing
+	// was written.
+	Claimed bool
+	// Used is false, with Claimed true, when the passkey's use was refused (its counter did
+	// not increase, or it was deleted); nothing was written either.
+	Used bool
+	// SigningKeyID, when both are true, is the ID of the project's key that signs at the
+	// login's time (Use.At), read in the same statement or transaction as the writes, or ""
+	// if the project has none: the broker signs with a key it may have cached and checks it
+	// here, so that a key rotated in to sign at once through another replica is used at once.
+	SigningKeyID string
+}
+
 // errPasskeyNotUsed rolls back a login whose passkey use the counter rule refused.
 var errPasskeyNotUsed = errors.New("sqlstore: the passkey's use was refused")
 
-// FinishLogin writes f all or nothing, and reports what stopped it: claimed is false when
-// the ceremony was finished before (or failed too often), and nothing is written; claimed and
-// not used means the passkey's use was refused (its counter did not increase, or it was
-// deleted), and nothing is written either.
+// FinishLogin writes f all or nothing, and reports what stopped it, if anything (see
+// LoginWritten).
 //
 // On PostgreSQL it is one statement (one round trip, no BEGIN or COMMIT): data-modifying
 // WITH queries, each conditioned on the one before, and a final division by the number of
 // passkey rows updated, which fails (division_by_zero) and so undoes the statement when the
 // ceremony was claimed and the passkey's use refused. On SQLite, which has no INSERT in WITH,
-// it is a transaction of four statements.
-func (s *Store) FinishLogin(ctx context.Context, f FinishedLogin) (claimed, used bool, err error) {
+// it is a transaction of five statements.
+func (s *Store) FinishLogin(ctx context.Context, f FinishedLogin) (LoginWritten, error) {
 	if f.Shard < 0 || f.Shard >= CounterShards {
-		return false, false, errors.New("sqlstore: FinishLogin: shard out of range")
+		return LoginWritten{}, errors.New("sqlstore: FinishLogin: shard out of range")
 	}
 	if s.dialect != Postgres {
+		var w LoginWritten
 		err := s.InTx(ctx, func(tx *Tx) error {
 			var err error
-			if claimed, err = tx.FinishSealedCeremony(ctx, f.ProjectID, f.CeremonyKey, f.ExpiresAt, f.MaxFailures); err != nil || !claimed {
+			if w.Claimed, err = tx.FinishSealedCeremony(ctx, f.ProjectID, f.CeremonyKey, f.ExpiresAt, f.MaxFailures); err != nil || !w.Claimed {
 				return err
 			}
-			if used, err = tx.RecordPasskeyUse(ctx, f.Use); err != nil {
+			if w.Used, err = tx.RecordPasskeyUse(ctx, f.Use); err != nil {
 				return err
 			}
-			if !used {
+			if !w.Used {
 				return errPasskeyNotUsed
 			}
 			if err := tx.InsertEvents(ctx, f.Events...); err != nil {
 				return err
 			}
-			return tx.AddCounts(ctx, f.ProjectID, f.BucketStart, f.Shard, f.Count)
+			if err := tx.AddCounts(ctx, f.ProjectID, f.BucketStart, f.Shard, f.Count); err != nil {
+				return err
+			}
+			w.SigningKeyID, err = tx.SigningKeyAt(ctx, f.ProjectID, f.Use.At)
+			return err
 		})
-		if errors.Is(err, errPasskeyNotUsed) {
-			return true, false, nil
+		switch {
+		case errors.Is(err, errPasskeyNotUsed):
+			return LoginWritten{Claimed: true}, nil
+		case err != nil:
+			return LoginWritten{}, err
 		}
-		return claimed && err == nil, used && err == nil, err
+		return w, nil
 	}
 
 	u := f.Use
@@ -70,7 +92,7 @@ func (s *Store) FinishLogin(ctx context.Context, f FinishedLogin) (claimed, used
 	for _, e := range f.Events {
 		args = append(args, e.args()...)
 	}
-	args = append(args, f.ProjectID, f.BucketStart, f.Count.Series, f.Count.Dim, int64(f.Shard), f.Count.Value)
+	args = append(args, f.ProjectID, f.BucketStart, f.Count.Series, f.Count.Dim, int64(f.Shard), f.Count.Value, f.ProjectID, f.Use.At)
 	events := ""
 	if len(f.Events) > 0 {
 		events = `, e AS (
@@ -78,7 +100,8 @@ func (s *Store) FinishLogin(ctx context.Context, f FinishedLogin) (claimed, used
 		)`
 	}
 	var nClaimed, ratio int64
-	err = s.row(ctx, `WITH o AS (
+	var kid sql.NullString
+	err := s.row(ctx, `WITH o AS (
 			INSERT INTO ceremony_outcomes (project_id, ceremony_key, finished, failures, expires_at)
 			VALUES (?, ?, TRUE, 0, ?)
 			ON CONFLICT (project_id, ceremony_key) DO UPDATE SET finished = TRUE
@@ -97,13 +120,16 @@ func (s *Store) FinishLogin(ctx context.Context, f FinishedLogin) (claimed, used
 			DO UPDATE SET value = analytics_counters.value + excluded.value
 		)
 		SELECT (SELECT COUNT(*) FROM o),
-			CASE WHEN EXISTS (SELECT 1 FROM o) THEN 1 / (SELECT COUNT(*) FROM p) ELSE 0 END`, args, &nClaimed, &ratio)
+			CASE WHEN EXISTS (SELECT 1 FROM o) THEN 1 / (SELECT COUNT(*) FROM p) ELSE 0 END,
+			(`+signingKeyAt+`)`, args, &nClaimed, &ratio, &kid)
 	var perr *pq.Error
 	switch {
 	case errors.As(err, &perr) && perr.Code == "22012": // division_by_zero: claimed, not used
-		return true, false, nil
+		return LoginWritten{Claimed: true}, nil
 	case err != nil:
-		return false, false, err
+		return LoginWritten{}, err
+	case nClaimed != 1:
+		return LoginWritten{}, nil
 	}
-	return nClaimed == 1, nClaimed == 1, nil
+	return LoginWritten{Claimed: true, Used: true, SigningKeyID: kid.String}, nil
 }

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -139,6 +140,20 @@ func (q queries) SigningKeys(ctx context.Context, projectID string) ([]SigningKe
 	var out []SigningKey
 	err := q.byKey().selectRows(ctx, &out, `SELECT `+signingKeyColumns+` FROM signing_keys WHERE project_id = ? ORDER BY active_from, id`, projectID)
 	return out, err
+}
+
+// signingKeyAt is the ID of a project's key that signs at a time (ms): the one active from
+// then or earlier that became active last, as the broker's keyStates decides.
+const signingKeyAt = `SELECT id FROM signing_keys WHERE project_id = ? AND active_from <= ? ORDER BY active_from DESC, id DESC LIMIT 1`
+
+// SigningKeyAt returns the ID of the project's key that signs at at (ms), or "" if none does.
+func (q queries) SigningKeyAt(ctx context.Context, projectID string, at int64) (string, error) {
+	var id string
+	err := q.byKey().row(ctx, signingKeyAt, []any{projectID, at}, &id)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil
+	}
+	return id, err
 }
 
 // NewestSigningKey returns the key created last in the whole store. Errors: ErrNotFound
