@@ -170,7 +170,7 @@ func (b *Broker) loadLogin(ctx context.Context, p Project, id string) (sqlstore.
 // others get ErrCeremonyNotFound, so a ceremony finishes at most once.
 func (b *Broker) endLogin(ctx context.Context, tx *sqlstore.Tx, cer sqlstore.Ceremony, now time.Time) error {
 	if !strings.HasPrefix(cer.ID, sealedPrefix) {
-		return b.endCeremony(ctx, tx, cer.ProjectID, cer.ID, now)
+		return b.endCeremony(ctx, tx, cer, now)
 	}
 	if sealedExpired(cer, now) {
 		return ErrCeremonyNotFound
@@ -190,14 +190,14 @@ func sealedExpired(cer sqlstore.Ceremony, now time.Time) bool {
 // endCeremony deletes the stored ceremony inside tx unless it failed MaxFailedFinishes
 // times; only one caller can delete it, the others get ErrCeremonyNotFound, so a ceremony
 // finishes at most once.
-func (b *Broker) endCeremony(ctx context.Context, tx *sqlstore.Tx, projectID, id string, now time.Time) error {
-	err := tx.EndCeremony(ctx, id, ms(now))
+func (b *Broker) endCeremony(ctx context.Context, tx *sqlstore.Tx, cer sqlstore.Ceremony, now time.Time) error {
+	err := tx.EndCeremony(ctx, cer.ID, ms(now))
 	if isNotFound(err) {
 		return ErrCeremonyNotFound
 	} else if err != nil {
 		return err
 	}
-	o, err := tx.CeremonyOutcome(ctx, projectID, outcomeKey(id))
+	o, err := tx.CeremonyOutcome(ctx, cer.ProjectID, outcomeKey(cer.ID), cer.ExpiresAt)
 	switch {
 	case isNotFound(err):
 		return nil
@@ -345,7 +345,7 @@ func (b *Broker) FinishAppend(ctx context.Context, projectID, ceremonyID string,
 	}
 	pk := b.passkeyFromRow(row)
 	err = b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
-		if err := b.endCeremony(ctx, tx, projectID, ceremonyID, now); err != nil {
+		if err := b.endCeremony(ctx, tx, cer, now); err != nil {
 			return err
 		}
 		if cer.ConnectTokenID != nil {

@@ -71,7 +71,7 @@ type CeremonyOutcome struct {
 func (q queries) FinishSealedCeremony(ctx context.Context, projectID, key string, expiresAt, maxFailures int64) (bool, error) {
 	n, err := q.exec(ctx, `INSERT INTO ceremony_outcomes (project_id, ceremony_key, finished, failures, expires_at)
 		VALUES (?, ?, TRUE, 0, ?)
-		ON CONFLICT (project_id, ceremony_key) DO UPDATE SET finished = TRUE
+		ON CONFLICT (expires_at, project_id, ceremony_key) DO UPDATE SET finished = TRUE
 		WHERE ceremony_outcomes.finished = FALSE AND ceremony_outcomes.failures < ?`, projectID, key, expiresAt, maxFailures)
 	return n == 1, err
 }
@@ -83,7 +83,7 @@ func (q queries) CountFailedFinish(ctx context.Context, projectID, key string, e
 	var n int64
 	err := q.get(ctx, &n, `INSERT INTO ceremony_outcomes (project_id, ceremony_key, finished, failures, expires_at)
 		VALUES (?, ?, FALSE, 1, ?)
-		ON CONFLICT (project_id, ceremony_key) DO UPDATE SET failures = ceremony_outcomes.failures + 1
+		ON CONFLICT (expires_at, project_id, ceremony_key) DO UPDATE SET failures = ceremony_outcomes.failures + 1
 		WHERE ceremony_outcomes.finished = FALSE
 		RETURNING failures`, projectID, key, expiresAt)
 	if errors.Is(err, ErrNotFound) {
@@ -92,11 +92,13 @@ func (q queries) CountFailedFinish(ctx context.Context, projectID, key string, e
 	return n, err
 }
 
-// CeremonyOutcome returns the outcome row of the project's ceremony key. Errors: ErrNotFound
-// (no finish failed or, for a sealed ceremony, finished).
-func (q queries) CeremonyOutcome(ctx context.Context, projectID, key string) (CeremonyOutcome, error) {
+// CeremonyOutcome returns the outcome row of the project's ceremony key, which expires at
+// expiresAt (the ceremony's expiry, part of the row's key as in FinishSealedCeremony and
+// CountFailedFinish). Errors: ErrNotFound (no finish failed or, for a sealed ceremony,
+// finished).
+func (q queries) CeremonyOutcome(ctx context.Context, projectID, key string, expiresAt int64) (CeremonyOutcome, error) {
 	var o CeremonyOutcome
 	err := q.byKey().get(ctx, &o, `SELECT project_id, ceremony_key, finished, failures, expires_at FROM ceremony_outcomes
-		WHERE project_id = ? AND ceremony_key = ?`, projectID, key)
+		WHERE expires_at = ? AND project_id = ? AND ceremony_key = ?`, expiresAt, projectID, key)
 	return o, err
 }

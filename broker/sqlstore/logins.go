@@ -104,7 +104,7 @@ func (s *Store) FinishLogin(ctx context.Context, f FinishedLogin) (LoginWritten,
 	err := s.row(ctx, `WITH o AS (
 			INSERT INTO ceremony_outcomes (project_id, ceremony_key, finished, failures, expires_at)
 			VALUES (?, ?, TRUE, 0, ?)
-			ON CONFLICT (project_id, ceremony_key) DO UPDATE SET finished = TRUE
+			ON CONFLICT (expires_at, project_id, ceremony_key) DO UPDATE SET finished = TRUE
 			WHERE ceremony_outcomes.finished = FALSE AND ceremony_outcomes.failures < ?
 			RETURNING 1
 		), p AS (

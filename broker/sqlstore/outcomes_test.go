@@ -28,7 +28,7 @@ func TestCeremonyOutcomes(t *testing.T) {
 			if err != nil || n != 0 {
 				t.Errorf("CountFailedFinish(finished) = %d, %v; want 0 (not counted)", n, err)
 			}
-			o, err := s.CeremonyOutcome(ctx, "pa", "k-once")
+			o, err := s.CeremonyOutcome(ctx, "pa", "k-once", t0+1000)
 			if err != nil || !o.Finished || o.Failures != 0 || o.ExpiresAt != t0+1000 {
 				t.Errorf("CeremonyOutcome(k-once) = %+v, %v", o, err)
 			}
@@ -56,7 +56,7 @@ func TestCeremonyOutcomes(t *testing.T) {
 			if ok, err := s.FinishSealedCeremony(ctx, "pa", "k-some", t0+1000, max); err != nil || !ok {
 				t.Errorf("FinishSealedCeremony(after 1 failure) = %v, %v; want true", ok, err)
 			}
-			_, err = s.CeremonyOutcome(ctx, "pa", "k-none")
+			_, err = s.CeremonyOutcome(ctx, "pa", "k-none", t0+1000)
 			checkErr(t, "CeremonyOutcome(unknown)", err, sqlstore.ErrNotFound)
 		})
 
@@ -108,7 +108,7 @@ func TestCeremonyOutcomes(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			if o, err := s.CeremonyOutcome(ctx, "pa", "k-fails"); err != nil || o.Failures != 20 {
+			if o, err := s.CeremonyOutcome(ctx, "pa", "k-fails", t0+1000); err != nil || o.Failures != 20 {
 				t.Errorf("CeremonyOutcome after 20 concurrent failures = %+v, %v; want 20 failures", o, err)
 			}
 		})

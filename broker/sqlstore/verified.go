@@ -36,8 +36,9 @@ var expiringTables = []struct {
 // expired before now, at most limit rows of each table (the oldest), and returns how many
 // rows it removed. Each table's batch is one statement of its own, so replicas sweeping at
 // once do not conflict. A batch is bounded by the limit-th expired row in (expires_at, key)
-// order, so that both statements read the expires_at index and never scan the table, however
-// long the backlog.
+// order, so that both statements read an index that starts with expires_at (the primary key
+// of verified_tokens and ceremony_outcomes) and never scan the table, however long the
+// backlog.
 func (q queries) DeleteExpired(ctx context.Context, now int64, limit int) (int64, error) {
 	var total int64
 	for _, t := range expiringTables {
