@@ -5,6 +5,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"testing"
@@ -78,5 +79,34 @@ func TestPasskeyLookupsUseTheUserIndex(t *testing.T) {
 	})
 	if checked < 5 {
 		t.Fatalf("checked %d passkey lookups by user, want at least 5: the statement cache no longer holds them?", checked)
+	}
+}
+
+// TestSQLiteTempStoreInMemory: every connection of a SQLite store keeps its temporary files
+// (the savepoints' sub-journal of each batch) in memory, which the batches' speed relies on.
+func TestSQLiteTempStoreInMemory(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, sqlstoretest.DatabaseURL(t, "sqlite"), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	// Hold every connection of the pool at once, so that each is asked.
+	conns := make([]*sql.Conn, 0, 4)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range 4 {
+		c, err := s.db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		var mode int
+		if err := c.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&mode); err != nil || mode != 2 {
+			t.Errorf("connection %d: PRAGMA temp_store = %d, %v; want 2 (memory)", len(conns), mode, err)
+		}
 	}
 }
