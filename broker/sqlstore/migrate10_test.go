@@ -28,7 +28,7 @@ func TestExpiryFirstKeysMigration(t *testing.T) {
 			if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 				t.Fatal(err)
 			}
-			ms, err := dialectMigrations(d)
+			ms, err := dialectMigrations(s.dialect) // d may be "pgbouncer", a PostgreSQL behind the pooler
 			if err != nil {
 				t.Fatal(err)
 			}
