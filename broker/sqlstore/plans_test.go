@@ -21,11 +21,7 @@ import (
 // at 1,000 users).
 func TestPasskeyLookupsUseTheUserIndex(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, sqlstoretest.DatabaseURL(t, "sqlite"), Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openSQLite(t)
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -86,11 +82,7 @@ func TestPasskeyLookupsUseTheUserIndex(t *testing.T) {
 // (the savepoints' sub-journal of each batch) in memory, which the batches' speed relies on.
 func TestSQLiteTempStoreInMemory(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, sqlstoretest.DatabaseURL(t, "sqlite"), Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openSQLite(t)
 	// Hold every connection of the pool at once, so that each is asked.
 	conns := make([]*sql.Conn, 0, 4)
 	defer func() {
@@ -109,4 +101,15 @@ func TestSQLiteTempStoreInMemory(t *testing.T) {
 			t.Errorf("connection %d: PRAGMA temp_store = %d, %v; want 2 (memory)", len(conns), mode, err)
 		}
 	}
+}
+
+// openSQLite opens a store on a new SQLite database, closed when the test ends.
+func openSQLite(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), sqlstoretest.DatabaseURL(t, "sqlite"), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
