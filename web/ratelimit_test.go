@@ -221,6 +221,17 @@ func TestCheckJSON(t *testing.T) {
 	}
 }
 
+// BenchmarkCheckJSON checks a login/finish body of the usual size: 13.8 µs and 177
+// allocations with encoding/json's Token, 2.9 µs and 31 with the byte scan.
+func BenchmarkCheckJSON(b *testing.B) {
+	body := []byte(`{"ceremonyId":"cls-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfGhIjKlMnOpQrStUvWxYz","credential":{"id":"AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEf","rawId":"AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEf","type":"public-key","response":{"clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0IiwiY2hhbGxlbmdlIjoiQWJDZEVmR2hJaktsTW5PcFFyU3RVdld4WXowMTIzNDU2Nzg5QWJDZEVmR2hJaktsIiwib3JpZ2luIjoiaHR0cDovL2xvY2FsaG9zdDo4MDgwIn0","authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","signature":"MEUCIQDabcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789","userHandle":"dXNlci0x"},"clientExtensionResults":{},"authenticatorAttachment":"platform"}}`)
+	for b.Loop() {
+		if err := checkJSON(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // TestProjectMemoryIsBounded floods the memory of missing projects: it keeps at most
 // 2*maxRemembered IDs, and a project known to exist is not pushed out by them.
 func TestProjectMemoryIsBounded(t *testing.T) {

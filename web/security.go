@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -28,65 +27,88 @@ func checkJSON(body []byte) error {
 	if !utf8.Valid(body) {
 		return errInvalidJSON
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	// Each open container: its keys so far (nil for an array), and whether the next string
-	// token of an object is a key.
+	// A scan of the bytes, not encoding/json's Token, which allocated for every token and cost
+	// as much as decoding the body. It tracks only what the checks need: the open containers,
+	// each object's keys, and whether the next string is a key (after "{" or an object's ",").
+	// It is exact for valid JSON; on anything else it may stop early or go on, and the decoder
+	// that reads the body next refuses it either way. FuzzCheckJSON compares it with a
+	// recursive reference built on encoding/json.
 	type frame struct {
-		keys      map[string]bool
-		expectKey bool
+		keys   map[string]bool // nil for an array, and for an object until its first key
+		object bool
 	}
-	var stack []*frame
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return errInvalidJSON
-		}
-		var top *frame
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				if len(stack) >= maxJSONDepth {
+	var stack []frame
+	expectKey := false
+	for i := 0; i < len(body); {
+		switch c := body[i]; c {
+		case '{', '[':
+			if len(stack) >= maxJSONDepth {
+				return errInvalidJSON
+			}
+			stack = append(stack, frame{object: c == '{'})
+			expectKey = c == '{'
+			i++
+		case '}', ']':
+			if len(stack) == 0 {
+				return errInvalidJSON
+			}
+			stack = stack[:len(stack)-1]
+			expectKey = false
+			i++
+		case ',':
+			expectKey = len(stack) > 0 && stack[len(stack)-1].object
+			i++
+		case '"':
+			end := stringEnd(body, i)
+			if end < 0 {
+				return errInvalidJSON
+			}
+			if expectKey {
+				key, err := jsonKey(body[i:end])
+				if err != nil {
 					return errInvalidJSON
 				}
-				if top != nil && top.keys != nil {
-					top.expectKey = true
+				top := &stack[len(stack)-1]
+				if top.keys == nil {
+					top.keys = map[string]bool{}
 				}
-				f := &frame{}
-				if t == '{' {
-					f.keys, f.expectKey = map[string]bool{}, true
-				}
-				stack = append(stack, f)
-				continue
-			default:
-				stack = stack[:len(stack)-1]
-				if len(stack) > 0 && stack[len(stack)-1].keys != nil {
-					stack[len(stack)-1].expectKey = true
-				}
-				continue
-			}
-		case string:
-			if top != nil && top.keys != nil && top.expectKey {
-				k := foldKey(t)
+				k := foldKey(key)
 				if top.keys[k] {
 					return errInvalidJSON
 				}
 				top.keys[k] = true
-				top.expectKey = false
-				continue
+				expectKey = false
 			}
-		}
-		if top != nil && top.keys != nil {
-			top.expectKey = true
+			i = end
+		default: // white space, ":", numbers and literals
+			i++
 		}
 	}
+	return nil
+}
+
+// stringEnd returns the index just after the JSON string that starts with the quote at
+// body[start], or -1 if it does not end.
+func stringEnd(body []byte, start int) int {
+	for j := start + 1; j < len(body); j++ {
+		switch body[j] {
+		case '\\':
+			j++ // the escaped byte; a \u escape's hex digits need no care
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// jsonKey returns the string that the JSON string literal raw (quotes included) denotes.
+func jsonKey(raw []byte) (string, error) {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
 }
 
 // foldKey maps s to one representative of the names that equal it under Unicode simple case
