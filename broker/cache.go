@@ -172,6 +172,22 @@ func (b *Broker) parsedPublicKey(r sqlstore.SigningKey) (*ecdsa.PublicKey, error
 	return ec, nil
 }
 
+// keyRows returns the project's signing key rows as read at most CacheTTL before now, or
+// read now when fresh is set (and then kept for the next caller).
+func (b *Broker) keyRows(ctx context.Context, projectID string, now time.Time, fresh bool) ([]sqlstore.SigningKey, error) {
+	if rows, ok := b.cache.keyRows.get(projectID, now); ok && !fresh {
+		return rows, nil
+	}
+	rows, err := b.store.SigningKeys(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) > 0 {
+		b.cache.keyRows.put(projectID, rows, now)
+	}
+	return rows, nil
+}
+
 // verificationKeys returns the project's published public keys, computed at the broker's
 // time from signing key rows read at most CacheTTL ago, or now when fresh is set. Rows are
 // only ever added, each active no earlier than it was added, so a list up to CacheTTL old
@@ -179,15 +195,9 @@ func (b *Broker) parsedPublicKey(r sqlstore.SigningKey) (*ecdsa.PublicKey, error
 // meets signeddata.ErrUnknownKey, and the caller asks again with fresh.
 func (b *Broker) verificationKeys(ctx context.Context, projectID string, fresh bool) ([]signeddata.PublicKey, error) {
 	now := b.Now()
-	rows, ok := b.cache.keyRows.get(projectID, now)
-	if !ok || fresh {
-		var err error
-		if rows, err = b.store.SigningKeys(ctx, projectID); err != nil {
-			return nil, err
-		}
-		if len(rows) > 0 {
-			b.cache.keyRows.put(projectID, rows, now)
-		}
+	rows, err := b.keyRows(ctx, projectID, now, fresh)
+	if err != nil {
+		return nil, err
 	}
 	var out []signeddata.PublicKey
 	for i, st := range keyStates(rows, now) {

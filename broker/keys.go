@@ -154,15 +154,9 @@ func (b *Broker) JWKS(ctx context.Context, projectID string) ([]byte, error) {
 // signed.
 func (b *Broker) signingKey(ctx context.Context, projectID string, cached bool) (signeddata.Key, error) {
 	now := b.Now()
-	rows, ok := b.cache.keyRows.get(projectID, now)
-	if !ok || !cached {
-		var err error
-		if rows, err = b.store.SigningKeys(ctx, projectID); err != nil {
-			return signeddata.Key{}, err
-		}
-		if len(rows) > 0 {
-			b.cache.keyRows.put(projectID, rows, now)
-		}
+	rows, err := b.keyRows(ctx, projectID, now, !cached)
+	if err != nil {
+		return signeddata.Key{}, err
 	}
 	for i, st := range keyStates(rows, now) {
 		if !st.Signing {
