@@ -1458,6 +1458,50 @@ func (e *browserEnv) addSecondPasskey(t *testing.T, identifier string) (remove f
 // signalAllAcceptedCredentials, that the user's accepted passkeys exclude it: Chromium would
 // delete the brand-new credential (in this test, from the virtual authenticator). It happens
 // when <latchkey-passkeys> is loading while <latchkey-append> creates a passkey.
+// TestBrowserListDuringCreateKeepsNewPasskey: a list answered while navigator.credentials.create
+// is still running, after the provider made the credential but before create() returned to the
+// SDK, must not signal a list without it either: Chromium would delete the passkey being made.
+func TestBrowserListDuringCreateKeepsNewPasskey(t *testing.T) {
+	e := newBrowserEnv(t)
+	e.open("sdk")
+	const user = "racing@example.com"
+	e.addOtherDevicePasskey(t, user)
+	listed := evalJS[int](e, `(async () => {
+		const realFetch = window.fetch, realCreate = navigator.credentials.create.bind(navigator.credentials);
+		let release, answered;
+		const held = new Promise((r) => { release = r; });
+		const listAnswered = new Promise((r) => { answered = r; });
+		window.fetch = async (...args) => {
+			const res = await realFetch(...args);
+			if (String(args[0]).endsWith('/manage/list')) { answered(); await held; }
+			return res;
+		};
+		let listing;
+		navigator.credentials.create = async (options) => {
+			const credential = await realCreate(options); // the authenticator holds it now
+			release();
+			await listing; // the held answer is handled before create() returns
+			return credential;
+		};
+		try {
+			listing = lk.list(`+jsString(e.mint("passkey-list", user))+`);
+			await listAnswered;
+			await lk.append(`+jsString(e.mint("passkey-append", user))+`);
+			return (await listing).passkeys.length;
+		} finally {
+			window.fetch = realFetch;
+			navigator.credentials.create = realCreate;
+		}
+	})()`)
+	if listed != 1 {
+		t.Fatalf("the held list shows %d passkeys, want the 1 it was answered with", listed)
+	}
+	evalJS[bool](e, `new Promise((r) => setTimeout(() => r(true), 500))`)
+	if n := len(e.credentials()); n != 1 {
+		t.Fatalf("the authenticator holds %d credentials after a list answered during create, want the 1 just created", n)
+	}
+}
+
 func TestBrowserStaleListKeepsNewPasskey(t *testing.T) {
 	e := newBrowserEnv(t)
 	e.open("sdk")

@@ -177,18 +177,19 @@ export class Latchkey {
     const options = { publicKey: parseCreationOptions(Array.isArray(hints) ? { ...start.publicKey, hints } : start.publicKey) };
     if (conditional) options.mediation = 'conditional';
     if (signal) options.signal = signal;
-    let credential;
-    try {
-      credential = await navigator.credentials.create(options);
-    } catch (err) {
-      throw browserError(err, signal, 'create');
-    }
-    if (!credential) throw new LatchkeyError('cancelled', MESSAGES.cancelled);
-    // The provider holds a new credential from now on: a list answered before the broker
-    // stored it must not tell the provider it is no longer accepted (see signalAccepted).
-    created.count++;
+    // The provider may hold a new credential from the moment it is asked, before create()
+    // returns here: until the broker has stored it, a list answered meanwhile must not tell
+    // the provider that the credential is not accepted (see signalAccepted).
     created.pending++;
     try {
+      let credential;
+      try {
+        credential = await navigator.credentials.create(options);
+      } catch (err) {
+        throw browserError(err, signal, 'create');
+      }
+      if (!credential) throw new LatchkeyError('cancelled', MESSAGES.cancelled);
+      created.count++;
       const res = await this.#post('append/finish', { ceremonyID: start.ceremonyID, credential: credentialJSON(credential) }, signal);
       return res.passkey;
     } finally {
