@@ -232,7 +232,13 @@ func (s *Store) runBatch(jobs []*txJob) {
 	// statements that wait for nothing (this goroutine holds the write lock, and SQLite's
 	// busy timeout bounds a wait for another process's).
 	ctx := context.Background()
-	tx, err := s.db.BeginTxx(ctx, nil)
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		finish(classify(err))
+		return
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
 		finish(classify(err))
 		return
@@ -283,7 +289,11 @@ func (s *Store) runBatch(jobs []*txJob) {
 		finish(nil)
 		return
 	}
-	finish(classify(tx.Commit()))
+	err = tx.Commit()
+	if err == nil {
+		s.wrotePages(conn)
+	}
+	finish(classify(err))
 }
 
 // runLocked runs jobs as one batch, then releases the write lock (s.writing), which the

@@ -431,8 +431,58 @@ func TestSQLiteWALStaysBounded(t *testing.T) {
 	// and readers that hold their snapshots longer delay the restart); 56–57 MB with a
 	// checkpoint that never lets it restart.
 	const limit = 36 << 20
-	t.Logf("WAL after 12,000 transactions: %.1f MB", float64(fi.Size())/(1<<20))
+	copies, restarts := sqlstore.CheckpointCounts(s)
+	t.Logf("WAL after 12,000 transactions: %.1f MB; checkpoints: %d off the write lock, %d under it", float64(fi.Size())/(1<<20), copies, restarts)
+	// About 12 pages a batch here, 1,000 pages a checkpoint, 4,000 a restart.
+	if copies == 0 || restarts == 0 {
+		t.Errorf("the checkpointer ran %d checkpoints off the write lock and %d under it, want some of each", copies, restarts)
+	}
 	if fi.Size() > limit {
 		t.Errorf("the WAL is %d bytes after 12,000 transactions, want at most %d: it does not start over", fi.Size(), limit)
+	}
+}
+
+// TestSQLiteCheckpointsWithoutTheWriteLock: the checkpointer copies the WAL into the database
+// while a write holds the write lock (checkpoint.go), so that writes never wait for the
+// checkpoint's syncs; only its occasional last checkpoint before a restart takes the lock.
+func TestSQLiteCheckpointsWithoutTheWriteLock(t *testing.T) {
+	s, _ := openStore(t, sqlstore.SQLite)
+	ctx := t.Context()
+	addProject(t, s, "pa")
+	for i := range 50 {
+		err := s.InTx(ctx, func(tx *sqlstore.Tx) error {
+			return tx.InsertEvents(ctx, sqlstore.Event{ProjectID: "pa", ID: fmt.Sprintf("ev-%d", i), CreatedAt: t0 + int64(i),
+				Type: "test", RequestID: "req", ClientIP: "192.0.2.1", UserAgent: "ua", Details: sqlstore.Object{"pad": strings.Repeat("x", 3000)}})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := sqlstore.CheckpointCounts(s)
+	release := sqlstore.HoldWrites(s)
+	defer func() { release() }()
+	sqlstore.WakeCheckpointer(s)
+	// A checkpoint that waited for the write lock would never come while it is held.
+	deadline := time.After(time.Minute)
+	for {
+		if copies, _ := sqlstore.CheckpointCounts(s); copies > before {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatal("no checkpoint in a minute while a write held the lock: the checkpointer waits for writes")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	release()
+	release = func() {}
+	// The store still writes and reads after it.
+	if err := s.InTx(ctx, func(tx *sqlstore.Tx) error {
+		return tx.InsertEvents(ctx, sqlstore.Event{ProjectID: "pa", ID: "ev-last", CreatedAt: t0 + 100, Type: "test", RequestID: "req", ClientIP: "192.0.2.1", UserAgent: "ua", Details: sqlstore.Object{}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := rowCount(t, s, "events"); n != 51 {
+		t.Fatalf("events = %d, want 51", n)
 	}
 }

@@ -7,3 +7,23 @@ func QueuedTx(s *Store) int {
 	defer s.batch.mu.Unlock()
 	return len(s.batch.pending)
 }
+
+// CheckpointCounts returns how many checkpoints the SQLite checkpointer has run without the
+// write lock (copies) and with it (restarts).
+func CheckpointCounts(s *Store) (copies, restarts int64) {
+	return s.ckpt.copies.Load(), s.ckpt.restarts.Load()
+}
+
+// HoldWrites takes this process's SQLite write lock, as a batch does, until release.
+func HoldWrites(s *Store) (release func()) {
+	s.writing <- struct{}{}
+	return func() { <-s.writing }
+}
+
+// WakeCheckpointer asks the SQLite checkpointer for a checkpoint.
+func WakeCheckpointer(s *Store) {
+	select {
+	case s.ckpt.wake <- struct{}{}:
+	default:
+	}
+}

@@ -58,6 +58,8 @@ type Store struct {
 	writing chan struct{}
 	// batch queues the SQLite transactions waiting for writing, see batch.go.
 	batch batcher
+	// ckpt runs the SQLite checkpoints (nil on PostgreSQL), see checkpoint.go.
+	ckpt *checkpointer
 	// observeQuery is Config.ObserveQuery (nil: none).
 	observeQuery func(op string, elapsed time.Duration)
 	// prepare is Config.Prepare resolved: statements are prepared and reused (always on
@@ -157,10 +159,11 @@ const (
 // owner only, in WAL mode.
 func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 	var (
-		db      *sqlx.DB
-		dialect string
-		prepare = true
-		err     error
+		db        *sqlx.DB
+		dialect   string
+		prepare   = true
+		sqliteDSN string
+		err       error
 	)
 	switch {
 	case strings.HasPrefix(databaseURL, "sqlite:"):
@@ -194,8 +197,10 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 		// logins per second (BENCHMARKS.md). The store's sorts are small: its lists are
 		// paged and its hot queries read an index in order.
 		q.Add("_pragma", "temp_store(memory)")
+		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walAutoCheckpointPages))
 		q.Set("_txlock", "immediate")
-		db, err = sqlx.Open("sqlite", "file:"+path+"?"+q.Encode())
+		sqliteDSN = "file:" + path + "?" + q.Encode()
+		db, err = sqlx.Open("sqlite", sqliteDSN)
 		dialect = SQLite
 		if cfg.MaxConns == 0 {
 			cfg.MaxConns = 4
@@ -245,9 +250,15 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 	if dialect == SQLite {
 		s.writing = make(chan struct{}, 1)
 		s.startWriter()
+		if err := s.startCheckpointer(sqliteDSN); err != nil {
+			s.stopWriter()
+			db.Close()
+			return nil, err
+		}
 	}
 	if err := s.Ping(ctx); err != nil {
 		s.stopWriter()
+		s.stopCheckpointer()
 		db.Close()
 		return nil, err
 	}
@@ -392,6 +403,7 @@ func (s *Store) Dialect() string { return s.dialect }
 // Close closes the database.
 func (s *Store) Close() error {
 	s.stopWriter()
+	s.stopCheckpointer()
 	return s.db.Close()
 }
 
