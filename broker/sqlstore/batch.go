@@ -35,12 +35,9 @@ import (
 // told so; once its function has begun, it runs to the end. A panic in a function reaches
 // its caller's goroutine.
 //
-// SQLite's automatic checkpoint stays where SQLite puts it, inside the commit that crosses
-// 1,000 pages of WAL: run there, under the write lock, it is complete before the next write
-// begins, which then starts the WAL over. A checkpoint on another goroutine (tried: it saved
-// about 5 % of the CPU) lets writes append to the WAL while it runs, so the WAL is never
-// complete at the start of a write, never starts over, and grew to 38 GB in ten minutes
-// (TestSQLiteWALStaysBounded).
+// Checkpoints do not run inside a batch's commit, as SQLite's automatic checkpoint would: the
+// store's checkpointer goroutine runs them beside the writer (checkpoint.go). Each batch tells
+// it how many pages its commit wrote to the WAL.
 
 // maxBatch bounds how many transactions one commit carries, and so how long the first of
 // them waits for the last.
