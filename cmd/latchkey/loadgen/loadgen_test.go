@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"errors"
@@ -247,4 +248,38 @@ func TestSeedUsersWritesAPrefixInOrder(t *testing.T) {
 			t.Errorf("seedUsers() = %v with seed.Users %d, want boom and 30 (the stored prefix)", err, seed.Users)
 		}
 	})
+}
+
+// TestUserPoolKeepsDerivedUsers: a user derived from a seed file is derived once and then
+// reused, and is the seed's user i.
+func TestUserPoolKeepsDerivedUsers(t *testing.T) {
+	seed := &SeedFile{Version: 1, ProjectID: "p", RPID: "localhost", Prefix: "bench-", Seed: strings.Repeat("ab", 32), Users: 10}
+	p := &userPool{seed: seed, n: seed.Users}
+	first, err := p.get(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := p.get(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != first {
+		t.Error("get(3) derived user 3 again instead of reusing it")
+	}
+	want, err := seed.user(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.identifier != want.identifier || !bytes.Equal(first.cred.ID, want.cred.ID) || !first.cred.Signer.(*ecdsa.PrivateKey).Equal(want.cred.Signer) {
+		t.Errorf("get(3) = %s %x, want the seed's user 3, %s %x", first.identifier, first.cred.ID, want.identifier, want.cred.ID)
+	}
+	if other, _ := p.get(4); other == first || other.identifier != "bench-4" {
+		t.Errorf("get(4) = %+v, want user bench-4", other)
+	}
+	if _, err := p.get(10); err == nil {
+		t.Error("get(10) of a seed of 10 users succeeded")
+	}
+	if n := p.nDerived.Load(); n != 2 {
+		t.Errorf("%d users kept, want 2", n)
+	}
 }
