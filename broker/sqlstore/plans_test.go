@@ -113,3 +113,35 @@ func openSQLite(t *testing.T) *Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// TestSQLiteAutoCheckpointBackstop: every connection of a SQLite store, the checkpointer's
+// included, leaves SQLite's own checkpoint at walAutoCheckpointPages, the backstop behind the
+// checkpointer (checkpoint.go), rather than at SQLite's 1,000 pages, which would run it in
+// the writes' commits again.
+func TestSQLiteAutoCheckpointBackstop(t *testing.T) {
+	ctx := context.Background()
+	s := openSQLite(t)
+	conns := make([]*sql.Conn, 0, 4)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	check := func(name string, c interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}) {
+		var pages int
+		if err := c.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&pages); err != nil || pages != walAutoCheckpointPages {
+			t.Errorf("%s: PRAGMA wal_autocheckpoint = %d, %v; want %d", name, pages, err, walAutoCheckpointPages)
+		}
+	}
+	for i := range 4 {
+		c, err := s.db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		check(fmt.Sprintf("pooled connection %d", i+1), c)
+	}
+	check("the checkpointer's connection", s.ckpt.db)
+}
