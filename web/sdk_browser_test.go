@@ -1453,11 +1453,20 @@ func (e *browserEnv) addSecondPasskey(t *testing.T, identifier string) (remove f
 	}
 }
 
-// TestBrowserStaleListKeepsNewPasskey checks that a passkey list answered before a passkey was
-// created on the page does not tell the passkey provider, through
-// signalAllAcceptedCredentials, that the user's accepted passkeys exclude it: Chromium would
-// delete the brand-new credential (in this test, from the virtual authenticator). It happens
-// when <latchkey-passkeys> is loading while <latchkey-append> creates a passkey.
+// holdListJS, in a page script, makes window.fetch hold the SDK's answers of manage/list:
+// listAnswered resolves when the broker has answered one, and the SDK gets it when release is
+// called. realFetch is the page's own fetch, to put back.
+const holdListJS = `
+		const realFetch = window.fetch;
+		let release, answered;
+		const held = new Promise((r) => { release = r; });
+		const listAnswered = new Promise((r) => { answered = r; });
+		window.fetch = async (...args) => {
+			const res = await realFetch(...args);
+			if (String(args[0]).endsWith('/manage/list')) { answered(); await held; }
+			return res;
+		};`
+
 // TestBrowserListDuringCreateKeepsNewPasskey: a list answered while navigator.credentials.create
 // is still running, after the provider made the credential but before create() returned to the
 // SDK, must not signal a list without it either: Chromium would delete the passkey being made.
@@ -1466,16 +1475,8 @@ func TestBrowserListDuringCreateKeepsNewPasskey(t *testing.T) {
 	e.open("sdk")
 	const user = "racing@example.com"
 	e.addOtherDevicePasskey(t, user)
-	listed := evalJS[int](e, `(async () => {
-		const realFetch = window.fetch, realCreate = navigator.credentials.create.bind(navigator.credentials);
-		let release, answered;
-		const held = new Promise((r) => { release = r; });
-		const listAnswered = new Promise((r) => { answered = r; });
-		window.fetch = async (...args) => {
-			const res = await realFetch(...args);
-			if (String(args[0]).endsWith('/manage/list')) { answered(); await held; }
-			return res;
-		};
+	listed := evalJS[int](e, `(async () => {`+holdListJS+`
+		const realCreate = navigator.credentials.create.bind(navigator.credentials);
 		let listing;
 		navigator.credentials.create = async (options) => {
 			const credential = await realCreate(options); // the authenticator holds it now
@@ -1502,21 +1503,17 @@ func TestBrowserListDuringCreateKeepsNewPasskey(t *testing.T) {
 	}
 }
 
+// TestBrowserStaleListKeepsNewPasskey checks that a passkey list answered before a passkey was
+// created on the page does not tell the passkey provider, through
+// signalAllAcceptedCredentials, that the user's accepted passkeys exclude it: Chromium would
+// delete the brand-new credential (in this test, from the virtual authenticator). It happens
+// when <latchkey-passkeys> is loading while <latchkey-append> creates a passkey.
 func TestBrowserStaleListKeepsNewPasskey(t *testing.T) {
 	e := newBrowserEnv(t)
 	e.open("sdk")
 	const user = "stale@example.com"
 	e.addOtherDevicePasskey(t, user) // the user exists and has one passkey elsewhere
-	listed := evalJS[int](e, `(async () => {
-		const realFetch = window.fetch;
-		let answered, release;
-		const listAnswered = new Promise((r) => { answered = r; });
-		const held = new Promise((r) => { release = r; });
-		window.fetch = async (...args) => {
-			const res = await realFetch(...args);
-			if (String(args[0]).endsWith('/manage/list')) { answered(); await held; }
-			return res;
-		};
+	listed := evalJS[int](e, `(async () => {`+holdListJS+`
 		try {
 			const listing = lk.list(`+jsString(e.mint("passkey-list", user))+`);
 			await listAnswered; // the broker answered: one passkey, the other device's

@@ -83,7 +83,18 @@ func TestPasskeyLookupsUseTheUserIndex(t *testing.T) {
 func TestSQLiteTempStoreInMemory(t *testing.T) {
 	ctx := context.Background()
 	s := openSQLite(t)
-	// Hold every connection of the pool at once, so that each is asked.
+	forEachPooledConn(t, s, func(i int, c *sql.Conn) {
+		var mode int
+		if err := c.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&mode); err != nil || mode != 2 {
+			t.Errorf("connection %d: PRAGMA temp_store = %d, %v; want 2 (memory)", i, mode, err)
+		}
+	})
+}
+
+// forEachPooledConn calls f with each of the 4 connections of s's pool (numbered from 1),
+// holding them all at once so that each is a different one.
+func forEachPooledConn(t *testing.T, s *Store, f func(i int, c *sql.Conn)) {
+	t.Helper()
 	conns := make([]*sql.Conn, 0, 4)
 	defer func() {
 		for _, c := range conns {
@@ -91,15 +102,12 @@ func TestSQLiteTempStoreInMemory(t *testing.T) {
 		}
 	}()
 	for range 4 {
-		c, err := s.db.Conn(ctx)
+		c, err := s.db.Conn(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
 		conns = append(conns, c)
-		var mode int
-		if err := c.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&mode); err != nil || mode != 2 {
-			t.Errorf("connection %d: PRAGMA temp_store = %d, %v; want 2 (memory)", len(conns), mode, err)
-		}
+		f(len(conns), c)
 	}
 }
 
@@ -121,12 +129,6 @@ func openSQLite(t *testing.T) *Store {
 func TestSQLiteAutoCheckpointBackstop(t *testing.T) {
 	ctx := context.Background()
 	s := openSQLite(t)
-	conns := make([]*sql.Conn, 0, 4)
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
 	check := func(name string, c interface {
 		QueryRowContext(context.Context, string, ...any) *sql.Row
 	}) {
@@ -135,13 +137,6 @@ func TestSQLiteAutoCheckpointBackstop(t *testing.T) {
 			t.Errorf("%s: PRAGMA wal_autocheckpoint = %d, %v; want %d", name, pages, err, walAutoCheckpointPages)
 		}
 	}
-	for i := range 4 {
-		c, err := s.db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-		check(fmt.Sprintf("pooled connection %d", i+1), c)
-	}
+	forEachPooledConn(t, s, func(i int, c *sql.Conn) { check(fmt.Sprintf("pooled connection %d", i), c) })
 	check("the checkpointer's connection", s.ckpt.db)
 }

@@ -120,7 +120,7 @@ export class Latchkey {
       if (identifier && this.recentPasskeyLogin()?.username === identifier) this.#forgetPasskeyLogin();
       return { fallback: { reason: start.fallback.reason } };
     }
-    const credential = await getCredential({ publicKey: parseRequestOptions(start.publicKey), signal }, signal);
+    const credential = await askProvider('get', { publicKey: parseRequestOptions(start.publicKey), signal }, signal);
     return this.#finishLogin(start.ceremonyID, credential, signal);
   }
 
@@ -148,7 +148,7 @@ export class Latchkey {
       const start = await this.#post('login/start', { conditional: true }, controller.signal);
       let credential;
       try {
-        credential = await getCredential({
+        credential = await askProvider('get', {
           publicKey: parseRequestOptions(start.publicKey),
           mediation: 'conditional',
           signal: controller.signal,
@@ -182,13 +182,7 @@ export class Latchkey {
     // the provider that the credential is not accepted (see signalAccepted).
     created.pending++;
     try {
-      let credential;
-      try {
-        credential = await navigator.credentials.create(options);
-      } catch (err) {
-        throw browserError(err, signal, 'create');
-      }
-      if (!credential) throw new LatchkeyError('cancelled', MESSAGES.cancelled);
+      const credential = await askProvider('create', options, signal);
       created.count++;
       const res = await this.#post('append/finish', { ceremonyID: start.ceremonyID, credential: credentialJSON(credential) }, signal);
       return res.passkey;
@@ -458,12 +452,14 @@ async function requireSupport() {
   if (!(await Latchkey.isSupported())) throw new LatchkeyError('not_supported', MESSAGES.notSupported);
 }
 
-async function getCredential(options, signal) {
+// askProvider calls navigator.credentials[op] ('create' or 'get'), turning its failure into a
+// LatchkeyError and a null answer into 'cancelled'.
+async function askProvider(op, options, signal) {
   let credential;
   try {
-    credential = await navigator.credentials.get(options);
+    credential = await navigator.credentials[op](options);
   } catch (err) {
-    throw browserError(err, signal, 'get');
+    throw browserError(err, signal, op);
   }
   if (!credential) throw new LatchkeyError('cancelled', MESSAGES.cancelled);
   return credential;
