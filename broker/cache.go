@@ -24,8 +24,12 @@ import (
 // login signs with the key that list names and checks it in the statement that writes the
 // login, signing again when a key rotated in to sign at once made it stale (see signingKey).
 //
-// Nothing else is cached for a time: API secrets (a revoked one is refused at once),
-// ceremonies, connect tokens, verified token IDs, users and passkeys are read on every
+// The hashes of a project's live API secrets are kept CacheTTL too, but only as a hint: online
+// verification checks a secret against them and has the store confirm it in the statement
+// that records the token, or reads them again before answering anything else (see
+// VerifySignedDataWithSecret), so that a revoked secret is refused at once everywhere.
+//
+// Nothing else is cached for a time: ceremonies, connect tokens, verified token IDs, users and passkeys are read on every
 // request. Only facts that never change are kept longer: parsed public keys and decrypted
 // private keys, by key ID.
 const CacheTTL = 5 * time.Second
@@ -38,6 +42,7 @@ const maxCachedProjects = 4096
 type brokerCache struct {
 	projects   ttlMap[*projectConfig]
 	keyRows    ttlMap[[]sqlstore.SigningKey] // project ID -> its signing keys (verificationKeys, signingKey)
+	secrets    ttlMap[[]string]              // project ID -> its live API secrets' hashes (knownSecret)
 	publicKeys sync.Map                      // kid -> *ecdsa.PublicKey
 }
 

@@ -1,8 +1,10 @@
 package broker_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,7 +21,13 @@ import (
 // another replica would be.
 func (e *env) replica(t *testing.T) (*broker.Broker, *clock) {
 	t.Helper()
-	store, err := sqlstore.Open(e.ctx, e.URL, sqlstore.Config{})
+	return e.replicaWith(t, sqlstore.Config{})
+}
+
+// replicaWith is replica with a store opened with cfg.
+func (e *env) replicaWith(t *testing.T, cfg sqlstore.Config) (*broker.Broker, *clock) {
+	t.Helper()
+	store, err := sqlstore.Open(e.ctx, e.URL, cfg)
 	if err != nil {
 		t.Fatalf("sqlstore.Open() = %v", err)
 	}
@@ -169,6 +177,100 @@ func TestPreparedStatementsUnderAFullPool(t *testing.T) {
 		})
 		if got := tally(errs); got["ok"] != n {
 			t.Errorf("%d concurrent mints and starts: %v, want all ok", n, got)
+		}
+	})
+}
+
+// TestVerifyConfirmsTheSecretInItsWrite: online verification by a backend checks its API
+// secret against the hashes the broker read last, and has the store confirm it in the
+// statement (PostgreSQL) or transaction (SQLite) that records the token: one store call for a
+// known secret. A secret revoked through another replica is refused at once all the same,
+// whatever the token: 401, no jti recorded, no event, and the token still good for a live
+// secret.
+func TestVerifyConfirmsTheSecretInItsWrite(t *testing.T) {
+	forDialects(t, func(t *testing.T, e *env) {
+		a := newAuthenticator()
+		e.register(t, a, "alice")
+		secretID, secret, err := e.Broker.AddSecret(e.ctx, e.pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		token := func() string { return e.login(t, a, broker.LoginRequest{Identifier: "alice"}).SignedPasskeyData }
+		var mu sync.Mutex
+		calls := map[string]int{}
+		b2, _ := e.replicaWith(t, sqlstore.Config{ObserveQuery: func(op string, _ time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls[op]++
+		}})
+		verify := func(b *broker.Broker, tok string) (broker.Verification, error) {
+			return b.VerifySignedDataWithSecret(e.ctx, e.pid, secret, tok, "alice")
+		}
+		if v, err := verify(b2, token()); err != nil || v.Result != broker.ResultSuccess {
+			t.Fatalf("first VerifySignedDataWithSecret() = %+v, %v", v, err)
+		}
+		tok := token()
+		clear(calls)
+		if v, err := verify(b2, tok); err != nil || v.Result != broker.ResultSuccess {
+			t.Fatalf("VerifySignedDataWithSecret() with a known secret = %+v, %v", v, err)
+		}
+		// On PostgreSQL, one round trip. (SQLite's transactions report each statement too, so
+		// its counts do not tell a read inside the transaction from one before it.)
+		if n := calls[sqlstore.OpRead] + calls[sqlstore.OpWrite] + calls[sqlstore.OpTx]; e.Store.Dialect() == sqlstore.Postgres && n != 1 {
+			t.Errorf("VerifySignedDataWithSecret() with a known secret made %d store calls (%v), want 1", n, calls)
+		}
+		if v, err := verify(b2, tok); err != nil || v.Result != broker.ResultInvalidChallenge {
+			t.Errorf("VerifySignedDataWithSecret() of a verified token = %+v, %v; want %s", v, err, broker.ResultInvalidChallenge)
+		}
+
+		// Replicas that know the secret, each for one request after its revocation.
+		replayed := tok
+		cases := []struct {
+			name, token, username string
+		}{
+			{"a valid token", token(), "alice"},
+			{"a valid token, with a wrong username", token(), "bob"},
+			{"a replayed token", replayed, "alice"},
+			{"a malformed token", "not.a.token", "alice"},
+		}
+		replicas := make([]*broker.Broker, len(cases))
+		for i := range cases {
+			replicas[i], _ = e.replica(t)
+			if v, err := verify(replicas[i], token()); err != nil || v.Result != broker.ResultSuccess {
+				t.Fatalf("VerifySignedDataWithSecret() on replica %d = %+v, %v", i, v, err)
+			}
+		}
+		if err := e.Broker.RevokeSecret(e.ctx, e.pid, secretID); err != nil {
+			t.Fatal(err)
+		}
+		db := openRaw(t, e)
+		count := func(table string) int {
+			var n int
+			if err := db.GetContext(e.ctx, &n, db.Rebind(`SELECT COUNT(*) FROM `+table+` WHERE project_id = ?`), e.pid); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		for i, c := range cases {
+			events, jtis := count("events"), count("verified_tokens")
+			v, err := replicas[i].VerifySignedDataWithSecret(e.ctx, e.pid, secret, c.token, c.username)
+			if !errors.Is(err, broker.ErrUnauthenticated) {
+				t.Errorf("%s with a secret revoked elsewhere = %+v, %v; want ErrUnauthenticated", c.name, v, err)
+			}
+			if v != (broker.Verification{}) {
+				t.Errorf("%s with a revoked secret told %+v", c.name, v)
+			}
+			if ev, j := count("events"), count("verified_tokens"); ev != events || j != jtis {
+				t.Errorf("%s with a revoked secret: events %d -> %d, verified_tokens %d -> %d; want no change", c.name, events, ev, jtis, j)
+			}
+		}
+		if v, err := e.Broker.VerifySignedDataWithSecret(e.ctx, e.pid, e.APISecret, cases[0].token, "alice"); err != nil || v.Result != broker.ResultSuccess {
+			t.Errorf("the token a revoked secret tried, with a live secret = %+v, %v; want success", v, err)
+		}
+		for _, b := range append(replicas, b2) {
+			if _, err := verify(b, token()); !errors.Is(err, broker.ErrUnauthenticated) {
+				t.Errorf("a revoked secret, again = %v; want ErrUnauthenticated", err)
+			}
 		}
 	})
 }

@@ -234,12 +234,16 @@ func (b *Broker) AddSecret(ctx context.Context, projectID string) (id, secret st
 // RevokeSecret revokes one API secret of the project; it returns ErrNotFound if the project
 // has no such live secret.
 func (b *Broker) RevokeSecret(ctx context.Context, projectID, secretID string) error {
-	return b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
+	err := b.store.InTx(ctx, func(tx *sqlstore.Tx) error {
 		if err := tx.RevokeAPISecret(ctx, projectID, secretID, ms(b.Now())); err != nil {
 			return err
 		}
 		return b.record(ctx, tx, projectID, Event{Type: EventAPISecretRevoked, Details: map[string]any{"secretID": secretID}})
 	})
+	if err == nil {
+		b.cache.secrets.forget(projectID)
+	}
+	return err
 }
 
 // Secrets lists the project's API secrets, live and revoked.
@@ -263,17 +267,42 @@ func (b *Broker) Secrets(ctx context.Context, projectID string) ([]SecretInfo, e
 // Authenticate returns the project when secret is one of its live API secrets, and
 // ErrUnauthenticated otherwise, without telling whether the project exists.
 func (b *Broker) Authenticate(ctx context.Context, projectID, secret string) (Project, error) {
+	readAt := b.Now()
 	hashes, err := b.store.LiveSecretHashes(ctx, projectID)
 	if err != nil {
 		return Project{}, err
 	}
+	if len(hashes) > 0 {
+		b.cache.secrets.put(projectID, hashes, readAt)
+	}
+	if _, ok := matchSecret(hashes, secret); !ok {
+		return Project{}, ErrUnauthenticated
+	}
+	return b.CachedProject(ctx, projectID)
+}
+
+// matchSecret returns the hash of secret and whether it is one of hashes, comparing with
+// every one of them in constant time.
+func matchSecret(hashes []string, secret string) (string, bool) {
 	got := hashSecret(secret)
 	ok := 0
 	for _, h := range hashes {
 		ok |= subtle.ConstantTimeCompare([]byte(got), []byte(h))
 	}
-	if ok != 1 || !strings.HasPrefix(secret, apiSecretPrefix) {
-		return Project{}, ErrUnauthenticated
+	return got, ok == 1 && strings.HasPrefix(secret, apiSecretPrefix)
+}
+
+// knownSecret returns the hash of secret if it was a live secret of the project when this
+// broker last read them, at most CacheTTL ago, and "" otherwise. It is only a hint: whoever
+// acts on it has the store confirm the hash before anything is written or answered (see
+// VerifySignedDataWithSecret).
+func (b *Broker) knownSecret(projectID, secret string) string {
+	hashes, ok := b.cache.secrets.get(projectID, b.Now())
+	if !ok {
+		return ""
 	}
-	return b.CachedProject(ctx, projectID)
+	if h, ok := matchSecret(hashes, secret); ok {
+		return h
+	}
+	return ""
 }

@@ -32,7 +32,41 @@ type Verification struct {
 // that every later one answers invalid_challenge. A failed check changes nothing but the
 // audit log. Only store failures come back as errors.
 func (b *Broker) VerifySignedData(ctx context.Context, projectID, token, username string) (Verification, error) {
-	v, err := b.verifySignedData(ctx, projectID, token, username)
+	v, err := b.verifySignedData(ctx, projectID, token, username, "")
+	return b.verified(ctx, projectID, v, err)
+}
+
+// VerifySignedDataWithSecret is VerifySignedData for a backend that presents the API secret
+// secret: unless secret is a live secret of the project, it fails with ErrUnauthenticated,
+// having written nothing (no jti, no event) and told nothing about the token.
+//
+// A secret that was live when this broker last read the project's secrets (knownSecret) is
+// not read again first: the statement that records the token confirms it (on PostgreSQL,
+// one round trip instead of two). Any other answer than success, and any secret not known,
+// reads the secrets before anything is answered or written, as Authenticate does.
+func (b *Broker) VerifySignedDataWithSecret(ctx context.Context, projectID, secret, token, username string) (Verification, error) {
+	pending := b.knownSecret(projectID, secret)
+	if pending == "" {
+		if _, err := b.Authenticate(ctx, projectID, secret); err != nil {
+			return Verification{}, err
+		}
+	}
+	v, err := b.verifySignedData(ctx, projectID, token, username, pending)
+	switch {
+	case errors.Is(err, sqlstore.ErrSecretNotLive):
+		b.cache.secrets.forget(projectID)
+		return Verification{}, ErrUnauthenticated
+	case pending != "" && (err != nil || v.Result != ResultSuccess):
+		// Nothing confirmed the secret yet.
+		if _, aerr := b.Authenticate(ctx, projectID, secret); aerr != nil {
+			return Verification{}, aerr
+		}
+	}
+	return b.verified(ctx, projectID, v, err)
+}
+
+// verified tells the observer of a verification and records the event of a rejection.
+func (b *Broker) verified(ctx context.Context, projectID string, v Verification, err error) (Verification, error) {
 	if err == nil {
 		b.observer.SignedDataVerified(projectID, v.Result)
 	}
@@ -42,8 +76,10 @@ func (b *Broker) VerifySignedData(ctx context.Context, projectID, token, usernam
 	return v, err
 }
 
-// verifySignedData is VerifySignedData without the audit event of a rejection.
-func (b *Broker) verifySignedData(ctx context.Context, projectID, token, username string) (Verification, error) {
+// verifySignedData is VerifySignedData without the audit event of a rejection. With
+// secretHash set, the token is recorded only if the project has a live secret of that hash
+// (sqlstore.Verified.SecretHash), and sqlstore.ErrSecretNotLive comes back otherwise.
+func (b *Broker) verifySignedData(ctx context.Context, projectID, token, username, secretHash string) (Verification, error) {
 	keys, err := b.verificationKeys(ctx, projectID, false)
 	if err != nil {
 		return Verification{}, err
@@ -95,7 +131,7 @@ func (b *Broker) verifySignedData(ctx context.Context, projectID, token, usernam
 	// token must still be its user's: a token issued before a rename must not vouch for
 	// whoever holds the old name now.
 	row := sqlstore.VerifiedToken{ProjectID: projectID, JTI: c.ID, VerifiedAt: ms(now), ExpiresAt: ms(c.Expires.Add(signeddata.DefaultLeeway))}
-	recorded, err := b.store.RecordVerified(ctx, row, c.Subject, username, evs[0])
+	recorded, err := b.store.RecordVerified(ctx, sqlstore.Verified{Token: row, Event: evs[0], UserID: c.Subject, Identifier: username, SecretHash: secretHash})
 	switch {
 	case err == nil && !recorded: // renamed or deleted since the token was issued
 		v.Result, v.Reason = ResultUserMismatch, "the user no longer has this identifier"

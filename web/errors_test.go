@@ -13,9 +13,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/broker/brokertest"
 	"github.com/latchkey/latchkey/broker/softauthn"
+	"github.com/latchkey/latchkey/broker/sqlstore"
 	"github.com/latchkey/latchkey/web"
 )
 
@@ -122,6 +124,57 @@ func TestInvalidJSON(t *testing.T) {
 		t.Run("whitespace around the object accepted", func(t *testing.T) {
 			e.backend(t, http.MethodPost, "/v2/connectTokens", "\n\t "+valid+" \r\n").wantStatus(t, http.StatusOK)
 		})
+	})
+}
+
+// TestVerifyWithASecretRevokedElsewhere: the verify routes check the API secret in the
+// broker, against the hashes it read last, confirmed by the store where the token is recorded.
+// A secret revoked behind this server's back (another replica, the command line) is refused
+// at once all the same, with 401 before anything the request body would earn, and the token
+// it presented stays good for a live secret.
+func TestVerifyWithASecretRevokedElsewhere(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		for _, c := range []struct {
+			name string
+			body func(token string) any
+		}{
+			{"a valid token", func(token string) any { return map[string]any{"signedPasskeyData": token, "username": "alice"} }},
+			{"another user's name", func(token string) any { return map[string]any{"signedPasskeyData": token, "username": "bob"} }},
+			{"no signedPasskeyData", func(string) any { return map[string]any{"username": "alice"} }},
+			{"not JSON", func(string) any { return "{" }},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				e := newEnv(t, dialect)
+				e.register(t, "alice")
+				id, secret, err := e.f.Broker.AddSecret(t.Context(), e.f.Project.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				auth := map[string]string{"Authorization": basicAuth(e.f.Project.ID, secret)}
+				verify := func(body any, headers map[string]string) response {
+					return e.doJSON(t, http.MethodPost, "/v2/passkey/verifySignedData", body, headers)
+				}
+				warm := verify(map[string]any{"signedPasskeyData": e.login(t, "alice").str(t, "signedPasskeyData"), "username": "alice"}, auth)
+				if warm.Status != http.StatusOK || warm.str(t, "verificationResult") != "success" {
+					t.Fatalf("verify with the new secret = %d %s", warm.Status, warm.Body)
+				}
+				other, err := sqlstore.Open(t.Context(), e.f.URL, sqlstore.Config{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer other.Close()
+				if err := other.RevokeAPISecret(t.Context(), e.f.Project.ID, id, time.Now().UnixMilli()); err != nil {
+					t.Fatal(err)
+				}
+				token := e.login(t, "alice").str(t, "signedPasskeyData")
+				r := verify(c.body(token), auth)
+				assertError(t, r, http.StatusUnauthorized, "login_error")
+				ok := verify(map[string]any{"signedPasskeyData": token, "username": "alice"}, e.basic())
+				if ok.Status != http.StatusOK || ok.str(t, "verificationResult") != "success" {
+					t.Errorf("the token with a live secret, after the revoked one = %d %s; want success", ok.Status, ok.Body)
+				}
+			})
+		}
 	})
 }
 

@@ -42,26 +42,49 @@ func validCeremonyID(s string) bool {
 // and client IP, and beyond FailedAuthPerIP they are answered 429. A project ID this process
 // does not know is first looked up within the client's budget of unknown projects.
 func (s *Server) basicAuth(next echo.HandlerFunc) echo.HandlerFunc {
+	return s.basicAuthInHandler(func(c echo.Context) error {
+		if err := s.authenticate(c); err != nil {
+			return err
+		}
+		return next(c)
+	})
+}
+
+// basicAuthInHandler is basicAuth for a handler that checks the secret itself: it checks the
+// credentials' form and the project's existence, and leaves the secret in the context. Its
+// handler must answer as basicAuth would, before anything else, when the secret is not live:
+// through authenticate, or an ErrUnauthenticated of the broker passed to authFailed.
+func (s *Server) basicAuthInHandler(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id, secret, ok := c.Request().BasicAuth()
 		if !ok || !validID(id) || secret == "" || len(secret) > 256 {
 			return broker.ErrUnauthenticated
 		}
-		if _, err := s.lookUpProject(c, id); errors.Is(err, broker.ErrNotFound) {
+		p, err := s.lookUpProject(c, id)
+		if errors.Is(err, broker.ErrNotFound) {
 			return broker.ErrUnauthenticated
 		} else if err != nil {
 			return err
 		}
-		p, err := s.broker.Authenticate(c.Request().Context(), id, secret)
-		if errors.Is(err, broker.ErrUnauthenticated) {
-			return s.authFailed(c, id)
-		}
-		if err != nil {
-			return err
-		}
 		c.Set(ctxProject, p)
+		c.Set(ctxSecret, secret)
 		return next(c)
 	}
+}
+
+// authenticate checks the secret that basicAuthInHandler left in the context.
+func (s *Server) authenticate(c echo.Context) error {
+	id := project(c).ID
+	secret, _ := c.Get(ctxSecret).(string)
+	p, err := s.broker.Authenticate(c.Request().Context(), id, secret)
+	if errors.Is(err, broker.ErrUnauthenticated) {
+		return s.authFailed(c, id)
+	}
+	if err != nil {
+		return err
+	}
+	c.Set(ctxProject, p)
+	return nil
 }
 
 // frontendCORS loads the project of the path and admits a browser request only from one of
@@ -164,29 +187,48 @@ type verifyRequest struct {
 	Username          *string `json:"username"`
 }
 
-// verifySignedData serves both verify routes; the singular one requires username.
+// verifySignedData serves both verify routes; the singular one requires username. It
+// authenticates the backend itself (basicAuthInHandler): the broker confirms the secret in
+// the statement that records the token, and a request it refuses is answered 401 before the
+// request's own faults.
 func (s *Server) verifySignedData(requireUsername bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		var req verifyRequest
-		if err := decode(c, &req); err != nil {
+		token, username, err := decodeVerify(c, requireUsername)
+		if err != nil {
+			if aerr := s.authenticate(c); aerr != nil {
+				return aerr
+			}
 			return err
 		}
-		if req.SignedPasskeyData == nil || *req.SignedPasskeyData == "" {
-			return &broker.ValidationError{Field: "signedPasskeyData", Message: "is required"}
+		id := project(c).ID
+		secret, _ := c.Get(ctxSecret).(string)
+		v, err := s.broker.VerifySignedDataWithSecret(c.Request().Context(), id, secret, token, username)
+		if errors.Is(err, broker.ErrUnauthenticated) {
+			return s.authFailed(c, id)
 		}
-		if requireUsername && (req.Username == nil || *req.Username == "") {
-			return &broker.ValidationError{Field: "username", Message: "is required"}
-		}
-		username := ""
-		if req.Username != nil {
-			username = *req.Username
-		}
-		v, err := s.broker.VerifySignedData(c.Request().Context(), project(c).ID, *req.SignedPasskeyData, username)
 		if err != nil {
 			return err
 		}
 		return c.JSON(http.StatusOK, v)
 	}
+}
+
+// decodeVerify reads and checks a verify request's body.
+func decodeVerify(c echo.Context, requireUsername bool) (token, username string, err error) {
+	var req verifyRequest
+	if err := decode(c, &req); err != nil {
+		return "", "", err
+	}
+	if req.SignedPasskeyData == nil || *req.SignedPasskeyData == "" {
+		return "", "", &broker.ValidationError{Field: "signedPasskeyData", Message: "is required"}
+	}
+	if requireUsername && (req.Username == nil || *req.Username == "") {
+		return "", "", &broker.ValidationError{Field: "username", Message: "is required"}
+	}
+	if req.Username != nil {
+		username = *req.Username
+	}
+	return *req.SignedPasskeyData, username, nil
 }
 
 func (s *Server) loginStart(c echo.Context) error {

@@ -33,8 +33,11 @@ func (s *Server) routes(e *echo.Echo) {
 	backend.POST("/connectTokens", s.mintConnectToken)
 	backend.GET("/connectTokens/:id", s.getConnectToken)
 	backend.DELETE("/connectTokens/:id", s.revokeConnectToken)
-	backend.POST("/passkey/verifySignedData", s.verifySignedData(true))
-	backend.POST("/passkeys/verifySignedData", s.verifySignedData(false))
+	// Verification checks the secret itself, in the statement that records the token
+	// (broker.VerifySignedDataWithSecret).
+	verify := backend.with(s.basicAuthInHandler)
+	verify.POST("/passkey/verifySignedData", s.verifySignedData(true))
+	verify.POST("/passkeys/verifySignedData", s.verifySignedData(false))
 
 	// Management API (web/management.go): the project's users, passkeys, audit log and webhooks.
 	backend.POST("/users", s.createUser)

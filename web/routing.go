@@ -44,6 +44,9 @@ func newRouteGroup(e *echo.Echo, prefix string, mw ...echo.MiddlewareFunc) route
 	return routeGroup{g, mw}
 }
 
+// with returns the group of the same routes, with middleware mw instead.
+func (r routeGroup) with(mw ...echo.MiddlewareFunc) routeGroup { return routeGroup{r.g, mw} }
+
 func (r routeGroup) GET(path string, h echo.HandlerFunc)    { r.g.GET(path, h, r.mw...) }
 func (r routeGroup) POST(path string, h echo.HandlerFunc)   { r.g.POST(path, h, r.mw...) }
 func (r routeGroup) PATCH(path string, h echo.HandlerFunc)  { r.g.PATCH(path, h, r.mw...) }

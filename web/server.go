@@ -29,6 +29,7 @@ const MaxBodyBytes = 64 << 10
 const (
 	ctxRequestID = "latchkey.requestID"
 	ctxProject   = "latchkey.project"
+	ctxSecret    = "latchkey.secret" // the API secret that basicAuthInHandler left to its handler
 	ctxError     = "latchkey.error"
 	ctxClientIP  = "latchkey.clientIP"
 )

@@ -250,12 +250,26 @@ func TestLookupWithEndedContext(t *testing.T) {
 }
 
 // TestRecordVerified: the jti and the event of a verification are written both or neither:
-// neither for a replayed jti (ErrAlreadyExists) or a user who no longer has the identifier.
+// neither for a replayed jti (ErrAlreadyExists), a user who no longer has the identifier, or
+// a secret hash that is not a live secret of the project (ErrSecretNotLive, checked first).
 func TestRecordVerified(t *testing.T) {
 	eachDialect(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := t.Context()
 		addProject(t, s, "pa")
+		addProject(t, s, "pb")
 		addUser(t, s, "pa", "u-1", "pat@example.com", t0)
+		for _, sec := range []sqlstore.APISecret{
+			{ID: "sec-live", ProjectID: "pa", SecretHash: "hash-live", CreatedAt: t0},
+			{ID: "sec-revoked", ProjectID: "pa", SecretHash: "hash-revoked", CreatedAt: t0},
+			{ID: "sec-other", ProjectID: "pb", SecretHash: "hash-other", CreatedAt: t0},
+		} {
+			if err := s.InsertAPISecret(ctx, sec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.RevokeAPISecret(ctx, "pa", "sec-revoked", t0); err != nil {
+			t.Fatal(err)
+		}
 		ev := func(id string) sqlstore.Event {
 			return sqlstore.Event{ProjectID: "pa", ID: id, CreatedAt: t0, Seq: 1, Type: "signed_data.verified",
 				UserID: ptr("u-1"), RequestID: "req", ClientIP: "192.0.2.1", UserAgent: "ua", Details: sqlstore.Object{"jti": id}}
@@ -269,18 +283,28 @@ func TestRecordVerified(t *testing.T) {
 			name       string
 			jti        string
 			identifier string
+			secretHash string
 			want       bool
 			wantErr    error
 			rows       int // rows of each table after the step
 		}{
-			{"without identifier", "jti-1", "", true, nil, 1},
-			{"the same jti again", "jti-1", "", false, sqlstore.ErrAlreadyExists, 1},
-			{"with the user's identifier", "jti-2", "pat@example.com", true, nil, 2},
-			{"the same jti, with the identifier", "jti-2", "pat@example.com", false, sqlstore.ErrAlreadyExists, 2},
-			{"with an identifier the user no longer has", "jti-3", "old@example.com", false, nil, 2},
+			{"without identifier", "jti-1", "", "", true, nil, 1},
+			{"the same jti again", "jti-1", "", "", false, sqlstore.ErrAlreadyExists, 1},
+			{"with the user's identifier", "jti-2", "pat@example.com", "", true, nil, 2},
+			{"the same jti, with the identifier", "jti-2", "pat@example.com", "", false, sqlstore.ErrAlreadyExists, 2},
+			{"with an identifier the user no longer has", "jti-3", "old@example.com", "", false, nil, 2},
+			{"with a live secret", "jti-4", "pat@example.com", "hash-live", true, nil, 3},
+			{"with a revoked secret", "jti-5", "pat@example.com", "hash-revoked", false, sqlstore.ErrSecretNotLive, 3},
+			{"with another project's secret", "jti-5", "", "hash-other", false, sqlstore.ErrSecretNotLive, 3},
+			{"with an unknown secret", "jti-5", "", "hash-unknown", false, sqlstore.ErrSecretNotLive, 3},
+			{"a replay with a revoked secret", "jti-1", "", "hash-revoked", false, sqlstore.ErrSecretNotLive, 3},
+			{"a replay with a live secret", "jti-4", "", "hash-live", false, sqlstore.ErrAlreadyExists, 3},
+			{"a renamed user with a live secret", "jti-5", "old@example.com", "hash-live", false, nil, 3},
+			{"the jti that revoked secrets tried", "jti-5", "pat@example.com", "hash-live", true, nil, 4},
 		}
 		for i, st := range steps {
-			got, err := s.RecordVerified(ctx, tok(st.jti), "u-1", st.identifier, ev(fmt.Sprintf("ev-%d", i)))
+			got, err := s.RecordVerified(ctx, sqlstore.Verified{Token: tok(st.jti), Event: ev(fmt.Sprintf("ev-%d", i)),
+				UserID: "u-1", Identifier: st.identifier, SecretHash: st.secretHash})
 			checkErr(t, "RecordVerified("+st.name+")", err, st.wantErr)
 			if got != st.want {
 				t.Errorf("RecordVerified(%s) = %v, want %v", st.name, got, st.want)

@@ -114,6 +114,13 @@ func (q queries) LiveSecretHashes(ctx context.Context, projectID string) ([]stri
 	return out, err
 }
 
+// SecretLive reports whether the project has a live (not revoked) secret of hash hash.
+func (q queries) SecretLive(ctx context.Context, projectID, hash string) (bool, error) {
+	var n int64
+	err := q.byKey().get(ctx, &n, `SELECT COUNT(*) FROM api_secrets WHERE project_id = ? AND secret_hash = ? AND revoked_at IS NULL`, projectID, hash)
+	return n > 0, err
+}
+
 // SigningKey is a row of signing_keys: a project's signedPasskeyData key, its private half
 // sealed by the broker.
 type SigningKey struct {

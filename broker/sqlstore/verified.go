@@ -97,37 +97,73 @@ func (q queries) InsertVerifiedTokenOfUser(ctx context.Context, v VerifiedToken,
 	return n == 1, err
 }
 
-// RecordVerified records what a successful online verification writes: the token's jti
-// (single use, as InsertVerifiedToken) and its audit event ev, both or neither. With
-// identifier set, it writes them only while the project's user userID has identifier, and
-// reports false (nothing written) when the user was renamed or deleted.
-// Errors: ErrAlreadyExists when the jti was verified before.
+// Verified is what a successful online verification writes, and the conditions it is
+// written on.
+type Verified struct {
+	Token VerifiedToken // the jti, single use as InsertVerifiedToken
+	Event Event         // its audit event
+	// With Identifier set, the writes happen only while the project's user UserID has it.
+	UserID, Identifier string
+	// With SecretHash set, the writes happen only while the project (Token.ProjectID) has a
+	// live API secret of that hash: a caller that authenticated the backend against hashes it
+	// read earlier has that confirmed in the same statement or transaction as the writes.
+	SecretHash string
+}
+
+// ErrSecretNotLive is RecordVerified's answer when Verified.SecretHash is set and no live
+// secret of the project has that hash: nothing was written.
+var ErrSecretNotLive = errors.New("sqlstore: the API secret is not a live secret of the project")
+
+// RecordVerified writes v's jti and event, both or neither, and reports whether it did:
+// false (nothing written) when the user was renamed or deleted. Errors: ErrSecretNotLive,
+// checked before anything else; ErrAlreadyExists when the jti was verified before.
 //
 // On PostgreSQL it is one statement, and so one round trip and no BEGIN or COMMIT; on SQLite,
-// which has no INSERT in WITH, a transaction of two.
-func (s *Store) RecordVerified(ctx context.Context, v VerifiedToken, userID, identifier string, ev Event) (bool, error) {
+// which has no INSERT in WITH, a transaction.
+func (s *Store) RecordVerified(ctx context.Context, v Verified) (bool, error) {
+	t, ev := v.Token, v.Event
 	if s.dialect == Postgres {
+		var live bool
 		var n int64
-		err := s.row(ctx, `WITH v AS (
+		err := s.row(ctx, `WITH a AS (
+				SELECT CAST(? AS TEXT) = '' OR EXISTS (SELECT 1 FROM api_secrets WHERE project_id = ? AND secret_hash = ? AND revoked_at IS NULL) AS live
+			), v AS (
 				INSERT INTO verified_tokens (project_id, jti, verified_at, expires_at)
-				SELECT ?, ?, ?, ? WHERE ? = '' OR EXISTS (SELECT 1 FROM users WHERE project_id = ? AND id = ? AND identifier = ?)
+				SELECT ?, ?, ?, ? WHERE (SELECT live FROM a)
+					AND (CAST(? AS TEXT) = '' OR EXISTS (SELECT 1 FROM users WHERE project_id = ? AND id = ? AND identifier = ?))
 				RETURNING 1
 			), e AS (
 				INSERT INTO events (`+eventColumns+`) SELECT `+placeholders(11)+` WHERE EXISTS (SELECT 1 FROM v)
 			)
-			SELECT COUNT(*) FROM v`,
-			append([]any{v.ProjectID, v.JTI, v.VerifiedAt, v.ExpiresAt, identifier, v.ProjectID, userID, identifier}, ev.args()...), &n)
-		return n == 1, err
+			SELECT (SELECT live FROM a), (SELECT COUNT(*) FROM v)`,
+			append([]any{v.SecretHash, t.ProjectID, v.SecretHash, t.ProjectID, t.JTI, t.VerifiedAt, t.ExpiresAt,
+				v.Identifier, t.ProjectID, v.UserID, v.Identifier}, ev.args()...), &live, &n)
+		switch {
+		case err != nil:
+			return false, err
+		case !live:
+			return false, ErrSecretNotLive
+		}
+		return n == 1, nil
 	}
 	ok := true
 	err := s.InTx(ctx, func(tx *Tx) error {
-		if identifier == "" {
-			if err := tx.InsertVerifiedToken(ctx, v); err != nil {
+		if v.SecretHash != "" {
+			live, err := tx.SecretLive(ctx, t.ProjectID, v.SecretHash)
+			if err != nil {
+				return err
+			}
+			if !live {
+				return ErrSecretNotLive
+			}
+		}
+		if v.Identifier == "" {
+			if err := tx.InsertVerifiedToken(ctx, t); err != nil {
 				return err
 			}
 		} else {
 			var err error
-			if ok, err = tx.InsertVerifiedTokenOfUser(ctx, v, userID, identifier); err != nil || !ok {
+			if ok, err = tx.InsertVerifiedTokenOfUser(ctx, t, v.UserID, v.Identifier); err != nil || !ok {
 				return err
 			}
 		}
