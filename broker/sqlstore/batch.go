@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // Group commit on SQLite.
@@ -34,6 +36,11 @@ import (
 // transaction, not one savepoint. A caller whose context ends before its turn is skipped and
 // told so; once its function has begun, it runs to the end. A panic in a function reaches
 // its caller's goroutine.
+//
+// Every batch runs on the same connection, which the writer holds (writerConn): SQLite drops
+// a connection's page cache when another connection has written since, so a batch on any
+// pooled connection read again, one pread(2) a page, the index pages the last batch had just
+// read.
 //
 // Checkpoints do not run inside a batch's commit, as SQLite's automatic checkpoint would: the
 // store's checkpointer goroutine runs them beside the writer (checkpoint.go). Each batch tells
@@ -229,12 +236,11 @@ func (s *Store) runBatch(jobs []*txJob) {
 	// statements that wait for nothing (this goroutine holds the write lock, and SQLite's
 	// busy timeout bounds a wait for another process's).
 	ctx := context.Background()
-	conn, err := s.db.Connx(ctx)
+	conn, err := s.writerConn(ctx)
 	if err != nil {
 		finish(classify(err))
 		return
 	}
-	defer conn.Close()
 	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
 		finish(classify(err))
@@ -291,6 +297,22 @@ func (s *Store) runBatch(jobs []*txJob) {
 		s.wrotePages(conn)
 	}
 	finish(classify(err))
+}
+
+// writerConn returns the connection every batch writes on, taken from the pool by the first
+// batch and held until Close; the caller holds s.writing. One connection for every write
+// keeps the pages the writes read in its cache: SQLite drops a connection's cache when it
+// finds that another connection wrote since its last transaction, so batches taking any
+// pooled connection read their pages from the files again, one pread(2) each.
+func (s *Store) writerConn(ctx context.Context) (*sqlx.Conn, error) {
+	if s.wconn == nil {
+		c, err := s.db.Connx(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.wconn = c
+	}
+	return s.wconn, nil
 }
 
 // runLocked runs jobs as one batch, then releases the write lock (s.writing), which the

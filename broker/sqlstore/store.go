@@ -56,6 +56,8 @@ type Store struct {
 	// admits one writer, and one that finds the database locked sleeps (busy_timeout), which
 	// a queue here avoids.
 	writing chan struct{}
+	// wconn is the SQLite connection the batches write on (writerConn), guarded by writing.
+	wconn *sqlx.Conn
 	// batch queues the SQLite transactions waiting for writing, see batch.go.
 	batch batcher
 	// ckpt runs the SQLite checkpoints (nil on PostgreSQL), see checkpoint.go.
@@ -117,7 +119,9 @@ func (q queries) context(ctx context.Context) (context.Context, error) {
 // Config tunes the connection pool. Zero values take the defaults, sized for a 2-core
 // machine.
 type Config struct {
-	// MaxConns caps open connections (default 10 on PostgreSQL, 4 on SQLite).
+	// MaxConns caps open connections (default 10 on PostgreSQL, 4 on SQLite). On SQLite the
+	// writer's connection, which every write transaction uses (see writerConn), and the
+	// checkpointer's come on top.
 	MaxConns int
 	// StatementTimeout bounds each PostgreSQL statement (default 5 s; SQLite waits at most
 	// 10 s for a lock instead). It is a deadline on the statement's context: when it passes,
@@ -238,6 +242,9 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening %s database: %w", dialect, err)
+	}
+	if dialect == SQLite {
+		cfg.MaxConns++ // the writer's, held by the batches (writerConn)
 	}
 	db.SetMaxOpenConns(cfg.MaxConns)
 	db.SetMaxIdleConns(cfg.MaxConns)
@@ -404,6 +411,14 @@ func (s *Store) Dialect() string { return s.dialect }
 func (s *Store) Close() error {
 	s.stopWriter()
 	s.stopCheckpointer()
+	if s.writing != nil {
+		s.writing <- struct{}{} // no batch runs inline any longer
+		if s.wconn != nil {
+			s.wconn.Close()
+			s.wconn = nil
+		}
+		<-s.writing
+	}
 	return s.db.Close()
 }
 

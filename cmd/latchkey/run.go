@@ -179,7 +179,7 @@ func (f *storeFlags) register(fs *flag.FlagSet, e env, withKey bool) {
 			f.pool.StatementTimeout = d
 		}
 	}
-	fs.IntVar(&f.pool.MaxConns, "db-max-conns", f.pool.MaxConns, "most open database connections; 0: 10 on PostgreSQL, 4 on SQLite (env LATCHKEY_DB_MAX_CONNS)")
+	fs.IntVar(&f.pool.MaxConns, "db-max-conns", f.pool.MaxConns, "most open database connections; 0: 10 on PostgreSQL, 4 on SQLite, where the writer's and the checkpointer's come on top (env LATCHKEY_DB_MAX_CONNS)")
 	fs.DurationVar(&f.pool.StatementTimeout, "db-statement-timeout", f.pool.StatementTimeout, "PostgreSQL statement timeout; 0: 5s (env LATCHKEY_DB_STATEMENT_TIMEOUT)")
 	fs.StringVar(&f.pool.Prepare, "db-prepare", envOr(e.getenv, "LATCHKEY_DB_PREPARE", sqlstore.PrepareAuto), "PostgreSQL prepared statements: on, off (behind a transaction pooler such as PgBouncer), or auto: off when a transaction pooler is found (env LATCHKEY_DB_PREPARE)")
 	if withKey {
