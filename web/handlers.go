@@ -193,15 +193,25 @@ type verifyRequest struct {
 // request's own faults.
 func (s *Server) verifySignedData(requireUsername bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		id := project(c).ID
+		secret, _ := c.Get(ctxSecret).(string)
+		// A secret this broker has not seen live lately is checked before the body is read,
+		// as on every other backend route.
+		deferred := s.broker.SecretKnown(id, secret)
+		if !deferred {
+			if err := s.authenticate(c); err != nil {
+				return err
+			}
+		}
 		token, username, err := decodeVerify(c, requireUsername)
 		if err != nil {
-			if aerr := s.authenticate(c); aerr != nil {
-				return aerr
+			if deferred {
+				if aerr := s.authenticate(c); aerr != nil {
+					return aerr
+				}
 			}
 			return err
 		}
-		id := project(c).ID
-		secret, _ := c.Get(ctxSecret).(string)
 		v, err := s.broker.VerifySignedDataWithSecret(c.Request().Context(), id, secret, token, username)
 		if errors.Is(err, broker.ErrUnauthenticated) {
 			return s.authFailed(c, id)
