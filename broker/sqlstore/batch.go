@@ -243,6 +243,9 @@ func (s *Store) runBatch(jobs []*txJob) {
 	}
 	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
+		// The next batch takes another connection, should this one be broken.
+		conn.Close()
+		s.wconn = nil
 		finish(classify(err))
 		return
 	}
