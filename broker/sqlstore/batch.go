@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -37,10 +38,11 @@ import (
 // told so; once its function has begun, it runs to the end. A panic in a function reaches
 // its caller's goroutine.
 //
-// Every batch runs on the same connection, which the writer holds (writerConn): SQLite drops
-// a connection's page cache when another connection has written since, so a batch on any
-// pooled connection read again, one pread(2) a page, the index pages the last batch had just
-// read.
+// Every batch runs on the same connection, which the writer holds (writer, writerConn):
+// SQLite drops a connection's page cache when another connection has written since, so a
+// batch on any pooled connection read again, one pread(2) a page, the index pages the last
+// batch had just read. Its transaction is BEGIN IMMEDIATE and COMMIT, prepared once on that
+// connection, rather than a database/sql transaction (see writer).
 //
 // Checkpoints do not run inside a batch's commit, as SQLite's automatic checkpoint would: the
 // store's checkpointer goroutine runs them beside the writer (checkpoint.go). Each batch tells
@@ -236,21 +238,28 @@ func (s *Store) runBatch(jobs []*txJob) {
 	// statements that wait for nothing (this goroutine holds the write lock, and SQLite's
 	// busy timeout bounds a wait for another process's).
 	ctx := context.Background()
-	conn, err := s.writerConn(ctx)
+	w, err := s.writerConn(ctx)
 	if err != nil {
 		finish(classify(err))
 		return
 	}
-	tx, err := conn.BeginTxx(ctx, nil)
-	if err != nil {
+	if err := w.run(ctx, `BEGIN IMMEDIATE`); err != nil {
 		// The next batch takes another connection, should this one be broken.
-		conn.Close()
-		s.wconn = nil
+		s.dropWriter()
 		finish(classify(err))
 		return
 	}
-	defer tx.Rollback()
-	q := queries{s: s, tx: tx, detached: true}
+	committed := false
+	defer func() {
+		// ROLLBACK undoes the batch, or ends the transaction a failed COMMIT leaves open
+		// (SQLite keeps it open when a deferred constraint fails, for one). Should it fail,
+		// whether a transaction is still open on the connection is unknown: the next batch
+		// takes another one.
+		if !committed && w.run(ctx, `ROLLBACK`) != nil {
+			s.dropWriter()
+		}
+	}()
+	q := queries{s: s, w: w, detached: true}
 	savepoints := len(jobs) > 1
 	ran := 0 // how many jobs' writes are in the transaction
 	for i, j := range jobs {
@@ -259,7 +268,7 @@ func (s *Store) runBatch(jobs []*txJob) {
 			continue
 		}
 		if savepoints {
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT latchkey_tx`); err != nil {
+			if err := w.run(ctx, `SAVEPOINT latchkey_tx`); err != nil {
 				finish(classify(err))
 				return
 			}
@@ -268,7 +277,7 @@ func (s *Store) runBatch(jobs []*txJob) {
 		if err == nil {
 			ran++
 			if savepoints {
-				if _, err := tx.ExecContext(ctx, `RELEASE latchkey_tx`); err != nil {
+				if err := w.run(ctx, `RELEASE latchkey_tx`); err != nil {
 					finish(classify(err))
 					return
 				}
@@ -277,16 +286,16 @@ func (s *Store) runBatch(jobs []*txJob) {
 		}
 		results[i] = err
 		if !savepoints {
-			finish(nil) // the deferred Rollback undoes it
+			finish(nil) // the deferred ROLLBACK undoes it
 			return
 		}
 		// SQLite rolls a whole transaction back by itself on some errors (a full disk, an
 		// I/O error); then the savepoint is gone and every write of the batch with it.
-		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO latchkey_tx`); rerr != nil {
+		if rerr := w.run(ctx, `ROLLBACK TO latchkey_tx`); rerr != nil {
 			finish(fmt.Errorf("%w: the batch's transaction was rolled back: %v", ErrUnavailable, rerr))
 			return
 		}
-		if _, rerr := tx.ExecContext(ctx, `RELEASE latchkey_tx`); rerr != nil {
+		if rerr := w.run(ctx, `RELEASE latchkey_tx`); rerr != nil {
 			finish(classify(rerr))
 			return
 		}
@@ -295,25 +304,86 @@ func (s *Store) runBatch(jobs []*txJob) {
 		finish(nil)
 		return
 	}
-	err = tx.Commit()
+	err = w.run(ctx, `COMMIT`)
 	if err == nil {
-		s.wrotePages(conn)
+		committed = true
+		s.wrotePages(w.conn)
 	}
 	finish(classify(err))
 }
 
-// writerConn returns the connection every batch writes on, taken from the pool by the first
-// batch and held until Close; the caller holds s.writing. One connection for every write
-// keeps the pages the writes read in its cache: SQLite drops a connection's cache when it
-// finds that another connection wrote since its last transaction, so batches taking any
-// pooled connection read their pages from the files again, one pread(2) each.
-func (s *Store) writerConn(ctx context.Context) (*sqlx.Conn, error) {
+// writer is the connection every batch writes on, taken from the pool by the first batch
+// and held until Close, with the statements prepared on it; the store's write lock
+// (s.writing) guards it. One connection for every write keeps the pages the writes read in
+// its cache: SQLite drops a connection's cache when it finds that another connection wrote
+// since its last transaction, so batches taking any pooled connection read their pages from
+// the files again, one pread(2) each.
+//
+// A batch's transaction is BEGIN and COMMIT run on the connection as statements, not a
+// database/sql transaction: that one starts a goroutine per transaction to watch its
+// context, which a batch does not have, and watches every row set read in it with another,
+// each a wake-up on a busy machine; and the driver parses its BEGIN and COMMIT anew each
+// time, where these are prepared once.
+type writer struct {
+	conn  *sqlx.Conn
+	stmts map[string]*sqlx.Stmt // prepared on conn, by query
+}
+
+// stmt returns query prepared on the writer's connection, once.
+func (w *writer) stmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	if st, ok := w.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := w.conn.PreparexContext(ctx, w.conn.Rebind(query))
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[query] = st
+	return st, nil
+}
+
+// run runs one of the batch's own statements.
+func (w *writer) run(ctx context.Context, query string) error {
+	st, err := w.stmt(ctx, query)
+	if err == nil {
+		_, err = st.ExecContext(ctx)
+	}
+	return err
+}
+
+// close closes the writer's statements, then gives its connection back to the pool; with
+// discard, it closes the connection instead, which may be broken or in a transaction.
+func (w *writer) close(discard bool) {
+	for _, st := range w.stmts {
+		st.Close()
+	}
+	w.stmts = nil
+	if discard {
+		// database/sql closes a connection, rather than pooling it again, when it is
+		// released with driver.ErrBadConn.
+		_ = w.conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	w.conn.Close()
+}
+
+// dropWriter closes the writer's connection, so that the next batch takes another; the
+// caller holds s.writing.
+func (s *Store) dropWriter() {
+	if s.wconn != nil {
+		s.wconn.close(true)
+		s.wconn = nil
+	}
+}
+
+// writerConn returns the writer, whose connection the first batch takes from the pool; the
+// caller holds s.writing.
+func (s *Store) writerConn(ctx context.Context) (*writer, error) {
 	if s.wconn == nil {
 		c, err := s.db.Connx(ctx)
 		if err != nil {
 			return nil, err
 		}
-		s.wconn = c
+		s.wconn = &writer{conn: c, stmts: map[string]*sqlx.Stmt{}}
 	}
 	return s.wconn, nil
 }

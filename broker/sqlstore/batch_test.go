@@ -232,6 +232,91 @@ func TestInTxInline(t *testing.T) {
 	}
 }
 
+// TestSQLiteFailedCommit: a COMMIT that fails (a foreign key that SQLite checks only at the
+// commit) leaves nothing of its batch, tells its callers, and leaves the writer able to
+// write again: SQLite keeps the transaction open after such a failure, and a batch that did
+// not roll it back would fail every later one. Alone (inline) and in a queued batch.
+func TestSQLiteFailedCommit(t *testing.T) {
+	s, _ := openStore(t, sqlstore.SQLite)
+	ctx := t.Context()
+	addProject(t, s, "pa")
+	orphan := func(id string) func(tx *sqlstore.Tx) error {
+		return func(tx *sqlstore.Tx) error {
+			if err := sqlstore.ExecInTx(ctx, tx, `PRAGMA defer_foreign_keys = ON`); err != nil {
+				return err
+			}
+			return sqlstore.ExecInTx(ctx, tx, `INSERT INTO users (id, project_id, identifier, display_name, webauthn_id, created_at)
+				VALUES (?, 'no-such-project', ?, ?, ?, 1)`, id, id, id, id)
+		}
+	}
+	insert := func(jti string) func(tx *sqlstore.Tx) error {
+		return func(tx *sqlstore.Tx) error {
+			return tx.InsertVerifiedToken(ctx, sqlstore.VerifiedToken{ProjectID: "pa", JTI: jti, VerifiedAt: t0, ExpiresAt: t0 + 1})
+		}
+	}
+	// has reports whether verified_tokens holds jti: inserting it again conflicts.
+	has := func(jti string) bool {
+		t.Helper()
+		undo := errors.New("undo")
+		err := s.InTx(ctx, func(tx *sqlstore.Tx) error {
+			if err := insert(jti)(tx); err != nil {
+				return err
+			}
+			return undo
+		})
+		if !errors.Is(err, sqlstore.ErrAlreadyExists) && !errors.Is(err, undo) {
+			t.Fatalf("InTx(insert %s again) = %v", jti, err)
+		}
+		return errors.Is(err, sqlstore.ErrAlreadyExists)
+	}
+	users := rowCount(t, s, "users")
+
+	if err := s.InTx(ctx, orphan("u-alone")); err == nil {
+		t.Error("InTx(a user of no project, checked at the commit) = nil, want the commit's error")
+	}
+	mustNil(t, "InTx(after the failed commit)", s.InTx(ctx, insert("after-alone")))
+
+	// A queued batch: the orphan between two good transactions.
+	release := sqlstore.HoldWrites(s)
+	fns := []func(tx *sqlstore.Tx) error{insert("before"), orphan("u-queued"), insert("behind")}
+	errs := make([]chan error, len(fns))
+	for i, fn := range fns {
+		errs[i] = make(chan error, 1)
+		go func() { errs[i] <- s.InTx(ctx, fn) }()
+		deadline := time.Now().Add(30 * time.Second)
+		for sqlstore.QueuedTx(s) < i+1 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if q := sqlstore.QueuedTx(s); q != len(fns) {
+		t.Fatalf("%d transactions queued, want %d", q, len(fns))
+	}
+	release()
+	got := make([]error, len(fns))
+	for i := range fns {
+		got[i] = <-errs[i]
+	}
+	if got[1] == nil {
+		t.Error("InTx(the orphan, queued) = nil, want the commit's error")
+	}
+	mustNil(t, "InTx(after the failed batch)", s.InTx(ctx, insert("after-queued")))
+
+	if n := rowCount(t, s, "users"); n != users {
+		t.Errorf("%d users after the failed commits, want %d", n, users)
+	}
+	// What each caller was told is what the store holds.
+	for i, jti := range map[int]string{0: "before", 2: "behind"} {
+		if stored := has(jti); (got[i] == nil) != stored {
+			t.Errorf("InTx(%s) = %v, but stored = %v", jti, got[i], stored)
+		}
+	}
+	for _, jti := range []string{"after-alone", "after-queued"} {
+		if !has(jti) {
+			t.Errorf("verified_tokens lacks %s, written after a failed commit", jti)
+		}
+	}
+}
+
 // TestLookupWithEndedContext: a read by key (which on SQLite runs without its context's
 // cancellation once begun) still refuses to begin under a context that has ended.
 func TestLookupWithEndedContext(t *testing.T) {

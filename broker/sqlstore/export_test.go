@@ -1,5 +1,7 @@
 package sqlstore
 
+import "context"
+
 // QueuedTx returns how many transactions wait for the SQLite writer goroutine (0 on
 // PostgreSQL), for tests that line up a batch.
 func QueuedTx(s *Store) int {
@@ -26,4 +28,10 @@ func WakeCheckpointer(s *Store) {
 	case s.ckpt.wake <- struct{}{}:
 	default:
 	}
+}
+
+// ExecInTx runs a statement in tx, for tests that need one no method of the store runs.
+func ExecInTx(ctx context.Context, tx *Tx, query string, args ...any) error {
+	_, err := tx.on().ExecContext(ctx, tx.s.db.Rebind(query), args...)
+	return err
 }

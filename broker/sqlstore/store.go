@@ -57,7 +57,7 @@ type Store struct {
 	// a queue here avoids.
 	writing chan struct{}
 	// wconn is the SQLite connection the batches write on (writerConn), guarded by writing.
-	wconn *sqlx.Conn
+	wconn *writer
 	// batch queues the SQLite transactions waiting for writing, see batch.go.
 	batch batcher
 	// ckpt runs the SQLite checkpoints (nil on PostgreSQL), see checkpoint.go.
@@ -81,6 +81,9 @@ type Tx struct {
 type queries struct {
 	s  *Store
 	tx *sqlx.Tx
+	// w: the statements run in a SQLite batch's transaction, on the writer's connection
+	// (batch.go); tx is then nil.
+	w *writer
 	// detached: the statements ignore their context's cancellation (a transaction of a
 	// SQLite batch, see batch.go).
 	detached bool
@@ -414,7 +417,7 @@ func (s *Store) Close() error {
 	if s.writing != nil {
 		s.writing <- struct{}{} // no batch runs inline any longer
 		if s.wconn != nil {
-			s.wconn.Close()
+			s.wconn.close(false)
 			s.wconn = nil
 		}
 		<-s.writing
@@ -509,6 +512,10 @@ func (s *Store) prepareWanted(ctx context.Context) {
 
 // stmt returns the prepared statement of query for q's pool or transaction.
 func (q queries) stmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	if q.w != nil {
+		st, err := q.w.stmt(ctx, query)
+		return st, classify(err)
+	}
 	if q.tx == nil {
 		return q.s.prepared(ctx, query)
 	}
@@ -523,13 +530,25 @@ func (q queries) stmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
 	return st, classify(err)
 }
 
+// runner runs statements unprepared: a transaction, a connection or the pool.
+type runner interface {
+	sqlx.QueryerContext
+	sqlx.ExecerContext
+}
+
 // on returns what runs q's statements unprepared: its transaction, or the store's pool.
-func (q queries) on() sqlx.ExtContext {
+func (q queries) on() runner {
+	if q.w != nil {
+		return q.w.conn
+	}
 	if q.tx != nil {
 		return q.tx
 	}
 	return q.s.db
 }
+
+// inTx reports whether q's statements run in a transaction.
+func (q queries) inTx() bool { return q.tx != nil || q.w != nil }
 
 // get reads one row into dest; no row is ErrNotFound.
 func (q queries) get(ctx context.Context, dest any, query string, args ...any) error {
@@ -596,7 +615,7 @@ func (q queries) exec(ctx context.Context, query string, args ...any) (int64, er
 		return 0, err
 	}
 	defer q.s.observed(OpWrite, time.Now())
-	if q.tx == nil {
+	if !q.inTx() {
 		unlock, err := q.s.lockWrites(ctx)
 		if err != nil {
 			return 0, err
@@ -643,8 +662,8 @@ func (q queries) execOnce(ctx context.Context, query string, args ...any) error 
 	query = q.s.db.Rebind(query)
 	ctx, cancel := q.s.bound(ctx)
 	defer cancel()
-	if q.tx != nil {
-		_, err = q.tx.ExecContext(ctx, query, args...)
+	if q.inTx() {
+		_, err = q.on().ExecContext(ctx, query, args...)
 	} else {
 		var unlock func()
 		if unlock, err = q.s.lockWrites(ctx); err != nil {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/latchkey/latchkey/broker/sqlstore/sqlstoretest"
 )
 
@@ -40,10 +42,10 @@ func writeOnOneConnection(t *testing.T, maxConns, readers int) {
 	// A temporary table is seen only by the connection that created it: each transaction
 	// adds a row to the one of its connection.
 	mark := func(tx *Tx) error {
-		if _, err := tx.tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS writer_mark (n INTEGER)`); err != nil {
+		if _, err := tx.on().ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS writer_mark (n INTEGER)`); err != nil {
 			return err
 		}
-		_, err := tx.tx.ExecContext(ctx, `INSERT INTO writer_mark VALUES (1)`)
+		_, err := tx.on().ExecContext(ctx, `INSERT INTO writer_mark VALUES (1)`)
 		return err
 	}
 	const writers, each = 8, 25
@@ -95,7 +97,7 @@ func writeOnOneConnection(t *testing.T, maxConns, readers int) {
 	}
 	var n int
 	err = s.InTx(ctx, func(tx *Tx) error {
-		return tx.tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM writer_mark`)
+		return sqlx.GetContext(ctx, tx.on(), &n, `SELECT COUNT(*) FROM writer_mark`)
 	})
 	if err != nil || n != writers*each {
 		t.Errorf("the last write's connection saw %d of the %d writes' marks (%v); want every write on one connection", n, writers*each, err)
