@@ -317,6 +317,44 @@ func TestSQLiteFailedCommit(t *testing.T) {
 	}
 }
 
+// TestSQLiteLookupOnIdleWriter: a read by key runs on the writer's connection when no write
+// runs or waits, and on the pool's when one does, without waiting for it. A temporary table
+// that only the writer's connection has, and that hides the real one of its name there,
+// tells which connection answered.
+func TestSQLiteLookupOnIdleWriter(t *testing.T) {
+	s, _ := openStore(t, sqlstore.SQLite)
+	ctx := t.Context()
+	addProject(t, s, "pa")
+	mustNil(t, "InTx(a temporary api_secrets on the writer's connection)", s.InTx(ctx, func(tx *sqlstore.Tx) error {
+		if err := sqlstore.ExecInTx(ctx, tx, `CREATE TEMP TABLE api_secrets AS SELECT * FROM main.api_secrets WHERE 0`); err != nil {
+			return err
+		}
+		return sqlstore.ExecInTx(ctx, tx, `INSERT INTO temp.api_secrets (id, project_id, secret_hash, created_at) VALUES ('sec-w', 'pa', 'only-on-the-writer', 1)`)
+	}))
+	live, err := s.SecretLive(ctx, "pa", "only-on-the-writer")
+	mustNil(t, "SecretLive(writer idle)", err)
+	if !live {
+		t.Error("a read by key with the writer idle did not run on the writer's connection")
+	}
+
+	release := sqlstore.HoldWrites(s)
+	done := make(chan error, 1)
+	go func() {
+		live, err := s.SecretLive(ctx, "pa", "only-on-the-writer")
+		if err == nil && live {
+			err = errors.New("it ran on the writer's connection")
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		mustNil(t, "SecretLive(during a write)", err)
+	case <-time.After(30 * time.Second):
+		t.Error("a read by key waited for the write lock")
+	}
+	release()
+}
+
 // TestLookupWithEndedContext: a read by key (which on SQLite runs without its context's
 // cancellation once begun) still refuses to begin under a context that has ended.
 func TestLookupWithEndedContext(t *testing.T) {

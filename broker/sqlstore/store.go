@@ -547,6 +547,30 @@ func (q queries) on() runner {
 	return q.s.db
 }
 
+// onIdleWriter returns q for a read by key on SQLite run on the writer's connection, when no
+// write runs or waits, and a function to call once the read is over; else q as it is. The
+// writer's connection has in its cache the pages the last writes changed, which SQLite
+// drops from every other connection's: a read there parses no page again, and reads none
+// from the files. It takes the write lock only if it is free, so that no read waits for a
+// write, and holds it for one read by key.
+func (q queries) onIdleWriter(ctx context.Context) (queries, func()) {
+	if !q.lookup || q.inTx() || q.s.writing == nil {
+		return q, func() {}
+	}
+	select {
+	case q.s.writing <- struct{}{}:
+	default:
+		return q, func() {}
+	}
+	w, err := q.s.writerConn(ctx)
+	if err != nil {
+		<-q.s.writing
+		return q, func() {}
+	}
+	q.w = w
+	return q, func() { <-q.s.writing }
+}
+
 // inTx reports whether q's statements run in a transaction.
 func (q queries) inTx() bool { return q.tx != nil || q.w != nil }
 
@@ -556,6 +580,8 @@ func (q queries) get(ctx context.Context, dest any, query string, args ...any) e
 	if err != nil {
 		return err
 	}
+	q, done := q.onIdleWriter(ctx)
+	defer done()
 	defer q.s.observed(OpRead, time.Now())
 	ctx, cancel := q.s.bound(ctx)
 	defer cancel()
@@ -575,6 +601,8 @@ func (q queries) selectRows(ctx context.Context, dest any, query string, args ..
 	if err != nil {
 		return err
 	}
+	q, done := q.onIdleWriter(ctx)
+	defer done()
 	defer q.s.observed(OpRead, time.Now())
 	ctx, cancel := q.s.bound(ctx)
 	defer cancel()
@@ -594,6 +622,8 @@ func (q queries) row(ctx context.Context, query string, args []any, dest ...any)
 	if err != nil {
 		return err
 	}
+	q, done := q.onIdleWriter(ctx)
+	defer done()
 	defer q.s.observed(OpRead, time.Now())
 	ctx, cancel := q.s.bound(ctx)
 	defer cancel()
