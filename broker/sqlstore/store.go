@@ -56,7 +56,8 @@ type Store struct {
 	// admits one writer, and one that finds the database locked sleeps (busy_timeout), which
 	// a queue here avoids.
 	writing chan struct{}
-	// wconn is the SQLite connection the batches write on (writerConn), guarded by writing.
+	// wconn is the SQLite connection the batches write on, and reads by key run on while no
+	// write runs (writerConn, onIdleWriter), guarded by writing.
 	wconn *writer
 	// batch queues the SQLite transactions waiting for writing, see batch.go.
 	batch batcher
@@ -81,8 +82,8 @@ type Tx struct {
 type queries struct {
 	s  *Store
 	tx *sqlx.Tx
-	// w: the statements run in a SQLite batch's transaction, on the writer's connection
-	// (batch.go); tx is then nil.
+	// w: the statements run on the writer's connection, in a SQLite batch's transaction
+	// (batch.go) or, for a read by key, while no write runs (onIdleWriter); tx is then nil.
 	w *writer
 	// detached: the statements ignore their context's cancellation (a transaction of a
 	// SQLite batch, see batch.go).
@@ -97,7 +98,8 @@ type queries struct {
 // database/sql watches a row set's with another, which together cost as much CPU as the
 // lookup itself, to interrupt a statement that ends in microseconds anyway. Reads that may
 // scan (lists, analytics) keep their cancellation; so does every PostgreSQL statement, whose
-// deadline is the statement timeout.
+// deadline is the statement timeout. On SQLite a read by key also runs on the writer's
+// connection whenever no write runs or waits (onIdleWriter).
 func (q queries) byKey() queries {
 	q.lookup = true
 	return q
