@@ -56,8 +56,8 @@ type Store struct {
 	// admits one writer, and one that finds the database locked sleeps (busy_timeout), which
 	// a queue here avoids.
 	writing chan struct{}
-	// wconn is the SQLite connection the batches write on, and reads by key run on while no
-	// write runs (writerConn, onIdleWriter), guarded by writing.
+	// wconn is the SQLite connection the batches write on, and reads by key run on while the
+	// write lock is free (writerConn, onIdleWriter), guarded by writing.
 	wconn *writer
 	// batch queues the SQLite transactions waiting for writing, see batch.go.
 	batch batcher
@@ -83,7 +83,8 @@ type queries struct {
 	s  *Store
 	tx *sqlx.Tx
 	// w: the statements run on the writer's connection, in a SQLite batch's transaction
-	// (batch.go) or, for a read by key, while no write runs (onIdleWriter); tx is then nil.
+	// (batch.go) or, for a read by key, while the write lock is free (onIdleWriter); tx is
+	// then nil.
 	w *writer
 	// detached: the statements ignore their context's cancellation (a transaction of a
 	// SQLite batch, see batch.go).
@@ -99,7 +100,7 @@ type queries struct {
 // lookup itself, to interrupt a statement that ends in microseconds anyway. Reads that may
 // scan (lists, analytics) keep their cancellation; so does every PostgreSQL statement, whose
 // deadline is the statement timeout. On SQLite a read by key also runs on the writer's
-// connection whenever no write runs or waits (onIdleWriter).
+// connection whenever the write lock is free (onIdleWriter).
 func (q queries) byKey() queries {
 	q.lookup = true
 	return q
@@ -549,12 +550,12 @@ func (q queries) on() runner {
 	return q.s.db
 }
 
-// onIdleWriter returns q for a read by key on SQLite run on the writer's connection, when no
-// write runs or waits, and a function to call once the read is over; else q as it is. The
-// writer's connection has in its cache the pages the last writes changed, which SQLite
+// onIdleWriter returns q for a read by key on SQLite run on the writer's connection, when
+// the write lock is free, and a function to call once the read is over; else q as it is.
+// The writer's connection has in its cache the pages the last writes changed, which SQLite
 // drops from every other connection's: a read there parses no page again, and reads none
-// from the files. It takes the write lock only if it is free, so that no read waits for a
-// write, and holds it for one read by key.
+// from the files. The read never waits for the lock; a write that comes while it holds it
+// waits for one read by key.
 func (q queries) onIdleWriter(ctx context.Context) (queries, func()) {
 	if !q.lookup || q.inTx() || q.s.writing == nil {
 		return q, func() {}
