@@ -45,6 +45,9 @@ func errorKind(err error) string {
 	return err.Error()
 }
 
+// requestTimeout bounds each request of the load generator.
+const requestTimeout = 30 * time.Second
+
 // client talks to the broker as an app backend, a page and an authenticator together.
 type client struct {
 	http     *http.Client
@@ -60,15 +63,20 @@ type client struct {
 }
 
 func newClient(cfg Config, project string) *client {
+	dial := (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	tr := &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        cfg.Workers * 2,
-		MaxIdleConnsPerHost: cfg.Workers * 2,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
+		Proxy:                 nil,
+		DialContext:           dial,
+		MaxIdleConns:          cfg.Workers * 2,
+		MaxIdleConnsPerHost:   cfg.Workers * 2,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: requestTimeout,
+		DisableCompression:    true,
 	}
-	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	// http:// on the caller's goroutine (wireTransport), https:// through net/http's. The
+	// requests' timeout is the transports', not http.Client.Timeout, which costs a goroutine
+	// per request.
+	hc := &http.Client{Transport: newWireTransport(dial, tr, cfg.Workers*2, requestTimeout)}
 	return &client{
 		http: hc, base: cfg.URL, project: project, secret: cfg.Secret, origin: cfg.Origin,
 		verifier: &signeddata.Verifier{JWKSURL: cfg.URL + "/v2/projects/" + project + "/.well-known/jwks.json", ProjectID: project, Client: hc},
