@@ -2,9 +2,11 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"modernc.org/sqlite"
@@ -25,9 +27,10 @@ import (
 // after a checkpoint that copied all of it, which never happens while writes go on during
 // each checkpoint (a WAL of 38 GB after ten minutes, TestSQLiteWALStaysBounded). So once the
 // WAL holds walRestartPages pages, the checkpointer takes the write lock for a last
-// checkpoint of the few pages written since its previous one, and the next write starts the
-// WAL over. The syncs under the write lock come once per walRestartPages pages instead of
-// once per 1,000.
+// checkpoint of the few pages written since its previous one, which also waits (at most
+// restartWait) for the readers that began before it, and the next write starts the WAL over.
+// The syncs under the write lock come once per walRestartPages pages instead of once per
+// 1,000.
 //
 // SQLite's own automatic checkpoint stays on, at walAutoCheckpointPages, above the restart
 // point: it only acts if the checkpointer falls behind, and for the writes made outside a
@@ -124,10 +127,39 @@ func (s *Store) checkpointLoop(c *checkpointer) {
 		case <-c.quit:
 			return
 		}
-		_, _ = c.checkpoint()
+		_ = c.restart()
 		c.restarts.Add(1)
 		<-s.writing
 	}
+}
+
+// restartWait bounds how long the checkpoint under the write lock waits for readers.
+const restartWait = 50 * time.Millisecond
+
+// restart runs the checkpoint under the write lock: a RESTART checkpoint, which copies what
+// is left of the WAL and then waits, at most restartWait, for the readers that began before
+// it to end, so that the next write starts the WAL over. A passive one left that to chance:
+// a reader that began just before it and had not ended when the next write came (on a busy
+// machine, one waiting for a CPU) kept the WAL growing until the next attempt, 1,000 pages
+// later. The wait is the connection's busy timeout, set for this checkpoint only (the
+// passive ones never wait).
+func (c *checkpointer) restart() error {
+	ctx := context.Background()
+	conn, err := c.db.Connx(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, restartWait.Milliseconds())); err != nil {
+		return err
+	}
+	var busy, walPages, copied int
+	err = conn.QueryRowxContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &walPages, &copied)
+	if _, rerr := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, sqliteBusyTimeout.Milliseconds())); rerr != nil {
+		// The next restart sets its own again; a passive checkpoint never waits.
+		err = errors.Join(err, rerr)
+	}
+	return err
 }
 
 // checkpoint runs a passive checkpoint and returns how many pages the WAL holds.

@@ -157,6 +157,10 @@ const (
 	PrepareOff  = "off"
 )
 
+// sqliteBusyTimeout is how long a SQLite connection waits for a lock another connection or
+// process holds.
+const sqliteBusyTimeout = 10 * time.Second
+
 // The kinds of query ObserveQuery is told of.
 const (
 	OpRead  = "read"
@@ -198,7 +202,7 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 			return nil, err
 		}
 		q := url.Values{}
-		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
 		q.Add("_pragma", "synchronous(NORMAL)")
 		q.Add("_pragma", "foreign_keys(1)")
 		// Temporary files in memory: above all the sub-journal of the savepoints that group
