@@ -292,10 +292,6 @@ func matchSecret(hashes []string, secret string) (string, bool) {
 	return got, ok == 1 && strings.HasPrefix(secret, apiSecretPrefix)
 }
 
-// knownSecret returns the hash of secret if it was a live secret of the project when this
-// broker last read them, at most CacheTTL ago, and "" otherwise. It is only a hint: whoever
-// acts on it has the store confirm the hash before anything is written or answered (see
-// VerifySignedDataWithSecret).
 // SecretKnown reports whether secret was a live secret of the project when this broker last
 // read them, at most CacheTTL ago: a hint that VerifySignedDataWithSecret will confirm it in
 // its write rather than read the secrets first.
@@ -303,6 +299,10 @@ func (b *Broker) SecretKnown(projectID, secret string) bool {
 	return b.knownSecret(projectID, secret) != ""
 }
 
+// knownSecret returns the hash of secret if it was a live secret of the project when this
+// broker last read them, at most CacheTTL ago, and "" otherwise. It is only a hint: whoever
+// acts on it has the store confirm the hash before anything is written or answered (see
+// VerifySignedDataWithSecret).
 func (b *Broker) knownSecret(projectID, secret string) string {
 	hashes, ok := b.cache.secrets.get(projectID, b.Now())
 	if !ok {
