@@ -2,8 +2,8 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,6 +49,11 @@ func writeOnOneConnection(t *testing.T, maxConns, readers int) {
 		return err
 	}
 	const writers, each = 8, 25
+	// Every reader must complete a read while the writes go on: the writers go past their
+	// share until each has (a write phase that ended before a reader got a CPU proved
+	// nothing, and failed on a loaded machine). A read that can never complete trips the
+	// watchdog.
+	var readDuring atomic.Int64 // readers that have completed a read during the writes
 	stop := make(chan struct{})
 	var rg sync.WaitGroup
 	readErrs := make(chan error, readers)
@@ -56,12 +61,10 @@ func writeOnOneConnection(t *testing.T, maxConns, readers int) {
 		rg.Add(1)
 		go func() {
 			defer rg.Done()
-			for n := 0; ; n++ {
+			counted := false
+			for {
 				select {
 				case <-stop:
-					if n == 0 {
-						readErrs <- errors.New("no read completed")
-					}
 					return
 				default:
 				}
@@ -72,19 +75,25 @@ func writeOnOneConnection(t *testing.T, maxConns, readers int) {
 					readErrs <- err
 					return
 				}
+				if !counted {
+					counted = true
+					readDuring.Add(1)
+				}
 			}
 		}()
 	}
+	var marks atomic.Int64
 	var wg sync.WaitGroup
 	for range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for range each {
+			for i := 0; i < each || readDuring.Load() < int64(readers); i++ {
 				if err := s.InTx(ctx, mark); err != nil {
 					t.Errorf("InTx() = %v", err)
 					return
 				}
+				marks.Add(1)
 			}
 		}()
 	}
@@ -99,7 +108,7 @@ func writeOnOneConnection(t *testing.T, maxConns, readers int) {
 	err = s.InTx(ctx, func(tx *Tx) error {
 		return sqlx.GetContext(ctx, tx.on(), &n, `SELECT COUNT(*) FROM writer_mark`)
 	})
-	if err != nil || n != writers*each {
-		t.Errorf("the last write's connection saw %d of the %d writes' marks (%v); want every write on one connection", n, writers*each, err)
+	if err != nil || int64(n) != marks.Load() {
+		t.Errorf("the last write's connection saw %d of the %d writes' marks (%v); want every write on one connection", n, marks.Load(), err)
 	}
 }
