@@ -86,6 +86,24 @@ func TestValidationErrors(t *testing.T) {
 	})
 }
 
+// TestTypeErrorsNameTheSchemaType: a value of the wrong JSON type is told the type that
+// openapi.yaml gives the field, with "integer" for integers.
+func TestTypeErrorsNameTheSchemaType(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	for _, tc := range []struct{ body, field, want string }{
+		{`{"type":"passkey-list","data":{"identifier":"u"},"maxLifetimeInSeconds":1.5}`, "maxLifetimeInSeconds", "must be of type integer"},
+		{`{"type":"passkey-list","data":{"identifier":"u"},"maxLifetimeInSeconds":1e100}`, "maxLifetimeInSeconds", "must be of type integer"},
+		{`{"type":"passkey-list","data":{"identifier":"u"},"maxLifetimeInSeconds":"600"}`, "maxLifetimeInSeconds", "must be of type integer"},
+		{`{"type":5,"data":{"identifier":"u"}}`, "type", "must be of type string"},
+		{`{"type":"passkey-list","data":"u"}`, "data", "must be of type object"},
+	} {
+		env := assertError(t, e.backend(t, http.MethodPost, "/v2/connectTokens", tc.body), http.StatusBadRequest, "validation_error")
+		if len(env.Error.Validation) != 1 || env.Error.Validation[0].Field != tc.field || env.Error.Validation[0].Message != tc.want {
+			t.Errorf("%s: error.validation = %+v, want [{%s %s}]", tc.body, env.Error.Validation, tc.field, tc.want)
+		}
+	}
+}
+
 // TestInvalidJSON checks the bodies that are not one JSON object sent as application/json.
 func TestInvalidJSON(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {

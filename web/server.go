@@ -245,6 +245,9 @@ func jsonContentType(header string) bool {
 	return !ok || strings.EqualFold(cs, "utf-8")
 }
 
+// jsonType names, as JSON Schema (and so openapi.yaml) does, the type a Go field of kind
+// kind decodes from: a fractional or out-of-range number sent for an integer field is told
+// "must be of type integer", not "number", which it is.
 func jsonType(kind string) string {
 	switch kind {
 	case "string":
@@ -255,6 +258,8 @@ func jsonType(kind string) string {
 		return "object"
 	case "slice", "array":
 		return "array"
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		return "integer"
 	}
 	return "number"
 }
