@@ -363,7 +363,13 @@ func TestWebhookLease(t *testing.T) {
 			once.Do(func() { close(entered); <-release })
 			inner.ServeHTTP(w, req)
 		})
-		w, first := webhookEnv(t, e, r)
+		w, _ := webhookEnv(t, e, r)
+		// The first worker's request waits in the handler until the second worker's pass is
+		// over: its timeout (real time) must outlast that pass on a slow, busy machine.
+		first, err := e.Broker.NewWebhookWorker(broker.WebhookWorkerConfig{Timeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
 		second, err := e.Broker.NewWebhookWorker(broker.WebhookWorkerConfig{})
 		if err != nil {
 			t.Fatal(err)
