@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -54,7 +53,8 @@ type checkpointer struct {
 	copies, restarts atomic.Int64
 }
 
-// startCheckpointer opens the checkpointer's connection to the database at dsn and starts it.
+// startCheckpointer opens the checkpointer's connection to the database at dsn, whose busy
+// timeout is restartWait, and starts it.
 func (s *Store) startCheckpointer(dsn string) error {
 	db, err := sqlx.Open("sqlite", dsn)
 	if err != nil {
@@ -133,7 +133,9 @@ func (s *Store) checkpointLoop(c *checkpointer) {
 	}
 }
 
-// restartWait bounds how long the checkpoint under the write lock waits for readers.
+// restartWait bounds how long the checkpoint under the write lock waits for readers: it is
+// the busy timeout of the checkpointer's connection, on which only that checkpoint ever
+// waits (a passive one never calls SQLite's busy handler).
 const restartWait = 50 * time.Millisecond
 
 // restart runs the checkpoint under the write lock: a RESTART checkpoint, which copies what
@@ -141,25 +143,10 @@ const restartWait = 50 * time.Millisecond
 // it to end, so that the next write starts the WAL over. A passive one left that to chance:
 // a reader that began just before it and had not ended when the next write came (on a busy
 // machine, one waiting for a CPU) kept the WAL growing until the next attempt, 1,000 pages
-// later. The wait is the connection's busy timeout, set for this checkpoint only (the
-// passive ones never wait).
+// later.
 func (c *checkpointer) restart() error {
-	ctx := context.Background()
-	conn, err := c.db.Connx(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, restartWait.Milliseconds())); err != nil {
-		return err
-	}
 	var busy, walPages, copied int
-	err = conn.QueryRowxContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &walPages, &copied)
-	if _, rerr := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, sqliteBusyTimeout.Milliseconds())); rerr != nil {
-		// The next restart sets its own again; a passive checkpoint never waits.
-		err = errors.Join(err, rerr)
-	}
-	return err
+	return c.db.QueryRowxContext(context.Background(), `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &walPages, &copied)
 }
 
 // checkpoint runs a passive checkpoint and returns how many pages the WAL holds.

@@ -173,11 +173,12 @@ const (
 // owner only, in WAL mode.
 func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 	var (
-		db        *sqlx.DB
-		dialect   string
-		prepare   = true
-		sqliteDSN string
-		err       error
+		db      *sqlx.DB
+		dialect string
+		prepare = true
+		// checkpointerDSN opens the SQLite checkpointer's connection.
+		checkpointerDSN string
+		err             error
 	)
 	switch {
 	case strings.HasPrefix(databaseURL, "sqlite:"):
@@ -201,20 +202,24 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 		if err := sqliteWAL(ctx, path); err != nil {
 			return nil, err
 		}
-		q := url.Values{}
-		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
-		q.Add("_pragma", "synchronous(NORMAL)")
-		q.Add("_pragma", "foreign_keys(1)")
-		// Temporary files in memory: above all the sub-journal of the savepoints that group
-		// commit gives each transaction of a batch (batch.go), which SQLite otherwise writes
-		// to a temporary file, one write(2) per page a transaction changes. About 5% more
-		// logins per second (BENCHMARKS.md). The store's sorts are small: its lists are
-		// paged and its hot queries read an index in order.
-		q.Add("_pragma", "temp_store(memory)")
-		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walAutoCheckpointPages))
-		q.Set("_txlock", "immediate")
-		sqliteDSN = "file:" + path + "?" + q.Encode()
-		db, err = sqlx.Open("sqlite", sqliteDSN)
+		dsn := func(busyTimeout time.Duration) string {
+			q := url.Values{}
+			q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+			q.Add("_pragma", "synchronous(NORMAL)")
+			q.Add("_pragma", "foreign_keys(1)")
+			// Temporary files in memory: above all the sub-journal of the savepoints that
+			// group commit gives each transaction of a batch (batch.go), which SQLite
+			// otherwise writes to a temporary file, one write(2) per page a transaction
+			// changes. About 5% more logins per second (BENCHMARKS.md). The store's sorts
+			// are small: its lists are paged and its hot queries read an index in order.
+			q.Add("_pragma", "temp_store(memory)")
+			q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walAutoCheckpointPages))
+			q.Set("_txlock", "immediate")
+			return "file:" + path + "?" + q.Encode()
+		}
+		// The checkpointer's connection waits at most restartWait (checkpointer.restart).
+		checkpointerDSN = dsn(restartWait)
+		db, err = sqlx.Open("sqlite", dsn(sqliteBusyTimeout))
 		dialect = SQLite
 		if cfg.MaxConns == 0 {
 			cfg.MaxConns = 4
@@ -267,7 +272,7 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 	if dialect == SQLite {
 		s.writing = make(chan struct{}, 1)
 		s.startWriter()
-		if err := s.startCheckpointer(sqliteDSN); err != nil {
+		if err := s.startCheckpointer(checkpointerDSN); err != nil {
 			s.stopWriter()
 			db.Close()
 			return nil, err
@@ -578,7 +583,8 @@ func (q queries) onIdleWriter(ctx context.Context) (queries, func()) {
 	return q, func() { <-q.s.writing }
 }
 
-// inTx reports whether q's statements run in a transaction.
+// inTx reports whether q's statements run in a transaction, or on the writer's connection
+// under the write lock (a read by key, onIdleWriter): either way, not on the pool.
 func (q queries) inTx() bool { return q.tx != nil || q.w != nil }
 
 // get reads one row into dest; no row is ErrNotFound.

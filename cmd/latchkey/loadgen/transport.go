@@ -21,9 +21,10 @@ import (
 // It honours the request's context (its deadline, and its cancellation through the
 // connection's deadline), bounds a request without a deadline by timeout (in place of
 // http.Client.Timeout, which starts a goroutine per request), and reuses a connection only
-// once its answer has been read to the end. A request that fails on a connection taken from the idle list before any byte of an
-// answer arrived (the server closed it meanwhile) is sent once more on a new connection, as
-// net/http does for a request whose body it can replay.
+// once its answer has been read to the end. A request that fails on a connection taken from
+// the idle list before any byte of an answer arrived (the server closed it meanwhile) is
+// sent once more on a new connection, as net/http does for a request whose body it can
+// replay.
 type wireTransport struct {
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 	next    http.RoundTripper
